@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian/Ubuntu machine with Python 3.11+.
+#
+#   bash scripts/dev.sh build [build_templates.py options]   generate out/ (the main job)
+#   bash scripts/dev.sh test  [pytest options]                lint, type-check, run every test
+#   bash scripts/dev.sh env                                    only create/refresh the venvs
+#
+# It creates .venv from requirements/dev.txt and .venv-scan (checkov, which pins an old
+# boto3) from requirements/scanners.txt, both installed with --require-hashes, and
+# reinstalls only when a lock file changes. `test` also installs the system packages the
+# suite needs (PostgreSQL, Redis, buildah, podman, runc, debootstrap) when it can, and
+# starts PostgreSQL and Redis when they are down.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PY=${PYTHON:-python3}
+
+log() { printf '[dev] %s\n' "$*" >&2; }
+die() { printf '[dev] error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else return 1
+  fi
+}
+
+apt_install() {
+  # Install the named Debian packages that are missing; quiet when all are present.
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get"
+  log "installing ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+    || die "apt-get update failed (need root or sudo)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null || die "could not install ${missing[*]}"
+}
+
+check_python() {
+  "$PY" - <<'PYEOF' || die "Python 3.11 or newer is required (set PYTHON=...)"
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PYEOF
+  if ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    local ver; ver=$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    apt_install "python${ver}-venv"
+  fi
+}
+
+ensure_venv() {
+  # ensure_venv DIR LOCKFILE: create DIR and install LOCKFILE with hashes, once per lock.
+  local dir=$1 lock=$2 stamp want
+  stamp="$dir/.lock-sha256"
+  want=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [ -x "$dir/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then return 0; fi
+  log "installing $lock into $dir"
+  [ -x "$dir/bin/python" ] || "$PY" -m venv "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check --require-hashes \
+    --no-deps -r "$lock"
+  echo "$want" >"$stamp"
+}
+
+start_services() {
+  if command -v pg_ctlcluster >/dev/null 2>&1; then
+    local ver; ver=$(ls /etc/postgresql | sort -V | tail -n1)
+    if ! pg_lsclusters -h 2>/dev/null | awk '{print $4}' | grep -q online; then
+      log "starting PostgreSQL $ver"
+      as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+    fi
+  fi
+  if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+    log "starting Redis"
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+      --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+  fi
+}
+
+test_database_url() {
+  # A server admin URL for the suite. The machine's own server when it answers with
+  # trust auth; otherwise give the postgres role a local password (root only).
+  local url=${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+  if .venv/bin/python - "$url" <<'PYEOF' >/dev/null 2>&1; then echo "$url"; return; fi
+import sys, psycopg
+psycopg.connect(sys.argv[1], connect_timeout=3).close()
+PYEOF
+  if [ -z "${TEST_DATABASE_URL:-}" ] && command -v psql >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+    local pw=co-local-test
+    runuser -u postgres -- psql -q -c "ALTER ROLE postgres PASSWORD '$pw'" >/dev/null 2>&1 \
+      && { echo "postgresql://postgres:$pw@127.0.0.1:5432/postgres"; return; }
+  fi
+  echo ""  # none: the suite starts a throw-away cluster from the local binaries
+}
+
+cmd_env() {
+  check_python
+  ensure_venv .venv requirements/dev.txt
+  ensure_venv .venv-scan requirements/scanners.txt
+}
+
+cmd_build() {
+  check_python
+  ensure_venv .venv requirements/dev.txt
+  exec .venv/bin/python build_templates.py "$@"
+}
+
+cmd_test() {
+  apt_install git ca-certificates postgresql redis-server buildah podman runc debootstrap \
+    skopeo uidmap iproute2
+  check_python
+  cmd_env
+  start_services
+  local url; url=$(test_database_url)
+  if [ -n "$url" ]; then export TEST_DATABASE_URL=$url; fi
+  export PATH="$ROOT/.venv/bin:$PATH" CHECKOV="$ROOT/.venv-scan/bin/checkov" BC_SKIP_MAPPING=TRUE
+  log "ruff"
+  ruff check .
+  ruff format --check .
+  log "mypy --strict"
+  mypy
+  log "pytest"
+  rm -f .coverage .coverage.*
+  # pytest exits 5 when it collected no test: that is a failure here too.
+  python -m pytest --cov --cov-report=term "$@"
+}
+
+case "${1:-}" in
+  build) shift; cmd_build "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  env) shift; cmd_env ;;
+  *) die "usage: bash scripts/dev.sh build|test|env [args]" ;;
+esac

@@ -1,0 +1,78 @@
+"""The numbers and names that the service, the templates, the chart and the tests share.
+
+This module imports nothing, so that the template generator can depend on it without
+pulling in the service. Every port, path, timeout and environment variable name that
+more than one artefact uses is defined here once.
+"""
+
+from typing import Final
+
+VERSION: Final = "1.0.0"
+APP_NAME: Final = "cloud-optimizer"
+
+# --- HTTP -----------------------------------------------------------------------------
+PORT: Final = 8000
+HEALTH_PATH: Final = "/health"  # liveness: the process can serve
+READY_PATH: Final = "/ready"  # readiness: dependencies up, migrations at head, KB loaded
+OPENAPI_PATH: Final = "/openapi.json"
+
+# --- Shutdown and drain (seconds) ------------------------------------------------------
+# On SIGTERM the service answers 503 on READY_PATH at once and keeps serving for
+# SHUTDOWN_DELAY so that a load balancer or kube-proxy notices; then it stops accepting,
+# lets in-flight requests finish and exits 0 before GRACEFUL_TIMEOUT has passed.
+SHUTDOWN_DELAY: Final = 10
+GRACEFUL_TIMEOUT: Final = 30
+# ECS: the container gets this long after SIGTERM before SIGKILL (Fargate max is 120).
+CONTAINER_STOP_TIMEOUT: Final = GRACEFUL_TIMEOUT + 15
+# ALB target group: how long a deregistering target keeps its in-flight connections.
+DEREGISTRATION_DELAY: Final = SHUTDOWN_DELAY + 20
+# Kubernetes: preStop pause before SIGTERM so endpoints are removed first.
+PRESTOP_SLEEP: Final = 5
+TERMINATION_GRACE_PERIOD: Final = PRESTOP_SLEEP + GRACEFUL_TIMEOUT + 15
+# ECS: how long a new task may take to pass its first load-balancer health check.
+HEALTH_CHECK_GRACE_PERIOD: Final = 180
+
+# --- Probes (seconds) ------------------------------------------------------------------
+PROBE_INTERVAL: Final = 10
+PROBE_TIMEOUT: Final = 5
+HEALTH_CACHE_TTL: Final = 2.0  # /health re-checks dependencies at most this often
+STARTUP_PROBE_FAILURE_THRESHOLD: Final = 30  # 30 x 10 s = 5 min for a first migration
+
+# --- Database --------------------------------------------------------------------------
+DB_WAIT_TIMEOUT_DEFAULT: Final = 60
+DB_DEFAULT_PORT: Final = 5432
+DB_DEFAULT_NAME: Final = "cloud_optimizer"
+
+# --- Environment variable names ---------------------------------------------------------
+ENV_DATABASE_URL: Final = "DATABASE_URL"
+ENV_DB_HOST: Final = "DB_HOST"
+ENV_DB_PORT: Final = "DB_PORT"
+ENV_DB_NAME: Final = "DB_NAME"
+ENV_DB_USERNAME: Final = "DB_USERNAME"
+ENV_DB_PASSWORD: Final = "DB_PASSWORD"  # noqa: S105 - the variable's name, not a secret
+ENV_DB_SECRET_ARN: Final = "DB_SECRET_ARN"  # noqa: S105
+ENV_DB_SSLMODE: Final = "DB_SSLMODE"
+ENV_DB_WAIT_TIMEOUT: Final = "DB_WAIT_TIMEOUT"
+ENV_APP_SECRET: Final = "APP_SECRET"  # noqa: S105
+ENV_APP_SECRET_ARN: Final = "APP_SECRET_ARN"  # noqa: S105
+ENV_REDIS_URL: Final = "REDIS_URL"
+ENV_HOST: Final = "HOST"
+ENV_PORT: Final = "PORT"
+ENV_LOG_LEVEL: Final = "LOG_LEVEL"
+ENV_SHUTDOWN_DELAY: Final = "SHUTDOWN_DELAY"
+ENV_GRACEFUL_TIMEOUT: Final = "GRACEFUL_TIMEOUT"
+ENV_MARKETPLACE_PRODUCT_CODE: Final = "MARKETPLACE_PRODUCT_CODE"
+ENV_AWS_REGION: Final = "AWS_REGION"
+ENV_COMPLIANCE_DIR: Final = "COMPLIANCE_DIR"
+ENV_MIGRATIONS_DIR: Final = "MIGRATIONS_DIR"
+ENV_AUTO_MIGRATE: Final = "AUTO_MIGRATE"
+
+# --- Exit codes (sysexits.h where one fits) ----------------------------------------------
+EXIT_OK: Final = 0
+EXIT_USAGE: Final = 64  # bad command line
+EXIT_DATA: Final = 65  # a knowledge-base file failed validation
+EXIT_UNAVAILABLE: Final = 69  # the database did not answer within DB_WAIT_TIMEOUT
+EXIT_SOFTWARE: Final = 70  # a migration or another startup step failed
+EXIT_TEMPFAIL: Final = 75  # the migration lock could not be had in time
+EXIT_NOPERM: Final = 77  # the Marketplace licence check refused
+EXIT_CONFIG: Final = 78  # bad configuration or an unreadable secret

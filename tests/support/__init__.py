@@ -1,0 +1,1 @@
+"""Test harness shared by every test package: real PostgreSQL servers and the AWS emulator."""

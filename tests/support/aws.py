@@ -1,0 +1,40 @@
+"""The AWS emulator: moto in server mode, a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from moto.server import ThreadedMotoServer
+
+from tests.support.net import free_port, wait_for_port
+
+REGION = "us-east-1"
+# Credentials the emulator accepts; they open nothing anywhere else.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - emulator credential
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's server on a free loopback port; yield its endpoint URL."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    wait_for_port("127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def reset_moto(endpoint: str) -> None:
+    """Forget every resource the emulator holds (moto's own reset API)."""
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - loopback emulator
+        pass

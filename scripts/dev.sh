@@ -64,12 +64,12 @@ ensure_venv() {
 }
 
 start_services() {
-  if command -v pg_ctlcluster >/dev/null 2>&1; then
-    local ver; ver=$(ls /etc/postgresql | sort -V | tail -n1)
-    if ! pg_lsclusters -h 2>/dev/null | awk '{print $4}' | grep -q online; then
-      log "starting PostgreSQL $ver"
-      as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
-    fi
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    # Start every cluster that is not online (Debian's pg_lsclusters: ver cluster port status ...).
+    pg_lsclusters -h 2>/dev/null | awk '$4 != "online" {print $1, $2}' | while read -r ver name; do
+      log "starting PostgreSQL $ver/$name"
+      as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start || true
+    done
   fi
   if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
     log "starting Redis"

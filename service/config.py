@@ -1,0 +1,350 @@
+"""Configuration from environment variables, validated all at once.
+
+Every problem is collected before anything fails, so an operator fixes a task definition
+in one round instead of one variable per restart. Secret values never appear in a
+problem's text: a bad value that may hold a secret is named, not echoed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from service import contract
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+DEFAULT_COMPLIANCE_DIR = PROJECT_ROOT / "compliance"
+DEFAULT_HOST = "0.0.0.0"  # the container's port is published by ECS/Kubernetes
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+# arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME (partition may be aws-cn, aws-us-gov)
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+
+T = TypeVar("T")
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable service; ``problems`` lists why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service was told to do. Secret fields are excluded from repr()."""
+
+    db_host: str | None = None
+    db_port: int = contract.DB_DEFAULT_PORT
+    db_name: str = contract.DB_DEFAULT_NAME
+    db_name_from_default: bool = True  # an attached secret's dbname may then take over
+    db_username: str | None = None
+    db_password: str | None = field(default=None, repr=False)
+    db_secret_arn: str | None = None
+    db_sslmode: str | None = None
+    db_wait_timeout: float = float(contract.DB_WAIT_TIMEOUT_DEFAULT)
+    app_secret: str | None = field(default=None, repr=False)
+    app_secret_arn: str | None = None
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    host: str = DEFAULT_HOST
+    port: int = contract.PORT
+    log_level: str = "INFO"
+    shutdown_delay: float = float(contract.SHUTDOWN_DELAY)
+    graceful_timeout: float = float(contract.GRACEFUL_TIMEOUT)
+    marketplace_product_code: str | None = None
+    aws_region: str | None = None
+    compliance_dir: Path = DEFAULT_COMPLIANCE_DIR
+    migrations_dir: Path = DEFAULT_MIGRATIONS_DIR
+    auto_migrate: bool = True
+
+    @property
+    def log_level_number(self) -> int:
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+class _Collector:
+    """Reads variables and records every problem instead of raising on the first."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def problem(self, name: str, shown: str, expected: str) -> None:
+        self.problems.append(f"{name}={shown}: expected {expected}")
+
+    def parsed(
+        self,
+        name: str,
+        default: T,
+        parse: Callable[[str], T],
+        expected: str,
+        *,
+        secret: bool = False,
+    ) -> T:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError:
+            self.problem(name, "<hidden>" if secret else repr(raw), expected)
+            return default
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise ValueError(raw)
+    return value
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(raw)
+    return value
+
+
+def _positive_seconds(raw: str) -> float:
+    value = _seconds(raw)
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    word = raw.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(raw)
+
+
+def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper() if upper else raw
+        if value not in options:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _secret_arn(raw: str) -> str:
+    if not SECRET_ARN.match(raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _directory(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_dir():
+        raise ValueError(raw)
+    return path
+
+
+def _redis_url(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
+        raise ValueError(raw)
+    return raw
+
+
+@dataclass(frozen=True)
+class _UrlParts:
+    host: str
+    port: int
+    dbname: str
+    username: str | None
+    password: str | None = field(repr=False)
+    sslmode: str | None
+
+
+def parse_database_url(raw: str) -> _UrlParts:
+    """Split a postgresql:// URL; raises ValueError with a message that shows no password."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("a postgresql:// URL")
+    try:
+        port = parts.port or contract.DB_DEFAULT_PORT
+    except ValueError:
+        raise ValueError("a postgresql:// URL with a numeric port") from None
+    if not parts.hostname:
+        raise ValueError("a postgresql:// URL with a host")
+    dbname = unquote(parts.path.lstrip("/")) or contract.DB_DEFAULT_NAME
+    query = parse_qs(parts.query)
+    sslmode = query.get("sslmode", [None])[-1]
+    if sslmode is not None and sslmode not in SSL_MODES:
+        raise ValueError(f"sslmode one of {', '.join(SSL_MODES)}")
+    return _UrlParts(
+        host=parts.hostname,
+        port=port,
+        dbname=dbname,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        sslmode=sslmode,
+    )
+
+
+def redact_url(raw: str) -> str:
+    """The URL with any password replaced, safe to show in a message."""
+    parts = urlsplit(raw)
+    if parts.password is None:
+        return raw
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+
+
+def _database_settings(env: _Collector) -> dict[str, object]:
+    """The database part: DATABASE_URL alone, or DB_HOST and friends with credentials."""
+    url = env.text(contract.ENV_DATABASE_URL)
+    host = env.text(contract.ENV_DB_HOST)
+    username = env.text(contract.ENV_DB_USERNAME)
+    password = env.env.get(contract.ENV_DB_PASSWORD) or None  # spaces may be meaningful
+    secret_arn = env.parsed(
+        contract.ENV_DB_SECRET_ARN, None, _secret_arn, "a Secrets Manager secret ARN"
+    )
+    port = env.parsed(contract.ENV_DB_PORT, contract.DB_DEFAULT_PORT, _port, "a port 1-65535")
+    name = env.text(contract.ENV_DB_NAME)
+    sslmode = env.parsed(
+        contract.ENV_DB_SSLMODE, None, _choice(SSL_MODES), "one of " + ", ".join(SSL_MODES)
+    )
+    result: dict[str, object] = {
+        "db_port": port,
+        "db_name": name or contract.DB_DEFAULT_NAME,
+        "db_name_from_default": name is None,
+        "db_sslmode": sslmode,
+    }
+
+    if url is not None:
+        if host is not None:
+            env.problems.append(
+                f"{contract.ENV_DATABASE_URL} and {contract.ENV_DB_HOST} are both set: "
+                "expected one way to name the database"
+            )
+        try:
+            parts = parse_database_url(url)
+        except ValueError as exc:
+            env.problem(contract.ENV_DATABASE_URL, repr(redact_url(url)), str(exc))
+            return result
+        result.update(
+            db_host=parts.host,
+            db_port=parts.port,
+            db_name=parts.dbname,
+            db_name_from_default=False,
+            db_username=username or parts.username or "postgres",
+            db_password=password or parts.password,
+            db_sslmode=sslmode or parts.sslmode,
+            db_secret_arn=secret_arn,
+        )
+        return result
+
+    if host is None and secret_arn is None:
+        env.problems.append(
+            f"{contract.ENV_DATABASE_URL}=missing: expected a postgresql:// URL, or "
+            f"{contract.ENV_DB_HOST} with {contract.ENV_DB_USERNAME}/{contract.ENV_DB_PASSWORD} "
+            f"or {contract.ENV_DB_SECRET_ARN}"
+        )
+        return result
+    if secret_arn is None:
+        if username is None:
+            env.problem(
+                contract.ENV_DB_USERNAME,
+                "missing",
+                f"a user name (or {contract.ENV_DB_SECRET_ARN})",
+            )
+        if password is None:
+            env.problem(
+                contract.ENV_DB_PASSWORD, "missing", f"a password (or {contract.ENV_DB_SECRET_ARN})"
+            )
+    elif (username is None) != (password is None):
+        # Half of the injected pair would silently mix two sources of credentials.
+        missing = contract.ENV_DB_PASSWORD if password is None else contract.ENV_DB_USERNAME
+        env.problem(missing, "missing", "both DB_USERNAME and DB_PASSWORD, or neither")
+    result.update(
+        db_host=host, db_username=username, db_password=password, db_secret_arn=secret_arn
+    )
+    return result
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read every variable; raise ConfigError listing every problem found."""
+    env = _Collector(environ)
+    values = _database_settings(env)
+    shutdown_delay = env.parsed(
+        contract.ENV_SHUTDOWN_DELAY, float(contract.SHUTDOWN_DELAY), _seconds, "seconds >= 0"
+    )
+    graceful_timeout = env.parsed(
+        contract.ENV_GRACEFUL_TIMEOUT,
+        float(contract.GRACEFUL_TIMEOUT),
+        _positive_seconds,
+        "seconds > 0",
+    )
+    if graceful_timeout <= shutdown_delay:
+        env.problem(
+            contract.ENV_GRACEFUL_TIMEOUT,
+            repr(env.text(contract.ENV_GRACEFUL_TIMEOUT) or str(graceful_timeout)),
+            f"more seconds than {contract.ENV_SHUTDOWN_DELAY} ({shutdown_delay:g}), "
+            "so in-flight requests can finish after the drain",
+        )
+    settings = Settings(
+        **values,  # type: ignore[arg-type]
+        db_wait_timeout=env.parsed(
+            contract.ENV_DB_WAIT_TIMEOUT,
+            float(contract.DB_WAIT_TIMEOUT_DEFAULT),
+            _positive_seconds,
+            "seconds > 0",
+        ),
+        app_secret=environ.get(contract.ENV_APP_SECRET) or None,
+        app_secret_arn=env.parsed(
+            contract.ENV_APP_SECRET_ARN, None, _secret_arn, "a Secrets Manager secret ARN"
+        ),
+        redis_url=env.parsed(
+            contract.ENV_REDIS_URL, None, _redis_url, "a redis:// or rediss:// URL", secret=True
+        ),
+        host=env.text(contract.ENV_HOST) or DEFAULT_HOST,
+        port=env.parsed(contract.ENV_PORT, contract.PORT, _port, "a port 1-65535"),
+        log_level=env.parsed(
+            contract.ENV_LOG_LEVEL,
+            "INFO",
+            _choice(LOG_LEVELS, upper=True),
+            "one of " + ", ".join(LOG_LEVELS),
+        ),
+        shutdown_delay=shutdown_delay,
+        graceful_timeout=graceful_timeout,
+        marketplace_product_code=env.text(contract.ENV_MARKETPLACE_PRODUCT_CODE),
+        aws_region=env.text(contract.ENV_AWS_REGION),
+        compliance_dir=env.parsed(
+            contract.ENV_COMPLIANCE_DIR, DEFAULT_COMPLIANCE_DIR, _directory, "an existing directory"
+        ),
+        migrations_dir=env.parsed(
+            contract.ENV_MIGRATIONS_DIR, DEFAULT_MIGRATIONS_DIR, _directory, "an existing directory"
+        ),
+        auto_migrate=env.parsed(
+            contract.ENV_AUTO_MIGRATE,
+            True,
+            _boolean,
+            "one of " + ", ".join(TRUE_WORDS + FALSE_WORDS),
+        ),
+    )
+    if env.problems:
+        raise ConfigError(env.problems)
+    return settings

@@ -1,0 +1,117 @@
+"""JSON-lines logging with a request id, on the standard library.
+
+One line per record: time, level, logger, message, request_id when inside a request,
+and any ``extra`` fields. CloudWatch Logs and Kubernetes log shippers parse it as is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import contract
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+REQUEST_ID_HEADER = "x-request-id"
+MAX_INCOMING_REQUEST_ID = 128  # longer ids from a client are replaced, not trusted
+# Attributes every LogRecord has; anything else came in through ``extra=``.
+_STANDARD_ATTRIBUTES = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info and record.levelno >= logging.ERROR:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: int | str = logging.INFO) -> None:
+    """Send every logger (ours, Hypercorn's, asyncpg's) to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # botocore logs request details at DEBUG, including headers; keep it quiet.
+    for noisy in ("botocore", "aiobotocore", "aioboto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# Probes arrive every few seconds from every load balancer node; at INFO they would
+# drown the log, so they are logged at DEBUG.
+_QUIET_PATHS = frozenset({contract.HEALTH_PATH, contract.READY_PATH})
+access_log = logging.getLogger("service.access")
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (the caller's X-Request-ID if sane), echoes it, logs it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                text = value.decode("latin-1")
+                if 0 < len(text) <= MAX_INCOMING_REQUEST_ID and text.isprintable():
+                    request_id = text
+                break
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        header = (b"x-request-id", request_id.encode("latin-1"))
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = scope["path"]
+            level = logging.DEBUG if path in _QUIET_PATHS and status < 500 else logging.INFO
+            if access_log.isEnabledFor(level):
+                access_log.log(
+                    level,
+                    "%s %s %d",
+                    scope["method"],
+                    path,
+                    status,
+                    extra={
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)

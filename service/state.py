@@ -1,0 +1,34 @@
+"""What the web layer reads: set by the entrypoint, stored at ``app.state.co``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from service.config import Settings
+from service.db import Database
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+
+class IBPlatformHealth(Protocol):
+    """What the probes need from IB's platform object (service.ib.initialise_ib)."""
+
+    async def health(self) -> Any: ...
+
+
+@dataclass
+class AppState:
+    """The running service's parts. ``None`` means "not initialised (yet)"."""
+
+    settings: Settings
+    db: Database
+    ib: IBPlatformHealth | None = None
+    kb: Any | None = None  # service.kb.KnowledgeBaseStatus once loaded
+    licence: Any | None = None  # service.license.LicenceStatus once checked
+    migrations_at_head: bool = False
+    shutting_down: bool = False
+    redis: Redis | None = None
+    # Migration ids this release expects applied; /ready re-checks them in the database.
+    expected_migrations: tuple[str, ...] = field(default_factory=tuple)

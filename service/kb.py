@@ -1,0 +1,557 @@
+"""The compliance knowledge base: validate the files in ``compliance/`` and load them into IB.
+
+Layout of the directory (docs/architecture.md): ``schema/framework.schema.json`` and one
+``frameworks/<name>.json`` per framework. A control's global key is
+``"<framework id>:<control id>"``; mappings use that form.
+
+In IB the knowledge base is one dataset: one ``framework`` entity per framework, one
+``control`` entity per control, ``part_of`` relations from a control to its framework and
+``maps_to`` relations for its mappings. A load replaces the whole dataset in one
+transaction, so readers see either the old version or the new one, never a mix.
+
+``python -m service.kb validate [DIR]`` runs the same validation for the test suite and the
+image build: exit 0, or 65 (contract.EXIT_DATA) with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import jsonschema
+from jsonschema.exceptions import ValidationError
+
+from service import contract
+from service.ib import (
+    SCHEMA_VERSION,
+    ConnectionSource,
+    Entity,
+    EntityKey,
+    IBPlatform,
+    Relation,
+)
+
+log = logging.getLogger(__name__)
+
+DATASET = "compliance"
+FRAMEWORK = "framework"
+CONTROL = "control"
+PART_OF = "part_of"
+MAPS_TO = "maps_to"
+SCHEMA_FILE = Path("schema") / "framework.schema.json"
+FRAMEWORKS_DIR = Path("frameworks")
+KEY_SEPARATOR = ":"
+# Part of the content hash: bump it when the way files become entities changes, so that
+# the next start reloads even though the files did not change.
+LOADER_FORMAT = "kb-loader-1"
+# How many problems one error message spells out before it only counts the rest.
+PROBLEMS_SHOWN = 1
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base is invalid; each problem names the file and the record."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        shown = "; ".join(self.problems[:PROBLEMS_SHOWN])
+        rest = len(self.problems) - PROBLEMS_SHOWN
+        more = f" (and {rest} more problem{'s' if rest > 1 else ''})" if rest > 0 else ""
+        super().__init__(shown + more)
+
+
+@dataclass(frozen=True, slots=True)
+class Framework:
+    id: str
+    name: str
+    version: str
+    publisher: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    framework: str
+    id: str
+    title: str
+    severity: str
+    services: tuple[str, ...]
+    resource_types: tuple[str, ...]
+    description: str
+    mappings: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        return control_key(self.framework, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBase:
+    """A validated knowledge base as read from disk, and the hash of its content."""
+
+    directory: Path
+    content_hash: str
+    frameworks: tuple[Framework, ...]
+    controls: tuple[Control, ...]
+
+    @property
+    def mapping_count(self) -> int:
+        return sum(len(c.mappings) for c in self.controls)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeBaseStatus:
+    """What startup step 6 did; kept in AppState for /health and /ready."""
+
+    content_hash: str
+    frameworks: int
+    controls: int
+    mappings: int
+    loaded_at: datetime
+    reloaded: bool  # False when the stored version already had this content hash
+    seconds: float  # how long the step took, validation included
+
+    def describe(self) -> str:
+        action = "loaded" if self.reloaded else "unchanged, not reloaded"
+        return (
+            f"knowledge base {self.content_hash[:12]} {action}: {self.frameworks} frameworks, "
+            f"{self.controls} controls, {self.mappings} mappings in {self.seconds * 1000:.0f} ms"
+        )
+
+
+def control_key(framework_id: str, control_id: str) -> str:
+    return f"{framework_id}{KEY_SEPARATOR}{control_id}"
+
+
+# --- Reading and validation -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _SourceFile:
+    shown: str  # the path as the problem messages name it
+    relative: str  # the path within the knowledge-base directory, for the hash
+    content: bytes
+
+
+def _read_files(directory: Path) -> tuple[_SourceFile, list[_SourceFile]]:
+    if not directory.is_dir():
+        raise KnowledgeBaseError([f"{directory}: not a directory"])
+    schema_path = directory / SCHEMA_FILE
+    try:
+        schema = _SourceFile(str(schema_path), str(SCHEMA_FILE), schema_path.read_bytes())
+    except OSError as exc:
+        raise KnowledgeBaseError([f"{schema_path}: cannot be read: {exc.strerror}"]) from exc
+    paths = sorted((directory / FRAMEWORKS_DIR).glob("*.json"))
+    if not paths:
+        raise KnowledgeBaseError([f"{directory / FRAMEWORKS_DIR}: no framework files (*.json)"])
+    frameworks = []
+    for path in paths:
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise KnowledgeBaseError([f"{path}: cannot be read: {exc.strerror}"]) from exc
+        frameworks.append(_SourceFile(str(path), str(path.relative_to(directory)), content))
+    return schema, frameworks
+
+
+def _content_hash(schema: _SourceFile, frameworks: Iterable[_SourceFile]) -> str:
+    digest = hashlib.sha256(LOADER_FORMAT.encode())
+    for source in (schema, *frameworks):
+        # Length-prefixed so that moving bytes between files changes the hash.
+        for part in (source.relative.encode(), source.content):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part)
+    return digest.hexdigest()
+
+
+def _parse_json(source: _SourceFile, problems: list[str]) -> Any:
+    try:
+        return json.loads(source.content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        problems.append(f"{source.shown}: not UTF-8 (byte {exc.start})")
+    except json.JSONDecodeError as exc:
+        problems.append(f"{source.shown}: line {exc.lineno} column {exc.colno}: {exc.msg}")
+    return None
+
+
+def _record_label(document: Any, path: Sequence[str | int]) -> tuple[str, list[str | int]]:
+    """Split a JSON path into the record it falls in and the path within that record."""
+    if len(path) >= 2 and path[0] == "controls" and isinstance(path[1], int):
+        label = f"controls[{path[1]}]"
+        try:
+            control_id = document["controls"][path[1]].get("id")
+        except (AttributeError, IndexError, KeyError, TypeError):
+            control_id = None
+        if isinstance(control_id, str):
+            label += f" (id {json.dumps(control_id)})"
+        return label, list(path[2:])
+    if path:
+        return str(path[0]), list(path[1:])
+    return "(document)", []
+
+
+def _field_path(path: Sequence[str | int]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _schema_message(error: ValidationError) -> str:
+    """Say what is wrong with one value in the data's terms rather than the schema's."""
+    name = _field_path(list(error.absolute_path)[-1:]) or "value"
+    if error.validator == "enum" and isinstance(error.validator_value, list):
+        options = ", ".join(str(option) for option in error.validator_value)
+        return f"{name!r} must be one of {options}; got {error.instance!r}"
+    if error.validator == "required":
+        return error.message.replace("is a required property", "is missing")
+    return error.message
+
+
+def _schema_problems(
+    validator: jsonschema.protocols.Validator, source: _SourceFile, document: Any
+) -> list[str]:
+    problems = []
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    for error in errors:
+        label, inner = _record_label(document, list(error.absolute_path))
+        if error.validator == "enum" and inner:
+            inner = inner[:-1]  # the message names the field itself
+        where = f"{label}: {_field_path(inner)}" if inner else label
+        problems.append(f"{source.shown}: {where}: {_schema_message(error)}")
+    return problems
+
+
+def _framework_from(document: Mapping[str, Any]) -> Framework:
+    meta = document["framework"]
+    return Framework(
+        id=meta["id"],
+        name=meta["name"],
+        version=str(meta.get("version", "")),
+        publisher=meta.get("publisher", ""),
+        description=meta.get("description", ""),
+    )
+
+
+def _controls_from(framework_id: str, document: Mapping[str, Any]) -> list[Control]:
+    return [
+        Control(
+            framework=framework_id,
+            id=item["id"],
+            title=item["title"],
+            severity=item["severity"],
+            services=tuple(item.get("services", ())),
+            resource_types=tuple(item.get("resource_types", ())),
+            description=item.get("description", ""),
+            mappings=tuple(item.get("mappings", ())),
+        )
+        for item in document["controls"]
+    ]
+
+
+def _control_label(index: int, control: Control) -> str:
+    return f"controls[{index}] (id {json.dumps(control.id)})"
+
+
+def _cross_file_problems(
+    parsed: Sequence[tuple[_SourceFile, Framework, list[Control]]], *, check_mappings: bool
+) -> list[str]:
+    """Checks a per-file schema cannot make: unique keys and mappings that resolve.
+
+    Mappings are only checked when every file could be read, because a mapping into a
+    file that failed would otherwise be reported as unresolved as well.
+    """
+    problems: list[str] = []
+    framework_files: dict[str, str] = {}
+    keys: set[str] = set()
+    for source, framework, controls in parsed:
+        if framework.id in framework_files:
+            problems.append(
+                f"{source.shown}: framework: id {json.dumps(framework.id)} is already used by "
+                f"{framework_files[framework.id]}"
+            )
+            continue
+        framework_files[framework.id] = source.shown
+        first_index: dict[str, int] = {}
+        for index, control in enumerate(controls):
+            if control.id in first_index:
+                problems.append(
+                    f"{source.shown}: {_control_label(index, control)}: duplicate control id, "
+                    f"first at controls[{first_index[control.id]}]"
+                )
+            else:
+                first_index[control.id] = index
+                keys.add(control.key)
+    if not check_mappings:
+        return problems
+    for source, _framework, controls in parsed:
+        for index, control in enumerate(controls):
+            seen: set[str] = set()
+            for position, target in enumerate(control.mappings):
+                where = f"{source.shown}: {_control_label(index, control)}: mappings[{position}]"
+                if target == control.key:
+                    problems.append(f"{where}: a control cannot map to itself")
+                elif target in seen:
+                    problems.append(f"{where}: {json.dumps(target)} is listed twice")
+                elif target not in keys:
+                    problems.append(f"{where}: {json.dumps(target)} names no control")
+                seen.add(target)
+    return problems
+
+
+def validate_knowledge_base(directory: Path | str) -> KnowledgeBase:
+    """Read and check every file; return the knowledge base or raise KnowledgeBaseError.
+
+    Checks: each file is UTF-8 JSON that satisfies the JSON Schema, framework ids and
+    control ids are unique, and every mapping names a control that exists. All problems
+    are collected, each naming the file and the record.
+    """
+    directory = Path(directory)
+    schema_source, sources = _read_files(directory)
+    problems: list[str] = []
+    schema = _parse_json(schema_source, problems)
+    if problems:
+        raise KnowledgeBaseError(problems)
+    try:
+        validator_class = jsonschema.validators.validator_for(schema)
+        validator_class.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise KnowledgeBaseError(
+            [f"{schema_source.shown}: not a valid JSON Schema: {exc.message}"]
+        ) from exc
+    validator = validator_class(schema)
+    parsed: list[tuple[_SourceFile, Framework, list[Control]]] = []
+    for source in sources:
+        document = _parse_json(source, problems)
+        if document is None:
+            continue
+        file_problems = _schema_problems(validator, source, document)
+        if not file_problems and not isinstance(document, dict):
+            file_problems = [f"{source.shown}: (document): must be a JSON object"]
+        if file_problems:
+            problems.extend(file_problems)
+            continue
+        try:
+            framework = _framework_from(document)
+            parsed.append((source, framework, _controls_from(framework.id, document)))
+        except (KeyError, TypeError, AttributeError) as exc:
+            # The schema should have caught this; say so rather than fail obscurely.
+            problems.append(f"{source.shown}: the schema lets through a record without {exc}")
+    problems.extend(_cross_file_problems(parsed, check_mappings=len(parsed) == len(sources)))
+    if problems:
+        raise KnowledgeBaseError(problems)
+    return KnowledgeBase(
+        directory=directory,
+        content_hash=_content_hash(schema_source, sources),
+        frameworks=tuple(framework for _, framework, _ in parsed),
+        controls=tuple(control for _, _, controls in parsed for control in controls),
+    )
+
+
+# --- Loading into IB --------------------------------------------------------------------
+
+
+def _as_entities_and_relations(kb: KnowledgeBase) -> tuple[list[Entity], list[Relation]]:
+    counts: dict[str, int] = {}
+    for control in kb.controls:
+        counts[control.framework] = counts.get(control.framework, 0) + 1
+    entities = [
+        Entity(
+            FRAMEWORK,
+            f.id,
+            f.name,
+            {
+                "version": f.version,
+                "publisher": f.publisher,
+                "description": f.description,
+                "control_count": counts.get(f.id, 0),
+            },
+        )
+        for f in kb.frameworks
+    ]
+    relations = []
+    for c in kb.controls:
+        entities.append(
+            Entity(
+                CONTROL,
+                c.key,
+                c.title,
+                {
+                    "framework": c.framework,
+                    "id": c.id,
+                    "severity": c.severity,
+                    "services": list(c.services),
+                    "resource_types": list(c.resource_types),
+                    "description": c.description,
+                },
+            )
+        )
+        source = EntityKey(CONTROL, c.key)
+        relations.append(Relation(source, PART_OF, EntityKey(FRAMEWORK, c.framework)))
+        relations.extend(Relation(source, MAPS_TO, EntityKey(CONTROL, m)) for m in c.mappings)
+    return entities, relations
+
+
+async def load_knowledge_base(
+    db: ConnectionSource, directory: Path | str, *, ib: IBPlatform | None = None
+) -> KnowledgeBaseStatus:
+    """Startup step 6: validate the files, then make them IB's ``compliance`` dataset.
+
+    Skipped (one small query) when the stored version has the same content hash. Otherwise
+    the dataset is replaced in one transaction. Raises KnowledgeBaseError for invalid files
+    and service.ib.IBError when the database refuses the load; in both cases the version
+    loaded before stays intact and keeps being served.
+    """
+    started = time.perf_counter()
+    ib = ib or IBPlatform(db, SCHEMA_VERSION)
+    kb = validate_knowledge_base(directory)
+    stored = await ib.dataset(DATASET)
+    if stored is not None and stored.content_hash == kb.content_hash:
+        version, reloaded = stored, False
+    else:
+        entities, relations = _as_entities_and_relations(kb)
+        outcome = await ib.replace_dataset(DATASET, kb.content_hash, entities, relations)
+        version, reloaded = outcome.version, outcome.replaced
+    status = KnowledgeBaseStatus(
+        content_hash=kb.content_hash,
+        frameworks=len(kb.frameworks),
+        controls=len(kb.controls),
+        mappings=kb.mapping_count,
+        loaded_at=version.loaded_at,
+        reloaded=reloaded,
+        seconds=time.perf_counter() - started,
+    )
+    log.info("%s", status.describe())
+    return status
+
+
+# --- Queries the API serves -------------------------------------------------------------
+
+
+def _framework_document(entity: Entity) -> dict[str, Any]:
+    return {"id": entity.key, "name": entity.name, **entity.attributes}
+
+
+def _control_document(entity: Entity) -> dict[str, Any]:
+    attributes = dict(entity.attributes)
+    return {
+        "id": entity.key,
+        "framework": attributes.pop("framework", None),
+        "control_id": attributes.pop("id", None),
+        "title": entity.name,
+        **attributes,
+    }
+
+
+def _mapping_document(entity: Entity) -> dict[str, Any]:
+    return {
+        "id": entity.key,
+        "framework": entity.attributes.get("framework"),
+        "control_id": entity.attributes.get("id"),
+        "title": entity.name,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ControlQuery:
+    framework: str | None = None
+    service: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+async def list_frameworks(ib: IBPlatform) -> list[dict[str, Any]]:
+    page = await ib.find_entities(DATASET, FRAMEWORK, limit=1000)
+    return [_framework_document(entity) for entity in page.items]
+
+
+async def get_framework(ib: IBPlatform, framework_id: str) -> dict[str, Any] | None:
+    found = await ib.entity(DATASET, FRAMEWORK, framework_id)
+    return None if found is None else _framework_document(found.entity)
+
+
+async def find_controls(ib: IBPlatform, query: ControlQuery) -> tuple[int, list[dict[str, Any]]]:
+    """Controls matching every given filter, in publisher order: (total, one page)."""
+    contains: dict[str, Any] = {}
+    if query.framework is not None:
+        contains["framework"] = query.framework
+    if query.service is not None:
+        contains["services"] = [query.service]
+    page = await ib.find_entities(
+        DATASET,
+        CONTROL,
+        contains=contains,
+        text=query.text,
+        limit=query.limit,
+        offset=query.offset,
+    )
+    return page.total, [_control_document(entity) for entity in page.items]
+
+
+async def get_control(ib: IBPlatform, key: str) -> dict[str, Any] | None:
+    """A control with the controls it maps to and the controls that map to it."""
+    found = await ib.entity(DATASET, CONTROL, key)
+    if found is None:
+        return None
+    document = _control_document(found.entity)
+    document["mappings"] = {
+        "maps_to": [_mapping_document(r.entity) for r in found.outgoing if r.relation == MAPS_TO],
+        "mapped_from": [
+            _mapping_document(r.entity) for r in found.incoming if r.relation == MAPS_TO
+        ],
+    }
+    return document
+
+
+# --- Command line -----------------------------------------------------------------------
+
+
+def default_directory() -> Path:
+    """COMPLIANCE_DIR if set, else the compliance/ directory next to the service package."""
+    configured = os.environ.get(contract.ENV_COMPLIANCE_DIR, "").strip()
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "compliance"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(contract.EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _Parser(
+        prog="python -m service.kb",
+        description="Check the compliance knowledge base files.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    validate = commands.add_parser(
+        "validate",
+        help="validate DIR (default: $COMPLIANCE_DIR or compliance/)",
+        description=f"Exit 0 when valid, {contract.EXIT_DATA} with the first problem otherwise.",
+    )
+    validate.add_argument("directory", nargs="?", type=Path, default=None, metavar="DIR")
+    args = parser.parse_args(argv)
+    directory: Path = args.directory or default_directory()
+    try:
+        kb = validate_knowledge_base(directory)
+    except KnowledgeBaseError as exc:
+        print(f"knowledge base invalid: {exc}", file=sys.stderr)
+        return contract.EXIT_DATA
+    print(
+        f"{directory}: valid: {len(kb.frameworks)} frameworks, {len(kb.controls)} controls, "
+        f"{kb.mapping_count} mappings (content {kb.content_hash[:12]})"
+    )
+    return contract.EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,8 +20,9 @@ ON CONFLICT (singleton) DO NOTHING;
 CREATE TABLE IF NOT EXISTS ib.datasets (
     name text PRIMARY KEY,
     content_hash text NOT NULL,
-    entity_count integer NOT NULL,
-    relation_count integer NOT NULL,
+    -- {"entities": {kind: n}, "relations": {kind: n}}: a skipped reload reports what is
+    -- loaded without counting rows.
+    counts jsonb NOT NULL,
     loaded_at timestamptz NOT NULL DEFAULT now()
 );
 

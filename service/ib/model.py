@@ -87,9 +87,17 @@ class DatasetVersion:
 
     name: str
     content_hash: str
-    entity_count: int
-    relation_count: int
+    entities_by_kind: Mapping[str, int]
+    relations_by_kind: Mapping[str, int]
     loaded_at: datetime
+
+    @property
+    def entity_count(self) -> int:
+        return sum(self.entities_by_kind.values())
+
+    @property
+    def relation_count(self) -> int:
+        return sum(self.relations_by_kind.values())
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,17 +39,17 @@ HEALTH_TIMEOUT = 2.0
 _SELECT_SCHEMA_VERSION = "SELECT version FROM ib.schema_version"
 
 _SELECT_DATASET = """
-SELECT name, content_hash, entity_count, relation_count, loaded_at
+SELECT name, content_hash, counts::text AS counts, loaded_at
 FROM ib.datasets WHERE name = $1
 """
 
 _UPSERT_DATASET = """
-INSERT INTO ib.datasets (name, content_hash, entity_count, relation_count, loaded_at)
-VALUES ($1, $2, $3, $4, now())
+INSERT INTO ib.datasets (name, content_hash, counts, loaded_at)
+VALUES ($1, $2, $3::text::jsonb, now())
 ON CONFLICT (name) DO UPDATE
-SET content_hash = EXCLUDED.content_hash, entity_count = EXCLUDED.entity_count,
-    relation_count = EXCLUDED.relation_count, loaded_at = EXCLUDED.loaded_at
-RETURNING name, content_hash, entity_count, relation_count, loaded_at
+SET content_hash = EXCLUDED.content_hash, counts = EXCLUDED.counts,
+    loaded_at = EXCLUDED.loaded_at
+RETURNING name, content_hash, counts::text AS counts, loaded_at
 """
 
 _INSERT_ENTITIES = """
@@ -102,12 +103,22 @@ WHERE e.dataset = $1 AND e.kind = $2 AND e.key = $3
 
 
 def _dataset_version(row: asyncpg.Record) -> DatasetVersion:
+    counts = json.loads(row["counts"])
     return DatasetVersion(
         name=row["name"],
         content_hash=row["content_hash"],
-        entity_count=row["entity_count"],
-        relation_count=row["relation_count"],
+        entities_by_kind=counts.get("entities", {}),
+        relations_by_kind=counts.get("relations", {}),
         loaded_at=row["loaded_at"],
+    )
+
+
+def _counts(entities: Sequence[Entity], relations: Sequence[Relation]) -> str:
+    return json.dumps(
+        {
+            "entities": dict(Counter(e.kind for e in entities)),
+            "relations": dict(Counter(r.kind for r in relations)),
+        }
     )
 
 
@@ -232,7 +243,7 @@ class IBPlatform:
                 if current is not None and current["content_hash"] == content_hash:
                     return ReplaceOutcome(_dataset_version(current), replaced=False)
                 row = await conn.fetchrow(
-                    _UPSERT_DATASET, name, content_hash, len(entities), len(relations)
+                    _UPSERT_DATASET, name, content_hash, _counts(entities, relations)
                 )
                 await conn.execute("DELETE FROM ib.entities WHERE dataset = $1", name)
                 await conn.execute(

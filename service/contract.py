@@ -76,3 +76,10 @@ EXIT_SOFTWARE: Final = 70  # a migration or another startup step failed
 EXIT_TEMPFAIL: Final = 75  # the migration lock could not be had in time
 EXIT_NOPERM: Final = 77  # the Marketplace licence check refused
 EXIT_CONFIG: Final = 78  # bad configuration or an unreadable secret
+
+# --- Migrations (added by the service core) ---------------------------------------------
+# How long a replica waits for another replica's migration lock: the startup probe's whole
+# budget, so a replica waiting behind a long first migration is not killed for waiting.
+MIGRATION_LOCK_TIMEOUT: Final = STARTUP_PROBE_FAILURE_THRESHOLD * PROBE_INTERVAL
+# `rollback` refused because it would drop data that exists; repeat with --force.
+EXIT_ROLLBACK_REFUSED: Final = 79

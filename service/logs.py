@@ -56,7 +56,8 @@ def configure_logging(level: int | str = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # botocore logs request details at DEBUG, including headers; keep it quiet.
-    for noisy in ("botocore", "aiobotocore", "aioboto3", "urllib3"):
+    # yoyo repeats our per-migration line once per SQL statement.
+    for noisy in ("botocore", "aiobotocore", "aioboto3", "urllib3", "yoyo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

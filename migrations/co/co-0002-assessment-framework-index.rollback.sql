@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS co.assessment_framework_idx;

@@ -1,0 +1,5 @@
+"""``python -m service``: see service.entrypoint."""
+
+from service.entrypoint import main
+
+raise SystemExit(main())

@@ -1,0 +1,406 @@
+"""``python -m service``: the startup sequence, the subcommands and graceful shutdown.
+
+The only module that knows the order of the startup steps. Each step is a named function
+with its own log line, its own failure message and its own exit code (service.contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+import uvloop
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config as HypercornConfig
+
+from service import contract, kb
+from service.app import create_app
+from service.config import ConfigError, Settings, load_settings
+from service.db import Database, DatabaseUnavailable, describe_error, wait_for_database
+from service.ib import IBPlatform, initialise_ib
+from service.logs import configure_logging
+from service.migrate import (
+    MigrationError,
+    MigrationLockTimeout,
+    RollbackWouldLoseData,
+    apply_migrations,
+    expected_migration_ids,
+    rollback_to,
+)
+from service.secrets import SecretError, SecretResolver, resolve_secrets
+from service.state import AppState
+
+log = logging.getLogger("service")
+T = TypeVar("T")
+
+# Seconds kept back from GRACEFUL_TIMEOUT for closing the pool and Redis after Hypercorn
+# has finished the in-flight requests.
+CLOSE_RESERVE = 2.0
+# Hypercorn's lifespan startup wait. Our slow steps (migrations, knowledge base) run before
+# serving, so lifespan startup is instant; the bound is generous so it can never end a
+# slow first start.
+LIFESPAN_STARTUP_TIMEOUT = float(contract.MIGRATION_LOCK_TIMEOUT)
+
+
+class StartupFailed(Exception):
+    """A startup step failed; carries the exit code and a one-line message."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+async def _step(number: str, name: str, action: Callable[[], Awaitable[T]]) -> T:
+    """Run one startup step between a start and a done log line."""
+    log.info("step %s: %s", number, name, extra={"step": name})
+    started = time.perf_counter()
+    result = await action()
+    log.info(
+        "step %s: %s done",
+        number,
+        name,
+        extra={"step": name, "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+    )
+    return result
+
+
+# --- Steps -------------------------------------------------------------------------------
+
+
+async def step_resolve_secrets(settings: Settings) -> SecretResolver:
+    try:
+        return await resolve_secrets(settings)
+    except SecretError as exc:
+        raise StartupFailed(contract.EXIT_CONFIG, f"secrets: {exc}") from None
+
+
+async def step_wait_for_database(settings: Settings, resolver: SecretResolver) -> None:
+    try:
+        await wait_for_database(resolver, settings.db_wait_timeout)
+    except DatabaseUnavailable as exc:
+        raise StartupFailed(contract.EXIT_UNAVAILABLE, str(exc)) from None
+    except SecretError as exc:
+        raise StartupFailed(contract.EXIT_CONFIG, f"secrets: {exc}") from None
+
+
+async def step_run_migrations(
+    settings: Settings, resolver: SecretResolver, *, include_contract: bool = False
+) -> list[str]:
+    credentials = await resolver.database_credentials()
+    try:
+        applied = await asyncio.to_thread(
+            apply_migrations,
+            credentials.yoyo_url(),
+            settings.migrations_dir,
+            include_contract=include_contract,
+        )
+    except MigrationLockTimeout as exc:
+        raise StartupFailed(contract.EXIT_TEMPFAIL, f"migrations: {exc}") from None
+    except MigrationError as exc:
+        raise StartupFailed(contract.EXIT_SOFTWARE, f"migrations: {exc}") from None
+    except Exception as exc:
+        raise StartupFailed(contract.EXIT_SOFTWARE, f"migrations: {describe_error(exc)}") from None
+    log.info("migrations at head (%d applied now)", len(applied), extra={"applied": applied})
+    return applied
+
+
+async def step_initialise_ib(db: Database) -> IBPlatform:
+    try:
+        return await initialise_ib(db)
+    except Exception as exc:
+        raise StartupFailed(contract.EXIT_SOFTWARE, f"IB: {describe_error(exc)}") from None
+
+
+async def _previous_knowledge_base(ib: IBPlatform, db: Database) -> kb.KnowledgeBaseStatus | None:
+    """The version of the knowledge base loaded before, if any, as a status."""
+    stored = await ib.dataset(kb.DATASET)
+    if stored is None:
+        return None
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT kind, count(*) AS n FROM ib.entities WHERE dataset = $1 GROUP BY kind",
+            kb.DATASET,
+        )
+    counts: dict[str, int] = {row["kind"]: row["n"] for row in rows}
+    return kb.KnowledgeBaseStatus(
+        content_hash=stored.content_hash,
+        frameworks=int(counts.get(kb.FRAMEWORK, 0)),
+        controls=int(counts.get(kb.CONTROL, 0)),
+        mappings=stored.relation_count,
+        loaded_at=stored.loaded_at,
+        reloaded=False,
+        seconds=0.0,
+    )
+
+
+async def step_load_knowledge_base(
+    settings: Settings, db: Database, ib: IBPlatform
+) -> kb.KnowledgeBaseStatus:
+    try:
+        return await kb.load_knowledge_base(db, settings.compliance_dir, ib=ib)
+    except kb.KnowledgeBaseError as exc:
+        previous = await _previous_knowledge_base(ib, db)
+        if previous is None:
+            raise StartupFailed(contract.EXIT_DATA, f"knowledge base: {exc}") from None
+        log.error(
+            "knowledge base files are invalid, keeping version %s loaded at %s: %s",
+            previous.content_hash[:12],
+            previous.loaded_at.isoformat(),
+            exc,
+            extra={"problems": list(exc.problems)},
+        )
+        return previous
+
+
+async def step_check_licence(settings: Settings) -> Any:
+    # service.license lands with the knowledge-base issue; until then there is no check.
+    import importlib.util  # noqa: PLC0415
+
+    if importlib.util.find_spec("service.license") is None:
+        log.warning("licence check not available in this build")
+        return None
+    import importlib  # noqa: PLC0415
+
+    license_module = importlib.import_module("service.license")
+    try:
+        return await license_module.check_licence(settings)
+    except license_module.LicenceError as exc:
+        raise StartupFailed(contract.EXIT_NOPERM, f"licence: {exc}") from None
+
+
+def _redis_client(settings: Settings) -> Any:
+    if settings.redis_url is None:
+        return None
+    from redis.asyncio import Redis  # noqa: PLC0415 - only deployments with Redis pay for it
+
+    return Redis.from_url(settings.redis_url, socket_connect_timeout=1.0, socket_timeout=1.0)
+
+
+# --- Serving and shutdown ----------------------------------------------------------------
+
+
+def hypercorn_config(settings: Settings) -> HypercornConfig:
+    config = HypercornConfig()
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    config.bind = [f"{host}:{settings.port}"]
+    config.accesslog = None  # service.logs.RequestIdMiddleware logs requests
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.startup_timeout = LIFESPAN_STARTUP_TIMEOUT
+    # After the drain Hypercorn waits this long for in-flight requests; what is left of
+    # GRACEFUL_TIMEOUT after the drain, less time to close the pool.
+    config.graceful_timeout = max(
+        1.0, settings.graceful_timeout - settings.shutdown_delay - CLOSE_RESERVE
+    )
+    return config
+
+
+@dataclass
+class ShutdownSequence:
+    """SIGTERM: /ready 503 at once, keep serving SHUTDOWN_DELAY, then stop accepting."""
+
+    state: AppState
+    delay: float
+    stop_serving: asyncio.Event
+    signalled_at: float | None = None
+
+    def on_signal(self, signum: int) -> None:
+        if self.signalled_at is not None:
+            # A second signal (an impatient operator) skips the rest of the drain.
+            log.info("second %s: ending the drain now", signal.Signals(signum).name)
+            self.stop_serving.set()
+            return
+        self.signalled_at = time.monotonic()
+        self.state.shutting_down = True
+        log.info(
+            "%s received: /ready answers 503, serving %gs more before closing",
+            signal.Signals(signum).name,
+            self.delay,
+        )
+        asyncio.get_running_loop().call_later(self.delay, self._drained)
+
+    def _drained(self) -> None:
+        log.info("drain delay over: no new connections, finishing in-flight requests")
+        self.stop_serving.set()
+
+
+async def serve(state: AppState) -> None:
+    settings = state.settings
+    app = create_app(state)
+    stop_serving = asyncio.Event()
+    shutdown = ShutdownSequence(state, settings.shutdown_delay, stop_serving)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, shutdown.on_signal, signum)
+    log.info("serving on %s:%d", settings.host, settings.port)
+    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)  # type: ignore[arg-type]
+    if shutdown.signalled_at is not None:
+        log.info(
+            "stopped serving %.1fs after the signal",
+            time.monotonic() - shutdown.signalled_at,
+        )
+
+
+async def run_service(settings: Settings) -> int:
+    """The whole startup sequence, then serve until SIGTERM."""
+    resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
+    await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
+    if settings.auto_migrate:
+        await _step("4", "run migrations", lambda: step_run_migrations(settings, resolver))
+    else:
+        log.info("step 4: run migrations skipped (AUTO_MIGRATE is off)")
+    db = Database(resolver)
+    await db.open()
+    state = AppState(
+        settings=settings,
+        db=db,
+        migrations_at_head=settings.auto_migrate,
+        expected_migrations=expected_migration_ids(settings.migrations_dir),
+        redis=_redis_client(settings),
+    )
+    try:
+        ib = await _step("5", "initialise IB", lambda: step_initialise_ib(db))
+        state.ib = ib
+        state.kb = await _step(
+            "6", "load knowledge base", lambda: step_load_knowledge_base(settings, db, ib)
+        )
+        state.licence = await _step("7", "check licence", lambda: step_check_licence(settings))
+        await _step("8", "serve", lambda: serve(state))
+    finally:
+        await db.close()
+        if state.redis is not None:
+            await state.redis.aclose()
+    return contract.EXIT_OK
+
+
+# --- Subcommands -------------------------------------------------------------------------
+
+
+async def run_migrate(settings: Settings, *, include_contract: bool) -> int:
+    resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
+    await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
+    await _step(
+        "4",
+        "run migrations",
+        lambda: step_run_migrations(settings, resolver, include_contract=include_contract),
+    )
+    return contract.EXIT_OK
+
+
+async def run_rollback(settings: Settings, target: str | None, *, force: bool) -> int:
+    resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
+    await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
+    credentials = await resolver.database_credentials()
+    try:
+        rolled_back = await asyncio.to_thread(
+            rollback_to, credentials.yoyo_url(), settings.migrations_dir, target, force=force
+        )
+    except RollbackWouldLoseData as exc:
+        raise StartupFailed(contract.EXIT_ROLLBACK_REFUSED, str(exc)) from None
+    except MigrationLockTimeout as exc:
+        raise StartupFailed(contract.EXIT_TEMPFAIL, f"rollback: {exc}") from None
+    except MigrationError as exc:
+        raise StartupFailed(contract.EXIT_SOFTWARE, f"rollback: {exc}") from None
+    log.info(
+        "rolled back %d migration(s) to %s",
+        len(rolled_back),
+        target or "an empty schema",
+        extra={"rolled_back": rolled_back},
+    )
+    return contract.EXIT_OK
+
+
+async def run_check(settings: Settings) -> int:
+    """Reach every dependency once; exit 0 only when all answer."""
+    resolver = await step_resolve_secrets(settings)
+    log.info("check: secrets readable")
+    credentials = await resolver.database_credentials()
+    try:
+        await wait_for_database(resolver, min(settings.db_wait_timeout, 5.0))
+    except DatabaseUnavailable as exc:
+        raise StartupFailed(contract.EXIT_UNAVAILABLE, str(exc)) from None
+    log.info("check: database %s answers", credentials.describe())
+    redis = _redis_client(settings)
+    if redis is not None:
+        try:
+            async with asyncio.timeout(2.0):
+                await redis.ping()
+        except Exception as exc:
+            raise StartupFailed(
+                contract.EXIT_UNAVAILABLE, f"redis did not answer: {describe_error(exc)}"
+            ) from None
+        finally:
+            await redis.aclose()
+        log.info("check: redis answers")
+    await step_check_licence(settings)
+    log.info("check: all dependencies answer")
+    return contract.EXIT_OK
+
+
+# --- Command line ------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line and the documented usage code, not argparse's 2.
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        raise SystemExit(contract.EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m service", description="Cloud Optimizer service")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+    commands.add_parser("serve", help="start the service (the default)")
+    migrate = commands.add_parser("migrate", help="apply migrations and exit")
+    migrate.add_argument(
+        "--contract",
+        action="store_true",
+        help="also apply the destructive contract set (a release after its expand set)",
+    )
+    rollback = commands.add_parser("rollback", help="roll back migrations and exit")
+    target = rollback.add_mutually_exclusive_group(required=True)
+    target.add_argument("--to", metavar="ID", help="the migration id to roll back to (kept)")
+    target.add_argument("--all", action="store_true", help="roll back every migration")
+    rollback.add_argument(
+        "--force", action="store_true", help="roll back even when it drops existing data"
+    )
+    commands.add_parser("check", help="validate configuration, reach each dependency, exit")
+    return parser
+
+
+def _fail(exit_code: int, message: str) -> int:
+    log.error("%s", message, extra={"exit_code": exit_code})
+    return exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(logging.INFO)
+    command = args.command or "serve"
+    log.info("cloud optimizer %s: %s", contract.VERSION, command)
+    try:
+        settings = load_settings(os.environ)
+    except ConfigError as exc:
+        return _fail(contract.EXIT_CONFIG, str(exc))
+    logging.getLogger().setLevel(settings.log_level_number)
+    log.info("step 1: validate configuration done")
+    if command == "serve":
+        work: Awaitable[int] = run_service(settings)
+    elif command == "migrate":
+        work = run_migrate(settings, include_contract=args.contract)
+    elif command == "rollback":
+        work = run_rollback(settings, None if args.all else args.to, force=args.force)
+    else:
+        work = run_check(settings)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(work)  # type: ignore[arg-type]
+    except StartupFailed as exc:
+        return _fail(exc.exit_code, str(exc))

@@ -35,6 +35,7 @@ from service import contract
 from service.ib import (
     SCHEMA_VERSION,
     ConnectionSource,
+    DatasetVersion,
     Entity,
     EntityKey,
     IBPlatform,
@@ -423,15 +424,7 @@ async def load_knowledge_base(
     content_hash = _content_hash(schema_source, sources)
     stored = await ib.dataset(DATASET)
     if stored is not None and stored.content_hash == content_hash:
-        status = KnowledgeBaseStatus(
-            content_hash=content_hash,
-            frameworks=stored.entities_by_kind.get(FRAMEWORK, 0),
-            controls=stored.entities_by_kind.get(CONTROL, 0),
-            mappings=stored.relations_by_kind.get(MAPS_TO, 0),
-            loaded_at=stored.loaded_at,
-            reloaded=False,
-            seconds=time.perf_counter() - started,
-        )
+        status = _status_of(stored, seconds=time.perf_counter() - started)
     else:
         kb = validate_knowledge_base(directory)
         entities, relations = _as_entities_and_relations(kb)
@@ -447,6 +440,24 @@ async def load_knowledge_base(
         )
     log.info("%s", status.describe())
     return status
+
+
+def _status_of(stored: DatasetVersion, *, seconds: float = 0.0) -> KnowledgeBaseStatus:
+    return KnowledgeBaseStatus(
+        content_hash=stored.content_hash,
+        frameworks=stored.entities_by_kind.get(FRAMEWORK, 0),
+        controls=stored.entities_by_kind.get(CONTROL, 0),
+        mappings=stored.relations_by_kind.get(MAPS_TO, 0),
+        loaded_at=stored.loaded_at,
+        reloaded=False,
+        seconds=seconds,
+    )
+
+
+async def stored_knowledge_base(ib: IBPlatform) -> KnowledgeBaseStatus | None:
+    """The version loaded before (what keeps serving after a refused load), or None."""
+    stored = await ib.dataset(DATASET)
+    return None if stored is None else _status_of(stored)
 
 
 # --- Queries the API serves -------------------------------------------------------------

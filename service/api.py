@@ -1,0 +1,350 @@
+"""The knowledge-base HTTP API: frameworks and controls, read from IB.
+
+Every answer is JSON. Bad parameters get 400 and unknown ids 404, each with
+``{"error": "..."}`` naming the problem; when the knowledge base cannot be read (not loaded
+yet, database down) the answer is 503, never a 500. ``OPENAPI_PATHS`` describes these
+routes for /openapi.json (service.app merges it into the document).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import asyncpg
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from service import kb
+from service.ib import IBError, IBPlatform
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+FRAMEWORKS_PATH = f"{API_PREFIX}/frameworks"
+CONTROLS_PATH = f"{API_PREFIX}/controls"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+# Beyond any real knowledge base; keeps the value well inside PostgreSQL's integer range.
+MAX_OFFSET = 1_000_000
+MAX_TEXT_LENGTH = 200
+CONTROL_PARAMETERS = ("framework", "service", "q", "limit", "offset")
+
+
+class BadParameter(Exception):
+    """A query parameter the API cannot use; the message says which and why."""
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _usable_text(value: str) -> bool:
+    """Text PostgreSQL can take and a person could have typed: no control characters."""
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a bad percent-encoding
+        return False
+    return True
+
+
+def _text_parameter(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise BadParameter(f"{name}: give it at most once")
+    if not values or values[0] == "":
+        return None
+    value = values[0]
+    if len(value) > MAX_TEXT_LENGTH:
+        raise BadParameter(f"{name}: at most {MAX_TEXT_LENGTH} characters")
+    if not _usable_text(value):
+        raise BadParameter(f"{name}: control characters are not allowed")
+    return value
+
+
+def _integer_parameter(
+    request: Request, name: str, default: int, minimum: int, maximum: int
+) -> int:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise BadParameter(f"{name}: give it at most once")
+    if not values:
+        return default
+    raw = values[0]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(maximum)):
+        raise BadParameter(f"{name}: expected an integer from {minimum} to {maximum}, got {raw!r}")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        raise BadParameter(f"{name}: expected an integer from {minimum} to {maximum}, got {value}")
+    return value
+
+
+def _control_query(request: Request) -> kb.ControlQuery:
+    unknown = sorted(set(request.query_params.keys()) - set(CONTROL_PARAMETERS))
+    if unknown:
+        allowed = ", ".join(CONTROL_PARAMETERS)
+        raise BadParameter(f"unknown parameter {unknown[0]!r}; allowed: {allowed}")
+    return kb.ControlQuery(
+        framework=_text_parameter(request, "framework"),
+        service=_text_parameter(request, "service"),
+        text=_text_parameter(request, "q"),
+        limit=_integer_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=_integer_parameter(request, "offset", 0, 0, MAX_OFFSET),
+    )
+
+
+Handler = Callable[[Request, IBPlatform], Awaitable[Response]]
+
+
+def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """Give a handler IB, and turn every way of not reaching the data into 400 or 503."""
+
+    async def endpoint(request: Request) -> Response:
+        state = request.app.state.co
+        ib = state.ib
+        if not isinstance(ib, IBPlatform) or state.kb is None:
+            return _error(503, "knowledge base not loaded yet")
+        try:
+            return await handler(request, ib)
+        except BadParameter as exc:
+            return _error(400, str(exc))
+        except (
+            IBError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            OSError,
+            TimeoutError,
+        ) as exc:
+            log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
+            return _error(503, "knowledge base unavailable")
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
+
+
+async def list_frameworks(request: Request, ib: IBPlatform) -> Response:
+    """Every compliance framework in the knowledge base."""
+    if request.query_params:
+        raise BadParameter(f"unknown parameter {next(iter(request.query_params))!r}")
+    items = await kb.list_frameworks(ib)
+    return JSONResponse({"total": len(items), "items": items})
+
+
+async def get_framework(request: Request, ib: IBPlatform) -> Response:
+    """One framework by its id."""
+    framework_id: str = request.path_params["id"]
+    found = await kb.get_framework(ib, framework_id) if _usable_text(framework_id) else None
+    if found is None:
+        return _error(404, f"no framework with id {framework_id!r}")
+    return JSONResponse(found)
+
+
+async def list_controls(request: Request, ib: IBPlatform) -> Response:
+    """Controls filtered by framework and AWS service, searched by id and title, paged."""
+    query = _control_query(request)
+    total, items = await kb.find_controls(ib, query)
+    return JSONResponse(
+        {"total": total, "limit": query.limit, "offset": query.offset, "items": items}
+    )
+
+
+async def get_control(request: Request, ib: IBPlatform) -> Response:
+    """One control by its global key, with its mappings in both directions."""
+    key: str = request.path_params["id"]
+    found = await kb.get_control(ib, key) if _usable_text(key) else None
+    if found is None:
+        return _error(404, f"no control with id {key!r}")
+    return JSONResponse(found)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(FRAMEWORKS_PATH, _knowledge_base_endpoint(list_frameworks), methods=["GET"]),
+        Route(FRAMEWORKS_PATH + "/{id}", _knowledge_base_endpoint(get_framework), methods=["GET"]),
+        Route(CONTROLS_PATH, _knowledge_base_endpoint(list_controls), methods=["GET"]),
+        Route(CONTROLS_PATH + "/{id}", _knowledge_base_endpoint(get_control), methods=["GET"]),
+    ]
+
+
+# --- OpenAPI description ------------------------------------------------------------------
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_FRAMEWORK = {
+    "type": "object",
+    "required": ["id", "name", "version", "publisher", "description", "control_count"],
+    "properties": {
+        "id": {"type": "string", "examples": ["cis-aws-v3"]},
+        "name": {"type": "string"},
+        "version": {"type": "string"},
+        "publisher": {"type": "string"},
+        "description": {"type": "string"},
+        "control_count": {"type": "integer", "minimum": 0},
+    },
+}
+_CONTROL_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "description": "Global key <framework id>:<control id>"},
+    "framework": {"type": "string"},
+    "control_id": {"type": "string"},
+    "title": {"type": "string"},
+    "severity": {"enum": ["critical", "high", "medium", "low", "informational"]},
+    "services": _STRINGS,
+    "resource_types": _STRINGS,
+    "description": {"type": "string"},
+}
+_CONTROL = {
+    "type": "object",
+    "required": list(_CONTROL_PROPERTIES),
+    "properties": _CONTROL_PROPERTIES,
+}
+_MAPPED_CONTROL = {
+    "type": "object",
+    "required": ["id", "framework", "control_id", "title"],
+    "properties": {
+        name: _CONTROL_PROPERTIES[name] for name in ("id", "framework", "control_id", "title")
+    },
+}
+_CONTROL_WITH_MAPPINGS = {
+    "type": "object",
+    "required": [*_CONTROL_PROPERTIES, "mappings"],
+    "properties": {
+        **_CONTROL_PROPERTIES,
+        "mappings": {
+            "type": "object",
+            "required": ["maps_to", "mapped_from"],
+            "properties": {
+                "maps_to": {
+                    "description": "Controls this control lists as related",
+                    "type": "array",
+                    "items": _MAPPED_CONTROL,
+                },
+                "mapped_from": {
+                    "description": "Controls that list this control as related",
+                    "type": "array",
+                    "items": _MAPPED_CONTROL,
+                },
+            },
+        },
+    },
+}
+
+
+def _json(description: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _page(item: Mapping[str, Any], *, paged: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "total": {"type": "integer", "minimum": 0, "description": "Matches in all pages"},
+        "items": {"type": "array", "items": item},
+    }
+    if paged:
+        properties["limit"] = {"type": "integer"}
+        properties["offset"] = {"type": "integer"}
+    return {"type": "object", "required": list(properties), "properties": properties}
+
+
+_UNAVAILABLE = _json("The knowledge base is not loaded or the database is down", _ERROR)
+_BAD_REQUEST = _json("A parameter is invalid; the error names it", _ERROR)
+_NOT_FOUND = _json("No such id", _ERROR)
+_ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _text_query(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "maxLength": MAX_TEXT_LENGTH},
+    }
+
+
+OPENAPI_PATHS: dict[str, Any] = {
+    FRAMEWORKS_PATH: {
+        "get": {
+            "summary": list_frameworks.__doc__,
+            "operationId": "listFrameworks",
+            "tags": ["knowledge base"],
+            "responses": {
+                "200": _json("The frameworks", _page(_FRAMEWORK, paged=False)),
+                "400": _BAD_REQUEST,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    FRAMEWORKS_PATH + "/{id}": {
+        "get": {
+            "summary": get_framework.__doc__,
+            "operationId": "getFramework",
+            "tags": ["knowledge base"],
+            "parameters": [_ID_PARAMETER],
+            "responses": {
+                "200": _json("The framework", _FRAMEWORK),
+                "404": _NOT_FOUND,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    CONTROLS_PATH: {
+        "get": {
+            "summary": list_controls.__doc__,
+            "operationId": "listControls",
+            "tags": ["knowledge base"],
+            "parameters": [
+                _text_query("framework", "Only controls of this framework id"),
+                _text_query("service", "Only controls that apply to this AWS service key"),
+                _text_query("q", "Case-insensitive text in the control's id or title"),
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_LIMIT,
+                        "default": DEFAULT_LIMIT,
+                    },
+                },
+                {
+                    "name": "offset",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": MAX_OFFSET,
+                        "default": 0,
+                    },
+                },
+            ],
+            "responses": {
+                "200": _json("One page of matching controls", _page(_CONTROL, paged=True)),
+                "400": _BAD_REQUEST,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+    CONTROLS_PATH + "/{id}": {
+        "get": {
+            "summary": get_control.__doc__,
+            "operationId": "getControl",
+            "tags": ["knowledge base"],
+            "parameters": [_ID_PARAMETER],
+            "responses": {
+                "200": _json("The control and its mappings", _CONTROL_WITH_MAPPINGS),
+                "404": _NOT_FOUND,
+                "503": _UNAVAILABLE,
+            },
+        }
+    },
+}

@@ -1,0 +1,321 @@
+"""The knowledge-base API through the real application on a real database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.api import MAX_LIMIT
+from service.app import create_app
+from service.config import load_settings
+from service.db import Database
+from service.ib import initialise_ib
+from service.kb import load_knowledge_base
+from service.state import AppState
+from tests.service.test_ib import apply_ib_migrations
+from tests.support.pg import PostgresCluster, create_database
+
+SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
+ALL_CONTROLS = 14
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def state(database_url: str) -> AsyncIterator[AppState]:
+    apply_ib_migrations(database_url)
+    db = Database.from_url(database_url)
+    await db.open()
+    try:
+        ib = await initialise_ib(db)
+        status = await load_knowledge_base(db, SMALL_KB, ib=ib)
+        yield AppState(
+            settings=load_settings({"DATABASE_URL": database_url}),
+            db=db,
+            ib=ib,
+            kb=status,
+            migrations_at_head=True,
+        )
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def client(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
+        yield http
+
+
+async def get_json(client: httpx.AsyncClient, url: str, status: int = 200) -> Any:
+    response = await client.get(url)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    return response.json()
+
+
+async def control_ids(client: httpx.AsyncClient, query: str) -> list[str]:
+    body = await get_json(client, f"/api/v1/controls?{query}")
+    return [item["id"] for item in body["items"]]
+
+
+# --- Frameworks ---------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_lists_every_framework_with_its_control_count(client: httpx.AsyncClient) -> None:
+    body = await get_json(client, "/api/v1/frameworks")
+    assert body["total"] == 3
+    assert [(f["id"], f["control_count"]) for f in body["items"]] == [
+        ("alpha", 5),
+        ("beta", 5),
+        ("gamma", 4),
+    ]
+
+
+@pytest.mark.anyio
+async def test_one_framework_and_an_unknown_one(client: httpx.AsyncClient) -> None:
+    beta = await get_json(client, "/api/v1/frameworks/beta")
+    assert beta["name"] == "Beta Practices"
+    assert beta["publisher"] == "Test Publisher B"
+    assert beta["version"] == "1.0"
+    missing = await get_json(client, "/api/v1/frameworks/delta", 404)
+    assert missing == {"error": "no framework with id 'delta'"}
+
+
+# --- Controls: filters and search ------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_controls_default_listing_keeps_publisher_order(client: httpx.AsyncClient) -> None:
+    body = await get_json(client, "/api/v1/controls")
+    assert (body["total"], body["limit"], body["offset"]) == (ALL_CONTROLS, 50, 0)
+    alpha = [item["id"] for item in body["items"] if item["framework"] == "alpha"]
+    assert alpha == ["alpha:1.1", "alpha:1.2", "alpha:1.10", "alpha:2.1", "alpha:3.1"]
+    first = body["items"][0]
+    assert first == {
+        "id": "alpha:1.1",
+        "framework": "alpha",
+        "control_id": "1.1",
+        "title": "Avoid the use of the root account",
+        "severity": "critical",
+        "services": ["iam"],
+        "resource_types": ["AWS::::Account"],
+        "description": "Test control 1.1 of Alpha Benchmark, written for tests.",
+    }
+
+
+@pytest.mark.anyio
+async def test_controls_filtered_by_framework_service_and_both(client: httpx.AsyncClient) -> None:
+    assert await control_ids(client, "framework=gamma") == [
+        "gamma:AC-3",
+        "gamma:AC-6",
+        "gamma:AU-2",
+        "gamma:SC-8(1)",
+    ]
+    assert await control_ids(client, "service=s3") == [
+        "alpha:2.1",
+        "beta:S3.1",
+        "beta:RDS.1",
+        "gamma:AC-3",
+    ]
+    assert await control_ids(client, "framework=beta&service=s3") == ["beta:S3.1", "beta:RDS.1"]
+    body = await get_json(client, "/api/v1/controls?framework=nonesuch")
+    assert (body["total"], body["items"]) == (0, [])
+
+
+@pytest.mark.anyio
+async def test_controls_search_on_id_and_title_ignoring_case(client: httpx.AsyncClient) -> None:
+    assert await control_ids(client, "q=mfa") == ["alpha:1.2", "beta:IAM.2"]  # in titles
+    assert await control_ids(client, "q=iam.") == ["beta:IAM.1", "beta:IAM.2"]  # in ids
+    assert await control_ids(client, "q=SC-8(1)") == ["gamma:SC-8(1)"]
+    assert await control_ids(client, "q=1.1") == ["alpha:1.1", "alpha:1.10"]
+    assert await control_ids(client, "q=gamma%3AAU") == ["gamma:AU-2"]  # the global key
+    assert await control_ids(client, "q=snapshot&service=rds") == ["beta:RDS.1"]
+    assert await control_ids(client, "q=no+such+words") == []
+    assert await control_ids(client, "q=%25") == []  # a LIKE wildcard is plain text
+    assert len(await control_ids(client, "q=")) == ALL_CONTROLS  # empty means no filter
+
+
+# --- Controls: pagination -----------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_pages_cover_every_control_once(client: httpx.AsyncClient) -> None:
+    everything = await control_ids(client, "limit=200")
+    paged: list[str] = []
+    for offset in range(0, ALL_CONTROLS, 3):
+        body = await get_json(client, f"/api/v1/controls?limit=3&offset={offset}")
+        assert body["total"] == ALL_CONTROLS
+        paged.extend(item["id"] for item in body["items"])
+    assert paged == everything
+    assert len(set(paged)) == ALL_CONTROLS
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("query", "expected_items"),
+    [
+        ("limit=1", 1),
+        (f"limit={MAX_LIMIT}", ALL_CONTROLS),
+        ("limit=5&offset=10", 4),  # the last, short page
+        (f"offset={ALL_CONTROLS - 1}", 1),
+        (f"offset={ALL_CONTROLS}", 0),  # just past the end: empty, total still counted
+        ("offset=1000000", 0),
+        ("framework=gamma&limit=2&offset=3", 1),
+    ],
+)
+async def test_pagination_edges(client: httpx.AsyncClient, query: str, expected_items: int) -> None:
+    body = await get_json(client, f"/api/v1/controls?{query}")
+    assert len(body["items"]) == expected_items
+    assert body["total"] == (4 if "gamma" in query else ALL_CONTROLS)
+
+
+# --- Bad parameters and unknown ids ----------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("limit=0", "limit"),
+        (f"limit={MAX_LIMIT + 1}", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=1.5", "limit"),
+        ("limit=", "limit"),
+        ("limit=99999999999999999999999", "limit"),
+        ("offset=-1", "offset"),
+        ("offset=1000001", "offset"),
+        ("offset=%EF%BC%91", "offset"),  # a full-width digit that int() would accept
+        ("limit=1&limit=2", "limit"),
+        ("q=" + "x" * 201, "q"),
+        ("q=a%00b", "q"),
+        ("service=%0A", "service"),
+        ("frameworks=alpha", "frameworks"),
+    ],
+)
+async def test_bad_parameters_get_400_naming_the_parameter(
+    client: httpx.AsyncClient, query: str, named: str
+) -> None:
+    body = await get_json(client, f"/api/v1/controls?{query}", 400)
+    assert body["error"].startswith(named) or repr(named) in body["error"]
+
+
+@pytest.mark.anyio
+async def test_frameworks_listing_refuses_parameters(client: httpx.AsyncClient) -> None:
+    body = await get_json(client, "/api/v1/frameworks?limit=1", 400)
+    assert "'limit'" in body["error"]
+
+
+@pytest.mark.anyio
+async def test_control_with_mappings_in_both_directions(client: httpx.AsyncClient) -> None:
+    control = await get_json(client, "/api/v1/controls/alpha:1.1")
+    assert control["title"] == "Avoid the use of the root account"
+    assert [m["id"] for m in control["mappings"]["maps_to"]] == ["beta:IAM.1", "gamma:AC-6"]
+    assert control["mappings"]["mapped_from"] == []
+
+    mfa = await get_json(client, "/api/v1/controls/beta:IAM.2")
+    assert [m["id"] for m in mfa["mappings"]["maps_to"]] == ["alpha:1.2"]
+    assert mfa["mappings"]["mapped_from"] == [
+        {
+            "id": "alpha:1.2",
+            "framework": "alpha",
+            "control_id": "1.2",
+            "title": "Ensure MFA is enabled for all IAM users",
+        }
+    ]
+    least_privilege = await get_json(client, "/api/v1/controls/gamma:AC-6")
+    assert least_privilege["mappings"]["maps_to"] == []
+    assert [m["id"] for m in least_privilege["mappings"]["mapped_from"]] == ["alpha:1.1"]
+    parenthesised = await get_json(client, "/api/v1/controls/gamma:SC-8(1)")
+    assert parenthesised["control_id"] == "SC-8(1)"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/controls/alpha:9.9",
+        "/api/v1/controls/1.1",  # a control id without its framework is not a key
+        "/api/v1/controls/%00",
+        "/api/v1/controls/a%ED%A0%80",
+        "/api/v1/frameworks/%00",
+    ],
+)
+async def test_unknown_ids_get_404(client: httpx.AsyncClient, path: str) -> None:
+    body = await get_json(client, path, 404)
+    assert body["error"].startswith("no ")
+
+
+# --- Availability and the OpenAPI document ---------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_not_loaded_yet_is_503_not_500(client: httpx.AsyncClient, state: AppState) -> None:
+    state.kb = None
+    body = await get_json(client, "/api/v1/controls", 503)
+    assert body == {"error": "knowledge base not loaded yet"}
+
+
+@pytest.mark.anyio
+async def test_database_trouble_is_503_not_500(client: httpx.AsyncClient, state: AppState) -> None:
+    async with state.db.connection() as conn:
+        await conn.execute("ALTER TABLE ib.entities RENAME TO entities_gone")
+    for path in ("/api/v1/frameworks", "/api/v1/controls", "/api/v1/controls/alpha:1.1"):
+        body = await get_json(client, path, 503)
+        assert body == {"error": "knowledge base unavailable"}
+
+
+@pytest.mark.anyio
+async def test_database_stopped_is_503_and_recovers(private_postgres: PostgresCluster) -> None:
+    url = create_database(private_postgres.url)
+    apply_ib_migrations(url)
+    db = Database.from_url(url)
+    await db.open()
+    try:
+        ib = await initialise_ib(db)
+        status = await load_knowledge_base(db, SMALL_KB, ib=ib)
+        state = AppState(load_settings({"DATABASE_URL": url}), db, ib=ib, kb=status)
+        transport = httpx.ASGITransport(app=create_app(state))
+        async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
+            assert (await http.get("/api/v1/controls/alpha:1.1")).status_code == 200
+            private_postgres.stop()
+            for path in ("/api/v1/frameworks", "/api/v1/controls", "/api/v1/controls/alpha:1.1"):
+                response = await http.get(path)
+                assert response.status_code == 503, (path, response.text)
+                assert "error" in response.json()
+            private_postgres.start()
+            assert (await http.get("/api/v1/controls/alpha:1.1")).status_code == 200
+    finally:
+        await db.close()
+
+
+@pytest.mark.anyio
+async def test_openapi_describes_the_knowledge_base_routes(client: httpx.AsyncClient) -> None:
+    document = await get_json(client, "/openapi.json")
+    paths = document["paths"]
+    for path in (
+        "/api/v1/frameworks",
+        "/api/v1/frameworks/{id}",
+        "/api/v1/controls",
+        "/api/v1/controls/{id}",
+    ):
+        assert "get" in paths[path], path
+    listing = paths["/api/v1/controls"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {
+        "framework",
+        "service",
+        "q",
+        "limit",
+        "offset",
+    }
+    assert set(listing["responses"]) == {"200", "400", "503"}
+    assert "404" in paths["/api/v1/controls/{id}"]["get"]["responses"]

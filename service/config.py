@@ -236,9 +236,10 @@ def _database_settings(env: _Collector) -> dict[str, object]:
 
     if url is not None:
         if host is not None:
-            env.problems.append(
-                f"{contract.ENV_DATABASE_URL} and {contract.ENV_DB_HOST} are both set: "
-                "expected one way to name the database"
+            env.problem(
+                contract.ENV_DB_HOST,
+                repr(host),
+                f"unset when {contract.ENV_DATABASE_URL} is set (one way to name the database)",
             )
         try:
             parts = parse_database_url(url)
@@ -257,14 +258,15 @@ def _database_settings(env: _Collector) -> dict[str, object]:
         )
         return result
 
-    if host is None and secret_arn is None:
+    arn_given = env.text(contract.ENV_DB_SECRET_ARN) is not None  # reported above if bad
+    if host is None and not arn_given:
         env.problems.append(
             f"{contract.ENV_DATABASE_URL}=missing: expected a postgresql:// URL, or "
             f"{contract.ENV_DB_HOST} with {contract.ENV_DB_USERNAME}/{contract.ENV_DB_PASSWORD} "
             f"or {contract.ENV_DB_SECRET_ARN}"
         )
         return result
-    if secret_arn is None:
+    if not arn_given:
         if username is None:
             env.problem(
                 contract.ENV_DB_USERNAME,

@@ -31,6 +31,7 @@ from service.migrate import (
     MigrationError,
     MigrationLockTimeout,
     RollbackWouldLoseData,
+    UnknownMigration,
     apply_migrations,
     expected_migration_ids,
     rollback_to,
@@ -304,6 +305,8 @@ async def run_rollback(settings: Settings, target: str | None, *, force: bool) -
         )
     except RollbackWouldLoseData as exc:
         raise StartupFailed(contract.EXIT_ROLLBACK_REFUSED, str(exc)) from None
+    except UnknownMigration as exc:
+        raise StartupFailed(contract.EXIT_USAGE, f"rollback: {exc}") from None
     except MigrationLockTimeout as exc:
         raise StartupFailed(contract.EXIT_TEMPFAIL, f"rollback: {exc}") from None
     except MigrationError as exc:

@@ -48,6 +48,10 @@ class MigrationError(Exception):
     """A migration failed; the message names it."""
 
 
+class UnknownMigration(MigrationError):
+    """``rollback --to`` named a migration id that no set contains."""
+
+
 class MigrationLockTimeout(MigrationError):
     """Another process held the migration lock for longer than we were willing to wait."""
 
@@ -352,7 +356,7 @@ def plan_rollback(url: str, root: Path, target: str | None) -> list[tuple[str, P
     ordered = _ordered_migrations(root)
     ids = [migration_id for migration_id, _ in ordered]
     if target is not None and target not in ids:
-        raise MigrationError(f"unknown migration id {target!r}; known: {', '.join(ids)}")
+        raise UnknownMigration(f"unknown migration id {target!r}; known: {', '.join(ids)}")
     after = ordered[ids.index(target) + 1 :] if target is not None else ordered
     applied = applied_migration_ids(url)
     return [item for item in reversed(after) if item[0] in applied]

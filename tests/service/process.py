@@ -1,0 +1,128 @@
+"""Run the real service (``python -m service``) as a subprocess and talk to it over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from service import contract
+from tests.support.net import free_port
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Variables of ours that must not leak from the developer's shell into a test process.
+_SERVICE_VARIABLES = [
+    value
+    for name, value in vars(contract).items()
+    if name.startswith("ENV_") and isinstance(value, str)
+]
+
+
+def service_environment(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
+    env.update(overrides)
+    return env
+
+
+def run_command(
+    args: list[str], env: Mapping[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m service ARGS`` to completion."""
+    return subprocess.run(
+        [sys.executable, "-m", "service", *args],
+        cwd=PROJECT_ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def log_records(text: str) -> list[dict[str, Any]]:
+    """The JSON log lines in a process's stderr; fails the test on a non-JSON line."""
+    records = []
+    for line in text.splitlines():
+        if line.strip():
+            records.append(json.loads(line))
+    return records
+
+
+@dataclass
+class ServiceProcess:
+    """One running ``python -m service``; its stderr goes to a file the test can read."""
+
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(
+        default_factory=lambda: Path(tempfile.mkstemp(prefix="co-service-", suffix=".log")[1])
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServiceProcess:
+        env = {**self.env, contract.ENV_PORT: str(self.port), contract.ENV_HOST: "127.0.0.1"}
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "service"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def records(self) -> list[dict[str, Any]]:
+        return log_records(self.logs())
+
+    def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=timeout)
+
+    def wait_until_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"service exited {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if self.get(contract.READY_PATH, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"service not ready after {timeout}s:\n{self.logs()}")
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """End the process if it still runs (SIGTERM, then SIGKILL)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

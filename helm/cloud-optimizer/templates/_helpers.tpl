@@ -211,6 +211,9 @@ checkov.io/skip2: CKV_K8S_35=The service reads its credentials from environment 
 checkov.io/skip4: CKV_K8S_8=A run-to-completion test pod lives for seconds and is itself the probe; a liveness probe has nothing to watch.
 checkov.io/skip5: CKV_K8S_9=A run-to-completion test pod receives no traffic, so readiness has no meaning for it.
 {{- end }}
+{{- if and (not .root.Values.image.digest) .root.Values.image.pullPolicy (ne .root.Values.image.pullPolicy "Always") }}
+checkov.io/skip6: CKV_K8S_15=image.pullPolicy was set explicitly in this values set (values-dev.yaml does, for an image loaded into a local cluster that no registry serves). The chart's default is Always for a tag.
+{{- end }}
 {{- if not .root.Values.image.digest }}
 checkov.io/skip3: CKV_K8S_43=image.digest is empty in this values set, so the image is referenced by its release version tag. Set image.digest to pin it by digest; this suppression then disappears.
 {{- end }}

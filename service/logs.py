@@ -55,9 +55,9 @@ def configure_logging(level: int | str = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # botocore logs request details at DEBUG, including headers; keep it quiet.
+    # botocore logs response bodies (secrets) at DEBUG: see service.secrets.SDK_LOGGERS.
     # yoyo repeats our per-migration line once per SQL statement.
-    for noisy in ("botocore", "aiobotocore", "aioboto3", "urllib3", "yoyo"):
+    for noisy in ("botocore", "aiobotocore", "aioboto3", "boto3", "urllib3", "yoyo"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

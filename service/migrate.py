@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import sqlparse
@@ -86,7 +87,11 @@ def expected_migration_ids(root: Path) -> tuple[str, ...]:
 
 
 def _psycopg_url(yoyo_url: str) -> str:
-    return yoyo_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    """libpq decodes the database name that yoyo takes raw; quote it for libpq."""
+    scheme_and_rest, _, query = yoyo_url.partition("?")
+    base, _, dbname = scheme_and_rest.rpartition("/")
+    url = base.replace("postgresql+psycopg://", "postgresql://", 1) + "/" + quote(dbname, safe="")
+    return f"{url}?{query}" if query else url
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,12 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from service.config import Settings
+
+# botocore logs every response body at DEBUG, and a GetSecretValue body is the secret.
+# Whatever LOG_LEVEL says, those loggers never go below WARNING in this process.
+SDK_LOGGERS = ("botocore", "aiobotocore", "aioboto3", "boto3")
+for _name in SDK_LOGGERS:
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 SECRET_CACHE_TTL = 300.0  # seconds a fetched secret is trusted before it is read again
 POSTGRES_ENGINES = ("postgres", "postgresql", "aurora-postgresql")
@@ -55,18 +62,20 @@ class DatabaseCredentials:
             arguments["ssl"] = self.sslmode
         return arguments
 
-    def url(self, scheme: str = "postgresql") -> str:
-        """A URL with user and password percent-quoted (yoyo percent-decodes them)."""
+    def url(self, scheme: str = "postgresql", *, quote_dbname: bool = True) -> str:
+        """A URL with user and password percent-quoted (libpq and yoyo decode them)."""
         userinfo = quote(self.username, safe="")
         if self.password is not None:
             userinfo += ":" + quote(self.password, safe="")
         host = f"[{self.host}]" if ":" in self.host else self.host
         query = f"?sslmode={self.sslmode}" if self.sslmode else ""
-        return f"{scheme}://{userinfo}@{host}:{self.port}/{quote(self.dbname, safe='')}{query}"
+        dbname = quote(self.dbname, safe="") if quote_dbname else self.dbname
+        return f"{scheme}://{userinfo}@{host}:{self.port}/{dbname}{query}"
 
     def yoyo_url(self) -> str:
-        """yoyo speaks DB-API: psycopg 3."""
-        return self.url("postgresql+psycopg")
+        """yoyo speaks DB-API: psycopg 3. yoyo decodes user and password but not the
+        database name, so that part is passed as it is."""
+        return self.url("postgresql+psycopg", quote_dbname=False)
 
     def describe(self) -> str:
         """Where the credentials point, for log lines: no password."""

@@ -26,6 +26,7 @@ from service.app import create_app
 from service.config import ConfigError, Settings, load_settings
 from service.db import Database, DatabaseUnavailable, describe_error, wait_for_database
 from service.ib import IBPlatform, initialise_ib
+from service.license import LicenceError, LicenceStatus, check_licence
 from service.logs import configure_logging
 from service.migrate import (
     MigrationError,
@@ -161,19 +162,10 @@ async def step_load_knowledge_base(
         return previous
 
 
-async def step_check_licence(settings: Settings) -> Any:
-    # service.license lands with the knowledge-base issue; until then there is no check.
-    import importlib.util  # noqa: PLC0415
-
-    if importlib.util.find_spec("service.license") is None:
-        log.warning("licence check not available in this build")
-        return None
-    import importlib  # noqa: PLC0415
-
-    license_module = importlib.import_module("service.license")
+async def step_check_licence(settings: Settings) -> LicenceStatus:
     try:
-        return await license_module.check_licence(settings)
-    except license_module.LicenceError as exc:
+        return await check_licence(settings)
+    except LicenceError as exc:
         raise StartupFailed(contract.EXIT_NOPERM, f"licence: {exc}") from None
 
 

@@ -42,8 +42,11 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _usable_text(value: str) -> bool:
-    """Text PostgreSQL can take and a person could have typed: no control characters."""
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    """Text PostgreSQL can take: no NUL character, nothing that UTF-8 cannot encode.
+
+    Other control characters are harmless in a search and simply match nothing.
+    """
+    if "\x00" in value:
         return False
     try:
         value.encode("utf-8")
@@ -62,7 +65,7 @@ def _text_parameter(request: Request, name: str) -> str | None:
     if len(value) > MAX_TEXT_LENGTH:
         raise BadParameter(f"{name}: at most {MAX_TEXT_LENGTH} characters")
     if not _usable_text(value):
-        raise BadParameter(f"{name}: control characters are not allowed")
+        raise BadParameter(f"{name}: NUL characters are not allowed")
     return value
 
 
@@ -256,6 +259,8 @@ def _page(item: Mapping[str, Any], *, paged: bool) -> dict[str, Any]:
 _UNAVAILABLE = _json("The knowledge base is not loaded or the database is down", _ERROR)
 _BAD_REQUEST = _json("A parameter is invalid; the error names it", _ERROR)
 _NOT_FOUND = _json("No such id", _ERROR)
+# What _usable_text accepts, as a JSON Schema pattern.
+_NO_NUL = "^[^\\u0000]*$"
 _ID_PARAMETER = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -265,7 +270,7 @@ def _text_query(name: str, description: str) -> dict[str, Any]:
         "in": "query",
         "required": False,
         "description": description,
-        "schema": {"type": "string", "maxLength": MAX_TEXT_LENGTH},
+        "schema": {"type": "string", "maxLength": MAX_TEXT_LENGTH, "pattern": _NO_NUL},
     }
 
 

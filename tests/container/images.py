@@ -1,0 +1,222 @@
+"""Build and run the image without a Docker engine: debootstrap, buildah and podman.
+
+No registry can be pulled from here, so the official base image is replaced by a local
+stand-in: Debian bookworm's own Python 3.11 made with debootstrap and committed under a
+local name, which the build selects with ``--build-arg PYTHON_IMAGE=...`` (the Dockerfile's
+default is the official image pinned by digest). Both images carry a label with the hash
+of their inputs, so a test run reuses them while nothing they are made from has changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
+DOCKERIGNORE = REPO_ROOT / ".dockerignore"
+
+# Every input of the image: the Dockerfile, its ignore file and what .dockerignore lets in.
+# tests/container/test_dockerfile.py checks that this list and .dockerignore agree.
+IMAGE_INPUTS = ("requirements/runtime.txt", "service", "migrations", "compliance")
+
+REQUIRED_TOOLS = ("buildah", "podman", "runc", "debootstrap")
+# vfs works without kernel overlay support, in any container or VM; crun fails here on
+# rlimits and cgroups, runc works.
+BUILDAH = ("buildah", "--storage-driver", "vfs")
+PODMAN = ("podman", "--storage-driver", "vfs", "--runtime", "runc")
+# The container inherits the runner's limits otherwise, which podman cannot always raise.
+RUN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+
+STANDIN_BASE = "localhost/co-standin/python:3.11-bookworm"
+IMAGE = "localhost/cloud-optimizer:test"
+INPUTS_LABEL = "io.cloud-optimizer.test.inputs"
+
+# The stand-in's recipe; changing it changes the label, so the base is made again.
+DEBOOTSTRAP_ARGS = (
+    "--variant=minbase",
+    "--include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates",
+    "bookworm",
+)
+# What the official image does too: no package lists or caches, no docs or man pages.
+STANDIN_PRUNE = (
+    "var/cache/apt",
+    "var/lib/apt/lists",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+)
+# HTTPS to the package index may go through a proxy with its own CA: the host's bundle is
+# mounted over the build's for the RUN steps only; it is never part of a layer.
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def missing_tools() -> list[str]:
+    """The tools a real build and run need that are not on PATH."""
+    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+
+
+def run(cmd: Sequence[str], *, timeout: float = 600, check: bool = True) -> str:
+    """Run a command; return its stdout; on failure raise with its output attached."""
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {proc.returncode}\n--- stdout\n{proc.stdout[-4000:]}"
+            f"\n--- stderr\n{proc.stderr[-4000:]}"
+        )
+    return proc.stdout
+
+
+def inspect_image(name: str) -> dict[str, object] | None:
+    """podman's view of a local image, or None when there is none by that name."""
+    proc = subprocess.run(
+        [*PODMAN, "image", "inspect", name], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        return None
+    found: list[dict[str, object]] = json.loads(proc.stdout)
+    return found[0] if found else None
+
+
+def image_label(name: str, label: str) -> str | None:
+    info = inspect_image(name)
+    if info is None:
+        return None
+    labels = info.get("Labels") or {}
+    assert isinstance(labels, dict)
+    value = labels.get(label)
+    return str(value) if value is not None else None
+
+
+def image_size(name: str) -> int:
+    """Uncompressed size of the image in bytes, all layers (what `docker images` shows)."""
+    info = inspect_image(name)
+    assert info is not None, f"no image {name}"
+    size = info["Size"]
+    assert isinstance(size, int)
+    return size
+
+
+def _hash_files(paths: Iterable[Path], digest: hashlib._Hash) -> None:
+    for path in sorted(paths):
+        if "__pycache__" in path.parts or path.suffix == ".pyc" or not path.is_file():
+            continue
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+        digest.update(oct(path.stat().st_mode & 0o777).encode())
+
+
+def image_inputs_digest(base_id: str) -> str:
+    """A hash of everything the image is built from: base, Dockerfile and context."""
+    digest = hashlib.sha256(base_id.encode() + b"\0")
+    files = [DOCKERFILE, DOCKERIGNORE]
+    for name in IMAGE_INPUTS:
+        path = REPO_ROOT / name
+        files.extend(path.rglob("*") if path.is_dir() else [path])
+    _hash_files(files, digest)
+    return digest.hexdigest()
+
+
+def standin_recipe_digest() -> str:
+    return hashlib.sha256(repr((DEBOOTSTRAP_ARGS, STANDIN_PRUNE)).encode()).hexdigest()
+
+
+def ensure_standin_base() -> str:
+    """The stand-in for python:3.11-slim, made once per recipe; returns its image id."""
+    recipe = standin_recipe_digest()
+    if image_label(STANDIN_BASE, INPUTS_LABEL) == recipe:
+        info = inspect_image(STANDIN_BASE)
+        assert info is not None
+        return str(info["Id"])
+    with tempfile.TemporaryDirectory(prefix="co-standin-", dir="/var/tmp") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        run(["debootstrap", *DEBOOTSTRAP_ARGS, str(rootfs)], timeout=900)
+        # Debian marks its interpreter as externally managed (PEP 668); the official
+        # image does not, and the Dockerfile's build stage uses the base's pip.
+        (rootfs / "usr/lib/python3.11/EXTERNALLY-MANAGED").unlink(missing_ok=True)
+        for rel in STANDIN_PRUNE:
+            target = rootfs / rel
+            if target.is_dir():
+                shutil.rmtree(target)
+                target.mkdir()
+        container = run([*BUILDAH, "from", "scratch"]).strip()
+        try:
+            mountpoint = run([*BUILDAH, "mount", container]).strip()
+            run(["cp", "-a", f"{rootfs}/.", mountpoint])
+            run([*BUILDAH, "unmount", container])
+            run(
+                [
+                    *BUILDAH,
+                    "config",
+                    "--env",
+                    "LANG=C.UTF-8",
+                    "--env",
+                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    "--cmd",
+                    "python3",
+                    "--label",
+                    f"{INPUTS_LABEL}={recipe}",
+                    container,
+                ]
+            )
+            run([*BUILDAH, "commit", "--format", "docker", "--rm", container, STANDIN_BASE])
+        except BaseException:
+            run([*BUILDAH, "rm", container], check=False)
+            raise
+    info = inspect_image(STANDIN_BASE)
+    assert info is not None
+    return str(info["Id"])
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    name: str
+    base: str
+    build_seconds: float | None  # None: reused from an earlier run with the same inputs
+
+
+def build_command(base: str, inputs: str, tag: str = IMAGE) -> list[str]:
+    """The buildah command that builds docker/Dockerfile on the stand-in base."""
+    cmd = [
+        *BUILDAH,
+        "bud",
+        "--pull=never",
+        "--isolation",
+        "chroot",
+        # Docker's image format: OCI images cannot carry a HEALTHCHECK.
+        "--format",
+        "docker",
+        "--build-arg",
+        f"PYTHON_IMAGE={base}",
+        "--label",
+        f"{INPUTS_LABEL}={inputs}",
+        "-f",
+        str(DOCKERFILE),
+        "-t",
+        tag,
+    ]
+    if HOST_CA_BUNDLE.is_file():
+        cmd += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
+    return [*cmd, str(REPO_ROOT)]
+
+
+def ensure_image() -> BuiltImage:
+    """The image built from the working tree, rebuilt only when an input changed."""
+    base_id = ensure_standin_base()
+    inputs = image_inputs_digest(base_id)
+    if image_label(IMAGE, INPUTS_LABEL) == inputs:
+        return BuiltImage(IMAGE, STANDIN_BASE, None)
+    started = time.monotonic()
+    run(build_command(STANDIN_BASE, inputs), timeout=1800)
+    elapsed = time.monotonic() - started
+    # Each rebuild leaves the previous image dangling; vfs keeps full copies of them.
+    run([*PODMAN, "image", "prune", "--force"], check=False)
+    return BuiltImage(IMAGE, STANDIN_BASE, elapsed)

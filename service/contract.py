@@ -83,3 +83,8 @@ EXIT_CONFIG: Final = 78  # bad configuration or an unreadable secret
 MIGRATION_LOCK_TIMEOUT: Final = STARTUP_PROBE_FAILURE_THRESHOLD * PROBE_INTERVAL
 # `rollback` refused because it would drop data that exists; repeat with --force.
 EXIT_ROLLBACK_REFUSED: Final = 79
+
+# --- Container user ------------------------------------------------------------------------
+# The image runs as this non-root uid:gid; ECS task definitions and the chart enforce it.
+CONTAINER_UID: Final = 1000
+CONTAINER_GID: Final = 1000

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from typing import Any
 
@@ -13,22 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service import assessments, contract, health
+from service import api, assessments, contract, health
 from service.db import describe_error
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, build_openapi
 from service.state import AppState
 
 log = logging.getLogger(__name__)
-
-
-def _knowledge_base_routes() -> tuple[list[BaseRoute], dict[str, Any]]:
-    """service.api's routes (the knowledge-base API), once that module exists."""
-    if importlib.util.find_spec("service.api") is None:
-        return [], {}
-    api = importlib.import_module("service.api")
-
-    return list(api.routes()), dict(getattr(api, "OPENAPI_PATHS", {}))
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
@@ -40,8 +30,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 
 def create_app(state: AppState) -> Starlette:
     """The ASGI application; ``state`` is reachable as ``request.app.state.co``."""
-    kb_routes, kb_paths = _knowledge_base_routes()
-    described = {**PROBE_PATHS, **assessments.OPENAPI_PATHS, **kb_paths}
+    described = {**PROBE_PATHS, **assessments.OPENAPI_PATHS, **api.OPENAPI_PATHS}
     document: dict[str, Any] = {}
 
     async def openapi(request: Request) -> Response:
@@ -54,7 +43,7 @@ def create_app(state: AppState) -> Starlette:
         *health.routes(),
         Route(contract.OPENAPI_PATH, openapi, methods=["GET"], name="openapi"),
         *assessments.routes(),
-        *kb_routes,
+        *api.routes(),
     ]
     handlers: dict[Any, Any] = {
         exc_type: _database_unavailable

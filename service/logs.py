@@ -37,21 +37,32 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
+        # Stamped on the record by RequestIdFilter when it was made, else the current one.
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
-            if key not in _STANDARD_ATTRIBUTES and not key.startswith("_"):
+            if key not in _STANDARD_ATTRIBUTES and key != "request_id" and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
 
 
+class RequestIdFilter(logging.Filter):
+    """Stamps the current request id on a record, so a record formatted later keeps it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        return True
+
+
 def configure_logging(level: int | str = logging.INFO) -> None:
     """Send every logger (ours, Hypercorn's, asyncpg's) to stderr as JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -111,6 +122,7 @@ class RequestIdMiddleware:
                     path,
                     status,
                     extra={
+                        "request_id": request_id,
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     },

@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 import socket
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from service import contract
 from service.app import create_app
@@ -169,6 +171,7 @@ async def test_ready_only_when_everything_is_up(state: AppState) -> None:
 async def test_ready_names_each_thing_that_is_missing(state: AppState) -> None:
     assert await ready_problems(replace(state, kb=None)) == (503, ["knowledge_base: not loaded"])
     status, problems = await ready_problems(replace(state, ib=None))
+    assert status == 503
     assert "ib_platform: not initialised" in problems
     assert await ready_problems(replace(state, migrations_at_head=False)) == (
         503,
@@ -181,8 +184,6 @@ async def test_ready_names_each_thing_that_is_missing(state: AppState) -> None:
 
 @pytest.mark.anyio
 async def test_ready_checks_redis_when_configured(state: AppState) -> None:
-    from redis.asyncio import Redis
-
     dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
     live = Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5)
     try:
@@ -291,8 +292,6 @@ def test_json_formatter_writes_one_line_with_exception() -> None:
         raise ValueError("first line\nsecond line")
     except ValueError:
         record = logging.LogRecord("co", logging.ERROR, __file__, 1, "failed %s", ("x",), None)
-        import sys
-
         record.exc_info = sys.exc_info()
     line = JsonFormatter().format(record)
     assert "\n" not in line

@@ -8,6 +8,7 @@ routes for /openapi.json (service.app merges it into the document).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -100,21 +101,49 @@ def _control_query(request: Request) -> kb.ControlQuery:
     )
 
 
-Handler = Callable[[Request, IBPlatform], Awaitable[Response]]
+Handler = Callable[[Request, kb.Catalogue], Response]
+
+
+class _CatalogueCache:
+    """The catalogue this process serves, read from IB once per loaded knowledge base.
+
+    Rebuilt when the entrypoint swaps ``state.kb`` for another status object; one reader
+    at a time so that a burst of first requests causes one read, not one each.
+    """
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.status: object | None = None
+        self.catalogue: kb.Catalogue | None = None
+
+    async def get(self, status: object, ib: IBPlatform) -> kb.Catalogue | None:
+        if self.status is status and self.catalogue is not None:
+            return self.catalogue
+        async with self.lock:
+            if self.status is not status or self.catalogue is None:
+                self.catalogue = await kb.read_catalogue(ib)
+                self.status = status
+        return self.catalogue
+
+
+def _cache(request: Request) -> _CatalogueCache:
+    cache: _CatalogueCache | None = getattr(request.app.state, "kb_catalogue", None)
+    if cache is None:
+        cache = _CatalogueCache()
+        request.app.state.kb_catalogue = cache
+    return cache
 
 
 def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Give a handler IB, and turn every way of not reaching the data into 400 or 503."""
+    """Give a handler the catalogue; turn every way of not reaching it into 400 or 503."""
 
     async def endpoint(request: Request) -> Response:
         state = request.app.state.co
-        ib = state.ib
-        if not isinstance(ib, IBPlatform) or state.kb is None:
+        ib, status = state.ib, state.kb
+        if not isinstance(ib, IBPlatform) or status is None:
             return _error(503, "knowledge base not loaded yet")
         try:
-            return await handler(request, ib)
-        except BadParameter as exc:
-            return _error(400, str(exc))
+            catalogue = await _cache(request).get(status, ib)
         except (
             IBError,
             asyncpg.PostgresError,
@@ -124,42 +153,48 @@ def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[
         ) as exc:
             log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
             return _error(503, "knowledge base unavailable")
+        if catalogue is None:
+            return _error(503, "knowledge base not loaded yet")
+        try:
+            return handler(request, catalogue)
+        except BadParameter as exc:
+            return _error(400, str(exc))
 
     endpoint.__name__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return endpoint
 
 
-async def list_frameworks(request: Request, ib: IBPlatform) -> Response:
+def list_frameworks(request: Request, catalogue: kb.Catalogue) -> Response:
     """Every compliance framework in the knowledge base."""
     if request.query_params:
         raise BadParameter(f"unknown parameter {next(iter(request.query_params))!r}")
-    items = await kb.list_frameworks(ib)
+    items = catalogue.frameworks()
     return JSONResponse({"total": len(items), "items": items})
 
 
-async def get_framework(request: Request, ib: IBPlatform) -> Response:
+def get_framework(request: Request, catalogue: kb.Catalogue) -> Response:
     """One framework by its id."""
     framework_id: str = request.path_params["id"]
-    found = await kb.get_framework(ib, framework_id) if _usable_text(framework_id) else None
+    found = catalogue.framework(framework_id)
     if found is None:
         return _error(404, f"no framework with id {framework_id!r}")
     return JSONResponse(found)
 
 
-async def list_controls(request: Request, ib: IBPlatform) -> Response:
+def list_controls(request: Request, catalogue: kb.Catalogue) -> Response:
     """Controls filtered by framework and AWS service, searched by id and title, paged."""
     query = _control_query(request)
-    total, items = await kb.find_controls(ib, query)
+    total, items = catalogue.controls(query)
     return JSONResponse(
         {"total": total, "limit": query.limit, "offset": query.offset, "items": items}
     )
 
 
-async def get_control(request: Request, ib: IBPlatform) -> Response:
+def get_control(request: Request, catalogue: kb.Catalogue) -> Response:
     """One control by its global key, with its mappings in both directions."""
     key: str = request.path_params["id"]
-    found = await kb.get_control(ib, key) if _usable_text(key) else None
+    found = catalogue.control(key)
     if found is None:
         return _error(404, f"no control with id {key!r}")
     return JSONResponse(found)

@@ -35,6 +35,7 @@ from service import contract
 from service.ib import (
     SCHEMA_VERSION,
     ConnectionSource,
+    DatasetExport,
     DatasetVersion,
     Entity,
     EntityKey,
@@ -460,7 +461,23 @@ async def stored_knowledge_base(ib: IBPlatform) -> KnowledgeBaseStatus | None:
     return None if stored is None else _status_of(stored)
 
 
-# --- Queries the API serves -------------------------------------------------------------
+# --- Serving: an in-memory catalogue read from IB ------------------------------------------
+#
+# The knowledge base changes only when a replica runs startup step 6 with new files, and it
+# is small (a few hundred controls). The API therefore answers from a catalogue read from
+# IB in one snapshot, not with a database round trip per request: that is what keeps the
+# p99 of a query far below a database round trip when 20 clients ask at once. A replica
+# serves the version that was in IB when its catalogue was built; during a rolling upgrade
+# old replicas keep serving the knowledge base of their own release until they stop.
+
+
+@dataclass(frozen=True, slots=True)
+class ControlQuery:
+    framework: str | None = None
+    service: str | None = None
+    text: str | None = None
+    limit: int = 50
+    offset: int = 0
 
 
 def _framework_document(entity: Entity) -> dict[str, Any]:
@@ -478,65 +495,95 @@ def _control_document(entity: Entity) -> dict[str, Any]:
     }
 
 
-def _mapping_document(entity: Entity) -> dict[str, Any]:
-    return {
-        "id": entity.key,
-        "framework": entity.attributes.get("framework"),
-        "control_id": entity.attributes.get("id"),
-        "title": entity.name,
-    }
+def _mapping_document(control: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: control[name] for name in ("id", "framework", "control_id", "title")}
 
 
 @dataclass(frozen=True, slots=True)
-class ControlQuery:
-    framework: str | None = None
-    service: str | None = None
-    text: str | None = None
-    limit: int = 50
-    offset: int = 0
+class _IndexedControl:
+    document: Mapping[str, Any]
+    framework: str
+    services: frozenset[str]
+    search_text: tuple[str, str]  # the key and the title, lower-cased
 
 
-async def list_frameworks(ib: IBPlatform) -> list[dict[str, Any]]:
-    page = await ib.find_entities(DATASET, FRAMEWORK, limit=1000)
-    return [_framework_document(entity) for entity in page.items]
+class Catalogue:
+    """One version of the knowledge base, indexed for the API's questions.
+
+    Documents are shared, never copied per request: callers must not modify them.
+    """
+
+    def __init__(self, export: DatasetExport) -> None:
+        self.content_hash = export.version.content_hash
+        self._frameworks = tuple(
+            _framework_document(e) for e in export.entities if e.kind == FRAMEWORK
+        )
+        self._framework_by_id = {f["id"]: f for f in self._frameworks}
+        controls = [_control_document(e) for e in export.entities if e.kind == CONTROL]
+        by_key = {c["id"]: c for c in controls}
+        maps_to: dict[str, list[dict[str, Any]]] = {key: [] for key in by_key}
+        mapped_from: dict[str, list[dict[str, Any]]] = {key: [] for key in by_key}
+        for relation in export.relations:
+            if relation.kind != MAPS_TO:
+                continue
+            source, target = relation.source.key, relation.target.key
+            maps_to[source].append(_mapping_document(by_key[target]))
+            mapped_from[target].append(_mapping_document(by_key[source]))
+        self._controls = tuple(
+            _IndexedControl(
+                document=c,
+                framework=c["framework"],
+                services=frozenset(c.get("services", ())),
+                search_text=(c["id"].lower(), c["title"].lower()),
+            )
+            for c in controls
+        )
+        order = {key: position for position, key in enumerate(by_key)}
+        self._control_details = {
+            key: {
+                **control,
+                "mappings": {
+                    "maps_to": sorted(maps_to[key], key=lambda m: order[m["id"]]),
+                    "mapped_from": sorted(mapped_from[key], key=lambda m: order[m["id"]]),
+                },
+            }
+            for key, control in by_key.items()
+        }
+
+    @property
+    def control_count(self) -> int:
+        return len(self._controls)
+
+    def frameworks(self) -> list[Mapping[str, Any]]:
+        return list(self._frameworks)
+
+    def framework(self, framework_id: str) -> Mapping[str, Any] | None:
+        return self._framework_by_id.get(framework_id)
+
+    def controls(self, query: ControlQuery) -> tuple[int, list[Mapping[str, Any]]]:
+        """Controls matching every given filter, in publisher order: (total, one page).
+
+        ``text`` is a case-insensitive substring of the control's key or title.
+        """
+        needle = query.text.lower() if query.text else None
+        matched = [
+            c.document
+            for c in self._controls
+            if (query.framework is None or c.framework == query.framework)
+            and (query.service is None or query.service in c.services)
+            and (needle is None or needle in c.search_text[0] or needle in c.search_text[1])
+        ]
+        return len(matched), matched[query.offset : query.offset + query.limit]
+
+    def control(self, key: str) -> Mapping[str, Any] | None:
+        """A control with the controls it maps to and the controls that map to it."""
+        return self._control_details.get(key)
 
 
-async def get_framework(ib: IBPlatform, framework_id: str) -> dict[str, Any] | None:
-    found = await ib.entity(DATASET, FRAMEWORK, framework_id)
-    return None if found is None else _framework_document(found.entity)
-
-
-async def find_controls(ib: IBPlatform, query: ControlQuery) -> tuple[int, list[dict[str, Any]]]:
-    """Controls matching every given filter, in publisher order: (total, one page)."""
-    contains: dict[str, Any] = {}
-    if query.framework is not None:
-        contains["framework"] = query.framework
-    if query.service is not None:
-        contains["services"] = [query.service]
-    page = await ib.find_entities(
-        DATASET,
-        CONTROL,
-        contains=contains,
-        text=query.text,
-        limit=query.limit,
-        offset=query.offset,
-    )
-    return page.total, [_control_document(entity) for entity in page.items]
-
-
-async def get_control(ib: IBPlatform, key: str) -> dict[str, Any] | None:
-    """A control with the controls it maps to and the controls that map to it."""
-    found = await ib.entity(DATASET, CONTROL, key)
-    if found is None:
-        return None
-    document = _control_document(found.entity)
-    document["mappings"] = {
-        "maps_to": [_mapping_document(r.entity) for r in found.outgoing if r.relation == MAPS_TO],
-        "mapped_from": [
-            _mapping_document(r.entity) for r in found.incoming if r.relation == MAPS_TO
-        ],
-    }
-    return document
+async def read_catalogue(ib: IBPlatform) -> Catalogue | None:
+    """The knowledge base as IB holds it now, or None when it was never loaded."""
+    export = await ib.export_dataset(DATASET)
+    return None if export is None else Catalogue(export)
 
 
 # --- Command line -----------------------------------------------------------------------

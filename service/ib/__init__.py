@@ -8,6 +8,7 @@ Its tables live in the ``ib`` schema, created by the migrations in ``migrations/
 from service.ib.model import (
     ComponentHealth,
     ConnectionSource,
+    DatasetExport,
     DatasetVersion,
     Entity,
     EntityKey,
@@ -33,6 +34,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ComponentHealth",
     "ConnectionSource",
+    "DatasetExport",
     "DatasetVersion",
     "Entity",
     "EntityKey",

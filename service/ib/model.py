@@ -123,3 +123,12 @@ class ComponentHealth:
     status: HealthStatus
     output: str = ""
     observed: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetExport:
+    """A whole dataset as one consistent snapshot: entities in source order, relations."""
+
+    version: DatasetVersion
+    entities: tuple[Entity, ...]
+    relations: tuple[Relation, ...]

@@ -14,8 +14,10 @@ import asyncpg
 from service.ib.model import (
     ComponentHealth,
     ConnectionSource,
+    DatasetExport,
     DatasetVersion,
     Entity,
+    EntityKey,
     EntityPage,
     EntityWithRelations,
     IBError,
@@ -99,6 +101,22 @@ SELECT e.kind, e.key, e.name, e.attributes::text AS attributes,
                  WHERE r.target_id = e.id), '[]')::text AS incoming
 FROM ib.entities e
 WHERE e.dataset = $1 AND e.kind = $2 AND e.key = $3
+"""
+
+
+_EXPORT_ENTITIES = """
+SELECT kind, key, name, attributes::text AS attributes
+FROM ib.entities WHERE dataset = $1 ORDER BY kind, ordinal
+"""
+
+_EXPORT_RELATIONS = """
+SELECT s.kind AS source_kind, s.key AS source_key, r.kind,
+       t.kind AS target_kind, t.key AS target_key
+FROM ib.relations r
+JOIN ib.entities s ON s.id = r.source_id
+JOIN ib.entities t ON t.id = r.target_id
+WHERE s.dataset = $1
+ORDER BY s.kind, s.ordinal, r.kind, t.kind, t.ordinal
 """
 
 
@@ -277,6 +295,37 @@ class IBPlatform:
             raise IBError(f"dataset {name!r}: duplicate entity or relation: {exc.detail}") from exc
         except asyncpg.PostgresError as exc:
             raise IBError(f"dataset {name!r} was not replaced: {exc}") from exc
+
+    async def export_dataset(self, name: str) -> DatasetExport | None:
+        """The whole dataset from one snapshot, or None when it was never loaded.
+
+        For callers that serve a small, read-mostly dataset from memory: one round of
+        reads instead of one per question.
+        """
+        async with (
+            self._db.connection() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            row = await conn.fetchrow(_SELECT_DATASET, name)
+            if row is None:
+                return None
+            entity_rows = await conn.fetch(_EXPORT_ENTITIES, name)
+            relation_rows = await conn.fetch(_EXPORT_RELATIONS, name)
+        return DatasetExport(
+            version=_dataset_version(row),
+            entities=tuple(
+                Entity(r["kind"], r["key"], r["name"], json.loads(r["attributes"]))
+                for r in entity_rows
+            ),
+            relations=tuple(
+                Relation(
+                    EntityKey(r["source_kind"], r["source_key"]),
+                    r["kind"],
+                    EntityKey(r["target_kind"], r["target_key"]),
+                )
+                for r in relation_rows
+            ),
+        )
 
     async def find_entities(
         self,

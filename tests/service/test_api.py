@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from service.app import create_app
 from service.config import load_settings
 from service.db import Database
 from service.ib import initialise_ib
-from service.kb import load_knowledge_base
+from service.kb import KnowledgeBaseError, load_knowledge_base
 from service.state import AppState
 from tests.service.test_ib import apply_ib_migrations
 from tests.support.pg import PostgresCluster, create_database
@@ -275,7 +277,9 @@ async def test_database_trouble_is_503_not_500(client: httpx.AsyncClient, state:
 
 
 @pytest.mark.anyio
-async def test_database_stopped_is_503_and_recovers(private_postgres: PostgresCluster) -> None:
+async def test_database_down_before_first_read_is_503_then_served_from_memory(
+    private_postgres: PostgresCluster,
+) -> None:
     url = create_database(private_postgres.url)
     apply_ib_migrations(url)
     db = Database.from_url(url)
@@ -286,16 +290,43 @@ async def test_database_stopped_is_503_and_recovers(private_postgres: PostgresCl
         state = AppState(load_settings({"DATABASE_URL": url}), db, ib=ib, kb=status)
         transport = httpx.ASGITransport(app=create_app(state))
         async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
-            assert (await http.get("/api/v1/controls/alpha:1.1")).status_code == 200
             private_postgres.stop()
             for path in ("/api/v1/frameworks", "/api/v1/controls", "/api/v1/controls/alpha:1.1"):
                 response = await http.get(path)
                 assert response.status_code == 503, (path, response.text)
-                assert "error" in response.json()
+                assert response.json() == {"error": "knowledge base unavailable"}
             private_postgres.start()
             assert (await http.get("/api/v1/controls/alpha:1.1")).status_code == 200
+            # Once read, the catalogue needs no database: the API keeps answering while
+            # /ready (the database check) takes the replica out of rotation.
+            private_postgres.stop()
+            response = await http.get("/api/v1/controls?framework=beta")
+            assert response.status_code == 200
+            assert response.json()["total"] == 5
     finally:
         await db.close()
+
+
+@pytest.mark.anyio
+async def test_a_new_load_is_served_and_a_refused_one_is_not(
+    client: httpx.AsyncClient, state: AppState, tmp_path: Path
+) -> None:
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(SMALL_KB, kb_dir)
+    alpha = kb_dir / "frameworks" / "alpha.json"
+    assert (await get_json(client, "/api/v1/controls/alpha:1.1"))["title"].startswith("Avoid")
+
+    document = json.loads(alpha.read_text())
+    document["controls"][0]["title"] = "Root account: keep it locked away"
+    alpha.write_text(json.dumps(document))
+    state.kb = await load_knowledge_base(state.db, kb_dir)  # what a restart does
+    assert (await get_json(client, "/api/v1/controls/alpha:1.1"))["title"].startswith("Root")
+
+    document["controls"][0]["severity"] = "apocalyptic"
+    alpha.write_text(json.dumps(document))
+    with pytest.raises(KnowledgeBaseError):
+        await load_knowledge_base(state.db, kb_dir)
+    assert (await get_json(client, "/api/v1/controls/alpha:1.1"))["title"].startswith("Root")
 
 
 @pytest.mark.anyio

@@ -6,7 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,8 @@ from service.db import Database
 from service.ib import IBError, IBPlatform, initialise_ib
 from service.kb import (
     KnowledgeBaseError,
-    get_control,
     load_knowledge_base,
+    read_catalogue,
     validate_knowledge_base,
 )
 from tests.service.test_ib import apply_ib_migrations
@@ -279,10 +279,17 @@ async def ib(db: Database) -> IBPlatform:
     return await initialise_ib(db)
 
 
-async def _title(ib: IBPlatform, key: str) -> str:
-    control = await get_control(ib, key)
+async def _control(ib: IBPlatform, key: str) -> Mapping[str, Any]:
+    """What the API would serve for this control, read from IB now."""
+    catalogue = await read_catalogue(ib)
+    assert catalogue is not None
+    control = catalogue.control(key)
     assert control is not None
-    title: str = control["title"]
+    return control
+
+
+async def _title(ib: IBPlatform, key: str) -> str:
+    title: str = (await _control(ib, key))["title"]
     return title
 
 
@@ -388,8 +395,7 @@ async def test_load_failing_inside_the_database_keeps_previous_version(
 
     assert await ib.dataset_hash("compliance") == first.content_hash
     assert await _title(ib, "alpha:1.1") == "Avoid the use of the root account"
-    control = await get_control(ib, "alpha:1.1")
-    assert control is not None
+    control = await _control(ib, "alpha:1.1")
     assert len(control["mappings"]["maps_to"]) == 2
 
 

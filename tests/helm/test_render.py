@@ -237,3 +237,17 @@ def test_notes_render_for_every_scenario() -> None:
     for name, scenario in SCENARIOS.items():
         notes = render_raw(scenario.values())["cloud-optimizer/templates/NOTES.txt"]
         assert f"helm test co -n {NAMESPACE}" in notes, name
+
+
+def test_ingress_without_hosts_sends_everything_to_the_service_over_http() -> None:
+    ingress = only(render_scenario("default"), "Ingress")
+    assert ingress.body["spec"]["defaultBackend"]["service"]["name"] == FULLNAME
+    assert "rules" not in ingress.body["spec"]
+    assert ingress.annotations["alb.ingress.kubernetes.io/listen-ports"] == '[{"HTTP": 80}]'
+    assert ingress.annotations["alb.ingress.kubernetes.io/scheme"] == "internal"
+
+
+def test_ingress_with_hosts_routes_only_those_hosts() -> None:
+    spec = only(render_scenario("prod"), "Ingress").body["spec"]
+    assert "defaultBackend" not in spec
+    assert [rule["host"] for rule in spec["rules"]] == ["cloud-optimizer.example.com"]

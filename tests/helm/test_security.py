@@ -217,8 +217,8 @@ def test_checkov_does_fail_a_weakened_deployment(tmp_path: Path) -> None:
     assert "CKV_K8S_20" in failed
 
 
-def run_trivy(values: Path, tmp_path: Path) -> list[dict[str, Any]]:
-    """trivy config on the chart folder, rendered with these values; its failed checks."""
+def run_trivy(target: Path, tmp_path: Path, *extra: str) -> list[dict[str, Any]]:
+    """trivy config on a chart folder or a manifest folder; every failed check it reports."""
     output = tmp_path / "trivy.json"
     completed = subprocess.run(
         [
@@ -230,9 +230,8 @@ def run_trivy(values: Path, tmp_path: Path) -> list[dict[str, Any]]:
             "json",
             "--output",
             str(output),
-            "--helm-values",
-            str(values),
-            str(CHART_DIR),
+            *extra,
+            str(target),
         ],
         capture_output=True,
         text=True,
@@ -241,26 +240,44 @@ def run_trivy(values: Path, tmp_path: Path) -> list[dict[str, Any]]:
         env={**os.environ, "TRIVY_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+    # A chart trivy cannot render is skipped with only a warning: that is no result.
     assert "Skipping chart" not in completed.stderr, completed.stderr[-2000:]
-    report = json.loads(output.read_text())
-    results = report.get("Results") or []
+    results = json.loads(output.read_text()).get("Results") or []
     scanned = {r["Target"] for r in results}
-    # It really rendered the chart: the Deployment was among what it checked.
-    assert "templates/deployment.yaml" in scanned, scanned
+    assert any("deployment" in t.lower() for t in scanned), scanned
     failures: list[dict[str, Any]] = []
     for result in results:
+        assert result["MisconfSummary"]["Successes"] > 50, result["Target"]
         failures += result.get("Misconfigurations") or []
     return failures
 
 
-@pytest.mark.parametrize("scenario", ["default", "dev", "prod"])
-def test_trivy_finds_nothing_high_or_critical(scenario: str, tmp_path: Path) -> None:
-    values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump(SCENARIOS[scenario].values()))
-    failures = run_trivy(values, tmp_path)
-    serious = [
+def serious(failures: list[dict[str, Any]]) -> list[str]:
+    return [
         f"{f['ID']} {f['Severity']}: {f['Title']}"
         for f in failures
         if f["Severity"] in ("HIGH", "CRITICAL")
     ]
-    assert serious == []
+
+
+@pytest.mark.parametrize("scenario", ["default", "dev", "prod"])
+def test_trivy_on_the_chart_finds_nothing_high_or_critical(scenario: str, tmp_path: Path) -> None:
+    """trivy renders the chart itself (it leaves hook and test templates out)."""
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(SCENARIOS[scenario].values()))
+    assert serious(run_trivy(CHART_DIR, tmp_path, "--helm-values", str(values))) == []
+
+
+@pytest.mark.parametrize("scenario", ["default", "dev", "prod"])
+def test_trivy_on_every_rendered_object_finds_nothing_high_or_critical(
+    scenario: str, tmp_path: Path
+) -> None:
+    """The rendered objects, hooks included: the migration Job and the helm test pod too."""
+    manifests = tmp_path / "manifests"
+    write_manifests(render_scenario(scenario), manifests)
+    failures = run_trivy(manifests, tmp_path)
+    assert serious(failures) == []
+    # What remains is known and explained in the README: uid 1000, a false positive on
+    # the ConfigMap, and (dev only) an image from a local, untrusted registry.
+    known = {"KSV-0020", "KSV-0021", "KSV-01010"} | ({"KSV-0125"} if scenario == "dev" else set())
+    assert {f["ID"] for f in failures} <= known

@@ -125,7 +125,10 @@ def test_hook_order_and_cleanup() -> None:
         assert "before-hook-creation" in policy, key
         # Helpers (credentials included) go once the hooks succeed; the Job stays for its log.
         assert ("hook-succeeded" in policy) == (key[0] != "Job"), key
-    job = hooks[("Job", f"{FULLNAME}-migrate")].body["spec"]
+    # A failed migration prints its log in `helm install`/`helm upgrade` (Helm 4).
+    job_hook = hooks[("Job", f"{FULLNAME}-migrate")]
+    assert job_hook.annotations["helm.sh/hook-output-log-policy"] == "hook-failed"
+    job = job_hook.body["spec"]
     assert job["template"]["spec"]["restartPolicy"] == "Never"
     assert job["activeDeadlineSeconds"] == 900
     # The hook ExternalSecret owns its Secret, so deleting it removes the credentials.

@@ -250,3 +250,23 @@ async def test_health_fails_when_the_database_is_gone(ib: IBPlatform, db: Databa
     result = await ib.health()
     assert result.status == "fail"
     assert result.output
+
+
+@pytest.mark.anyio
+async def test_export_dataset_returns_one_consistent_snapshot(ib: IBPlatform) -> None:
+    assert await ib.export_dataset("library") is None
+    entities, relations = _catalogue("v1")
+    await ib.replace_dataset("library", "hash-v1", entities, relations)
+
+    export = await ib.export_dataset("library")
+
+    assert export is not None
+    assert export.version.content_hash == "hash-v1"
+    assert export.version.entities_by_kind == {"author": 1, "book": 2}
+    assert export.version.relations_by_kind == {"wrote": 2, "cites": 1}
+    assert [(e.kind, e.key) for e in export.entities] == [
+        ("author", "ada"),
+        ("book", "notes"),
+        ("book", "letters"),
+    ]
+    assert set(export.relations) == set(relations)

@@ -407,3 +407,21 @@ async def test_shipped_knowledge_base_loads(db: Database, ib: IBPlatform) -> Non
     async with db.connection() as conn:
         stored = await conn.fetchval("SELECT count(*) FROM ib.relations WHERE kind = 'maps_to'")
     assert stored == status.mappings
+
+
+def test_schema_with_a_recursive_reference_still_validates(kb_dir: Path) -> None:
+    """Inlining $defs for speed must leave a self-referencing definition working."""
+    schema_path = kb_dir / "schema" / "framework.schema.json"
+    schema = json.loads(schema_path.read_text())
+    schema["$defs"]["note"] = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}, "reply": {"$ref": "#/$defs/note"}},
+        "additionalProperties": False,
+    }
+    schema["properties"]["note"] = {"$ref": "#/$defs/note"}
+    schema_path.write_text(json.dumps(schema))
+    path = edit_framework(
+        kb_dir, "alpha", lambda d: d.update(note={"text": "a", "reply": {"reply": {"text": 5}}})
+    )
+    (problem,) = problems_of(kb_dir)
+    assert problem == f"{path}: note: reply.reply.text: 5 is not of type 'string'"

@@ -1,0 +1,142 @@
+"""The knowledge base across real starts of ``python -m service`` on one database.
+
+First start loads it; a restart with the same files does not (the stored rows keep their
+transaction ids); a restart with a changed file reloads it and the API serves the change;
+a restart with a corrupt file keeps the previous version loaded and serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from service import contract
+from tests.support.net import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
+
+
+def _get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@contextmanager
+def started_service(database_url: str, kb_dir: Path, log_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        contract.ENV_DATABASE_URL: database_url,
+        contract.ENV_COMPLIANCE_DIR: str(kb_dir),
+        contract.ENV_HOST: "127.0.0.1",
+        contract.ENV_PORT: str(port),
+        contract.ENV_SHUTDOWN_DELAY: "0",
+        contract.ENV_GRACEFUL_TIMEOUT: "5",
+    }
+    base = f"http://127.0.0.1:{port}"
+    with log_path.open("wb") as log_file:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert service.poll() is None, log_path.read_text()[-3000:]
+                try:
+                    if _get(base + contract.READY_PATH)[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, "not ready within 60 s"
+                time.sleep(0.2)
+            yield base
+        finally:
+            service.send_signal(signal.SIGTERM)
+            try:
+                service.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                service.kill()
+                service.wait()
+
+
+def _kb_log_lines(log_path: Path) -> list[str]:
+    lines = []
+    for raw in log_path.read_text().splitlines():
+        try:
+            record = json.loads(raw)
+        except ValueError:
+            continue
+        message = str(record.get("message", ""))
+        if message.startswith("knowledge base"):
+            lines.append(message)
+    return lines
+
+
+def _stored_rows(database_url: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT id, xmin::text FROM ib.entities ORDER BY id").fetchall()
+
+
+@pytest.mark.slow
+def test_knowledge_base_across_restarts(database_url: str, tmp_path: Path) -> None:
+    kb_dir = tmp_path / "compliance"
+    shutil.copytree(SMALL_KB, kb_dir)
+    alpha = kb_dir / "frameworks" / "alpha.json"
+
+    first_log = tmp_path / "first.log"
+    with started_service(database_url, kb_dir, first_log) as base:
+        status, control = _get(base + "/api/v1/controls/alpha:1.2")
+        assert status == 200
+        assert control["title"] == "Ensure MFA is enabled for all IAM users"
+    assert any(" loaded: 3 frameworks, 14 controls" in line for line in _kb_log_lines(first_log))
+    rows = _stored_rows(database_url)
+
+    # Same files: not reloaded, not a row rewritten.
+    second_log = tmp_path / "second.log"
+    with started_service(database_url, kb_dir, second_log):
+        pass
+    assert any("unchanged, not reloaded" in line for line in _kb_log_lines(second_log))
+    assert _stored_rows(database_url) == rows
+
+    # A changed file: reloaded, and the API serves the change.
+    document = json.loads(alpha.read_text())
+    document["controls"][1]["title"] = "Require MFA for every IAM user"
+    alpha.write_text(json.dumps(document))
+    third_log = tmp_path / "third.log"
+    with started_service(database_url, kb_dir, third_log) as base:
+        assert _get(base + "/api/v1/controls/alpha:1.2")[1]["title"] == (
+            "Require MFA for every IAM user"
+        )
+    assert any(" loaded: " in line for line in _kb_log_lines(third_log))
+    assert _stored_rows(database_url) != rows
+
+    # A corrupt file: refused with file and record named; the previous version serves.
+    document["controls"][1]["severity"] = "severe"
+    document["controls"][1]["title"] = "A title from the corrupt file"
+    alpha.write_text(json.dumps(document))
+    fourth_log = tmp_path / "fourth.log"
+    with started_service(database_url, kb_dir, fourth_log) as base:
+        assert _get(base + "/api/v1/controls/alpha:1.2")[1]["title"] == (
+            "Require MFA for every IAM user"
+        )
+    log_text = fourth_log.read_text()
+    assert f'{alpha}: controls[1] (id \\"1.2\\")' in log_text
+    assert "'severity' must be one of" in log_text

@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (run them directly; they are not timed tests)."""

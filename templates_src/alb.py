@@ -1,0 +1,585 @@
+"""The internet edge: Application Load Balancer, its access-log bucket, NAT gateways.
+
+Everything that lives in the public subnets. The NAT gateways are here rather than in
+the VPC stack because only the tasks need them, and the tasks start after the database:
+outside the VPC stack they are built while the database is, instead of before it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from awacs import s3 as s3_actions
+from awacs.aws import (
+    Allow,
+    Bool,
+    Condition,
+    Deny,
+    PolicyDocument,
+    Principal,
+    Statement,
+)
+from troposphere import (
+    And,
+    Equals,
+    FindInMap,
+    GetAtt,
+    If,
+    Not,
+    NoValue,
+    Or,
+    Output,
+    Ref,
+    Region,
+    Select,
+    Sub,
+    Template,
+    encode_to_dict,
+)
+from troposphere.ec2 import (
+    EIP,
+    NatGateway,
+    Route,
+    SecurityGroup,
+    SecurityGroupIngress,
+    SecurityGroupRule,
+)
+from troposphere.elasticloadbalancingv2 import (
+    Action,
+    Certificate,
+    Listener,
+    LoadBalancer,
+    LoadBalancerAttributes,
+    Matcher,
+    RedirectConfig,
+    TargetGroup,
+    TargetGroupAttribute,
+)
+from troposphere.s3 import (
+    AbortIncompleteMultipartUpload,
+    Bucket,
+    BucketEncryption,
+    BucketPolicy,
+    LifecycleConfiguration,
+    LifecycleRule,
+    NoncurrentVersionExpiration,
+    OwnershipControls,
+    OwnershipControlsRule,
+    PublicAccessBlockConfiguration,
+    ServerSideEncryptionByDefault,
+    ServerSideEncryptionRule,
+    VersioningConfiguration,
+)
+
+from service import contract
+from templates_src.params import (
+    ACM_CERTIFICATE_ARN,
+    CIDR_PATTERN,
+    LOG_RETENTION_DAYS,
+    add_flag,
+    add_parameter,
+)
+from templates_src.profile import MAX_AZS
+from templates_src.security import name_tags, no_egress, scanner_skips
+
+PARAM_VPC_ID = "VpcId"
+PARAM_PUBLIC_SUBNETS = "PublicSubnetIds"
+PARAM_CERTIFICATE = "CertificateArn"
+PARAM_INGRESS_CIDR = "IngressCidr"
+PARAM_DELETION_PROTECTION = "DeletionProtection"
+PARAM_ACCESS_LOG_RETENTION = "AccessLogRetentionDays"
+PARAM_NAT_GATEWAYS = "NatGateways"
+PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
+PARAM_AZ_COUNT = "AvailabilityZoneCount"
+NAT_NONE, NAT_SINGLE, NAT_PER_AZ = "none", "single", "per-az"
+
+OUTPUT_DNS_NAME = "LoadBalancerDnsName"
+OUTPUT_SERVICE_URL = "ServiceUrl"
+OUTPUT_SECURITY_GROUP = "LoadBalancerSecurityGroupId"
+OUTPUT_TARGET_GROUP = "TargetGroupArn"
+OUTPUT_LOAD_BALANCER_FULL_NAME = "LoadBalancerFullName"
+OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
+
+HAS_CERTIFICATE = "HasCertificate"
+NO_CERTIFICATE = "NoCertificate"
+CREATE_NAT = "CreateNatGateways"
+NAT_PER_AZ_CONDITION = "NatGatewayPerAz"
+THREE_AZS = "ThreeAzs"
+ELB_ACCOUNT_REGION = "RegionHasElbAccount"
+
+#: TLS 1.3 and 1.2 only (Elastic Load Balancing's recommended policy).
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+HTTP_PORT, HTTPS_PORT = 80, 443
+#: Regions older than August 2022 deliver ALB access logs from these ELB accounts; newer
+#: ones use the logdelivery.elasticloadbalancing.amazonaws.com service principal.
+#: Source: Elastic Load Balancing User Guide, "Enable access logs", step 2.
+ELB_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-south-1": "718504428378",
+    "ap-northeast-1": "582318560864",
+    "ap-northeast-2": "600734575887",
+    "ap-northeast-3": "383597477331",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-west-3": "009996457667",
+    "eu-south-1": "635631232127",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+}
+GROUP = "Load balancer"
+
+PUBLIC_INGRESS_REASON = (
+    "Internet-facing load balancer of a web application: it must accept the customer's "
+    "clients (IngressCidr, 0.0.0.0/0 by default) on 80 and 443; port 80 only redirects "
+    "to 443 once a certificate is given."
+)
+SSE_S3_REASON = (
+    "ALB access logs can only be written to buckets encrypted with SSE-S3 (Elastic Load "
+    "Balancing User Guide, access logs: bucket requirements); a KMS key would break delivery."
+)
+LOG_BUCKET_LOGGING_REASON = (
+    "This bucket is the access-log destination; logging its own access would need another "
+    "bucket, and that one another."
+)
+PLAIN_HTTP_REASON = (
+    "Exists only when no certificate is given: the one-click trial serves plain HTTP. With a "
+    "certificate, HttpRedirectListener replaces it and HTTP only redirects to HTTPS."
+)
+
+
+def _region_in(regions: list[str]) -> Any:
+    """A condition true in any of these regions (Fn::Or takes at most 10 operands)."""
+    count = -(-len(regions) // 10)  # ceil: evenly sized chunks of 2..10 regions
+    chunks = [regions[i::count] for i in range(count)]
+    ors = [Or(*[Equals(Region, r) for r in chunk]) for chunk in chunks]
+    return Or(*ors)
+
+
+def build_alb_stack() -> Template:
+    """The nested load-balancer template (shared by both parents)."""
+    t = Template(
+        Description=(
+            "Cloud Optimizer edge: internet-facing Application Load Balancer (HTTPS with "
+            "HTTP redirect when a certificate is given), encrypted access logs, NAT gateways."
+        )
+    )
+    _add_parameters(t)
+    t.add_mapping(
+        "ElbAccounts", {region: {"Account": acct} for region, acct in ELB_ACCOUNTS.items()}
+    )
+    t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(PARAM_CERTIFICATE), "")))
+    t.add_condition(NO_CERTIFICATE, Equals(Ref(PARAM_CERTIFICATE), ""))
+    t.add_condition(CREATE_NAT, Not(Equals(Ref(PARAM_NAT_GATEWAYS), NAT_NONE)))
+    t.add_condition(NAT_PER_AZ_CONDITION, Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
+    t.add_condition(THREE_AZS, Equals(Ref(PARAM_AZ_COUNT), "3"))
+    t.add_condition(ELB_ACCOUNT_REGION, _region_in(sorted(ELB_ACCOUNTS)))
+
+    _add_security_group(t)
+    _add_access_log_bucket(t)
+    _add_load_balancer(t)
+    _add_nat_gateways(t)
+
+    https_url = Sub("https://${LoadBalancer.DNSName}")
+    http_url = Sub("http://${LoadBalancer.DNSName}")
+    t.add_output(Output(OUTPUT_DNS_NAME, Value=GetAtt("LoadBalancer", "DNSName")))
+    t.add_output(
+        Output(
+            OUTPUT_SERVICE_URL,
+            Value=If(HAS_CERTIFICATE, https_url, http_url),
+            Description="Where the service answers (point your certificate's DNS name here)",
+        )
+    )
+    t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=Ref("LoadBalancerSecurityGroup")))
+    t.add_output(Output(OUTPUT_TARGET_GROUP, Value=Ref("TargetGroup")))
+    t.add_output(
+        Output(OUTPUT_LOAD_BALANCER_FULL_NAME, Value=GetAtt("LoadBalancer", "LoadBalancerFullName"))
+    )
+    t.add_output(
+        Output(OUTPUT_TARGET_GROUP_FULL_NAME, Value=GetAtt("TargetGroup", "TargetGroupFullName"))
+    )
+    return t
+
+
+def _add_parameters(t: Template) -> None:
+    add_parameter(
+        t,
+        PARAM_VPC_ID,
+        group=GROUP,
+        label="VPC",
+        Type="AWS::EC2::VPC::Id",
+        Description="The VPC of the load balancer and its targets.",
+    )
+    add_parameter(
+        t,
+        PARAM_PUBLIC_SUBNETS,
+        group=GROUP,
+        label="Public subnets",
+        Type="List<AWS::EC2::Subnet::Id>",
+        Description="Two or more public subnets in different AZs.",
+    )
+    add_parameter(
+        t,
+        PARAM_CERTIFICATE,
+        group=GROUP,
+        label="ACM certificate ARN",
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{ACM_CERTIFICATE_ARN})$",
+        ConstraintDescription="empty, or the ARN of an ACM certificate in this region",
+        Description="Empty: HTTP only. Otherwise HTTPS on 443 and HTTP redirects to it.",
+    )
+    add_parameter(
+        t,
+        PARAM_INGRESS_CIDR,
+        group=GROUP,
+        label="Allowed client CIDR",
+        Type="String",
+        Default="0.0.0.0/0",
+        AllowedPattern=CIDR_PATTERN,
+        ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
+        Description="Who may reach the load balancer on 80/443.",
+    )
+    add_flag(
+        t,
+        PARAM_DELETION_PROTECTION,
+        group=GROUP,
+        label="Deletion protection",
+        description="Protect the load balancer from deletion.",
+        default=True,
+    )
+    add_parameter(
+        t,
+        PARAM_ACCESS_LOG_RETENTION,
+        group=GROUP,
+        label="Access log retention (days)",
+        Type="Number",
+        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
+        Default="365",
+        Description="How long access logs are kept in the bucket.",
+    )
+    add_parameter(
+        t,
+        PARAM_NAT_GATEWAYS,
+        group=GROUP,
+        label="NAT gateways",
+        Type="String",
+        AllowedValues=[NAT_NONE, NAT_SINGLE, NAT_PER_AZ],
+        Default=NAT_PER_AZ,
+        Description="none (the VPC has egress already), single, or one per AZ.",
+    )
+    add_parameter(
+        t,
+        PARAM_PRIVATE_ROUTE_TABLES,
+        group=GROUP,
+        label="Private route tables",
+        Type="CommaDelimitedList",
+        Default="",
+        Description="Route tables of the private subnets in AZ order (when creating NATs).",
+    )
+    add_parameter(
+        t,
+        PARAM_AZ_COUNT,
+        group=GROUP,
+        label="Availability Zones",
+        Type="String",
+        AllowedValues=["2", "3"],
+        Default=str(MAX_AZS),
+        Description="How many private route tables get a NAT route.",
+    )
+
+
+def _add_security_group(t: Template) -> None:
+    t.add_resource(
+        SecurityGroup(
+            "LoadBalancerSecurityGroup",
+            GroupDescription="Cloud Optimizer load balancer: HTTP/HTTPS from the clients",
+            VpcId=Ref(PARAM_VPC_ID),
+            SecurityGroupIngress=[
+                SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=HTTP_PORT,
+                    ToPort=HTTP_PORT,
+                    CidrIp=Ref(PARAM_INGRESS_CIDR),
+                    Description="HTTP from the allowed clients",
+                )
+            ],
+            # Egress to the tasks is added by the ECS stack, which owns their group.
+            SecurityGroupEgress=no_egress(),
+            Metadata=scanner_skips(checkov=[("CKV_AWS_260", PUBLIC_INGRESS_REASON)]),
+            Tags=name_tags("alb"),
+        )
+    )
+    t.add_resource(
+        SecurityGroupIngress(
+            "LoadBalancerHttpsIngress",
+            Condition=HAS_CERTIFICATE,
+            GroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+            IpProtocol="tcp",
+            FromPort=HTTPS_PORT,
+            ToPort=HTTPS_PORT,
+            CidrIp=Ref(PARAM_INGRESS_CIDR),
+            Description="HTTPS from the allowed clients",
+        )
+    )
+
+
+def _add_access_log_bucket(t: Template) -> None:
+    t.add_resource(
+        Bucket(
+            "AccessLogBucket",
+            # Kept on stack deletion: it holds the audit trail, and S3 cannot delete a
+            # non-empty bucket, which would otherwise fail the trial's teardown.
+            DeletionPolicy="Retain",
+            UpdateReplacePolicy="Retain",
+            BucketEncryption=BucketEncryption(
+                ServerSideEncryptionConfiguration=[
+                    ServerSideEncryptionRule(
+                        ServerSideEncryptionByDefault=ServerSideEncryptionByDefault(
+                            SSEAlgorithm="AES256"
+                        ),
+                        BucketKeyEnabled=True,
+                    )
+                ]
+            ),
+            PublicAccessBlockConfiguration=PublicAccessBlockConfiguration(
+                BlockPublicAcls=True,
+                BlockPublicPolicy=True,
+                IgnorePublicAcls=True,
+                RestrictPublicBuckets=True,
+            ),
+            OwnershipControls=OwnershipControls(
+                Rules=[OwnershipControlsRule(ObjectOwnership="BucketOwnerEnforced")]
+            ),
+            VersioningConfiguration=VersioningConfiguration(Status="Enabled"),
+            LifecycleConfiguration=LifecycleConfiguration(
+                Rules=[
+                    LifecycleRule(
+                        Id="expire-access-logs",
+                        Status="Enabled",
+                        ExpirationInDays=Ref(PARAM_ACCESS_LOG_RETENTION),
+                        NoncurrentVersionExpiration=NoncurrentVersionExpiration(NoncurrentDays=1),
+                        AbortIncompleteMultipartUpload=AbortIncompleteMultipartUpload(
+                            DaysAfterInitiation=1
+                        ),
+                    )
+                ]
+            ),
+            Metadata=scanner_skips(
+                checkov=[
+                    ("CKV_AWS_18", LOG_BUCKET_LOGGING_REASON),
+                    ("CKV_AWS_145", SSE_S3_REASON),
+                ],
+                trivy=[
+                    ("AVD-AWS-0089", LOG_BUCKET_LOGGING_REASON),
+                    ("AVD-AWS-0132", SSE_S3_REASON),
+                ],
+            ),
+            Tags=name_tags("alb-access-logs"),
+        )
+    )
+    bucket_arn = GetAtt("AccessLogBucket", "Arn")
+    log_objects = Sub("${AccessLogBucket.Arn}/AWSLogs/${AWS::AccountId}/*")
+    deny_insecure = Statement(
+        Sid="DenyInsecureTransport",
+        Effect=Deny,
+        Principal=Principal("*"),
+        Action=[s3_actions.Action("*")],
+        Resource=[bucket_arn, Sub("${AccessLogBucket.Arn}/*")],
+        Condition=Condition(Bool("aws:SecureTransport", "false")),
+    )
+    service_delivery = Statement(
+        Sid="ElbLogDeliveryService",
+        Effect=Allow,
+        Principal=Principal("Service", "logdelivery.elasticloadbalancing.amazonaws.com"),
+        Action=[s3_actions.PutObject],
+        Resource=[log_objects],
+    )
+    account_delivery = Statement(
+        Sid="ElbLogDeliveryAccount",
+        Effect=Allow,
+        Principal=Principal(
+            "AWS",
+            Sub(
+                "arn:${AWS::Partition}:iam::${ElbAccount}:root",
+                ElbAccount=FindInMap("ElbAccounts", Region, "Account"),
+            ),
+        ),
+        Action=[s3_actions.PutObject],
+        Resource=[log_objects],
+    )
+    document = PolicyDocument(Version="2012-10-17", Statement=[deny_insecure, service_delivery])
+    # awacs has no Fn::If; add the region-dependent statement to its rendered JSON.
+    policy: dict[str, Any] = encode_to_dict(document)
+    optional = encode_to_dict(account_delivery)
+    policy["Statement"].append(If(ELB_ACCOUNT_REGION, optional, NoValue))
+    t.add_resource(
+        BucketPolicy(
+            "AccessLogBucketPolicy",
+            Bucket=Ref("AccessLogBucket"),
+            PolicyDocument=policy,
+        )
+    )
+
+
+def _add_load_balancer(t: Template) -> None:
+    t.add_resource(
+        LoadBalancer(
+            "LoadBalancer",
+            DependsOn="AccessLogBucketPolicy",
+            Type="application",
+            Scheme="internet-facing",
+            IpAddressType="ipv4",
+            Subnets=Ref(PARAM_PUBLIC_SUBNETS),
+            SecurityGroups=[Ref("LoadBalancerSecurityGroup")],
+            LoadBalancerAttributes=[
+                LoadBalancerAttributes(
+                    Key="deletion_protection.enabled", Value=Ref(PARAM_DELETION_PROTECTION)
+                ),
+                LoadBalancerAttributes(
+                    Key="routing.http.drop_invalid_header_fields.enabled", Value="true"
+                ),
+                LoadBalancerAttributes(Key="access_logs.s3.enabled", Value="true"),
+                LoadBalancerAttributes(Key="access_logs.s3.bucket", Value=Ref("AccessLogBucket")),
+            ],
+            Metadata=scanner_skips(
+                trivy=[
+                    (
+                        "AVD-AWS-0053",
+                        "The product is a web application for the customer's "
+                        "users: its load balancer is internet-facing by design; IngressCidr "
+                        "narrows who may connect.",
+                    )
+                ]
+            ),
+            Tags=name_tags("alb"),
+        )
+    )
+    t.add_resource(
+        TargetGroup(
+            "TargetGroup",
+            VpcId=Ref(PARAM_VPC_ID),
+            TargetType="ip",
+            Protocol="HTTP",
+            Port=contract.PORT,
+            HealthCheckEnabled=True,
+            HealthCheckProtocol="HTTP",
+            HealthCheckPath=contract.READY_PATH,
+            HealthCheckIntervalSeconds=contract.PROBE_INTERVAL,
+            HealthCheckTimeoutSeconds=contract.PROBE_TIMEOUT,
+            HealthyThresholdCount=2,
+            UnhealthyThresholdCount=3,
+            Matcher=Matcher(HttpCode="200"),
+            TargetGroupAttributes=[
+                TargetGroupAttribute(
+                    Key="deregistration_delay.timeout_seconds",
+                    Value=str(contract.DEREGISTRATION_DELAY),
+                ),
+            ],
+            Tags=name_tags("app"),
+        )
+    )
+    forward = [Action(Type="forward", TargetGroupArn=Ref("TargetGroup"))]
+    t.add_resource(
+        Listener(
+            "HttpsListener",
+            Condition=HAS_CERTIFICATE,
+            LoadBalancerArn=Ref("LoadBalancer"),
+            Port=HTTPS_PORT,
+            Protocol="HTTPS",
+            SslPolicy=TLS_POLICY,
+            Certificates=[Certificate(CertificateArn=Ref(PARAM_CERTIFICATE))],
+            DefaultActions=forward,
+        )
+    )
+    t.add_resource(
+        Listener(
+            "HttpRedirectListener",
+            Condition=HAS_CERTIFICATE,
+            LoadBalancerArn=Ref("LoadBalancer"),
+            Port=HTTP_PORT,
+            Protocol="HTTP",
+            DefaultActions=[
+                Action(
+                    Type="redirect",
+                    RedirectConfig=RedirectConfig(
+                        Protocol="HTTPS", Port=str(HTTPS_PORT), StatusCode="HTTP_301"
+                    ),
+                )
+            ],
+        )
+    )
+    t.add_resource(
+        Listener(
+            "HttpListener",
+            Condition=NO_CERTIFICATE,
+            LoadBalancerArn=Ref("LoadBalancer"),
+            Port=HTTP_PORT,
+            Protocol="HTTP",
+            DefaultActions=forward,
+            Metadata=scanner_skips(
+                checkov=[
+                    ("CKV_AWS_2", PLAIN_HTTP_REASON),
+                    ("CKV_AWS_103", "An HTTP listener has no TLS policy. " + PLAIN_HTTP_REASON),
+                ],
+                trivy=[("AVD-AWS-0054", PLAIN_HTTP_REASON)],
+            ),
+        )
+    )
+
+
+def _add_nat_gateways(t: Template) -> None:
+    """One NAT gateway, or one per AZ, and each private route table's default route."""
+    nat_conditions = {
+        1: CREATE_NAT,
+        2: "NatGateway2",
+        3: "NatGateway3",
+    }
+    t.add_condition("NatGateway2", Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
+    t.add_condition("NatGateway3", And(_condition(NAT_PER_AZ_CONDITION), _condition(THREE_AZS)))
+    t.add_condition("PrivateRoute3", And(_condition(CREATE_NAT), _condition(THREE_AZS)))
+    for n in range(1, MAX_AZS + 1):
+        t.add_resource(
+            EIP(
+                f"NatAddress{n}",
+                Condition=nat_conditions[n],
+                Domain="vpc",
+                Tags=name_tags(f"nat-{n}"),
+            )
+        )
+        t.add_resource(
+            NatGateway(
+                f"NatGateway{n}",
+                Condition=nat_conditions[n],
+                AllocationId=GetAtt(f"NatAddress{n}", "AllocationId"),
+                SubnetId=Select(n - 1, Ref(PARAM_PUBLIC_SUBNETS)),
+                Tags=name_tags(f"nat-{n}"),
+            )
+        )
+        target = (
+            Ref("NatGateway1")
+            if n == 1
+            else If(NAT_PER_AZ_CONDITION, Ref(f"NatGateway{n}"), Ref("NatGateway1"))
+        )
+        t.add_resource(
+            Route(
+                f"PrivateDefaultRoute{n}",
+                Condition="PrivateRoute3" if n == 3 else CREATE_NAT,
+                RouteTableId=Select(n - 1, Ref(PARAM_PRIVATE_ROUTE_TABLES)),
+                DestinationCidrBlock="0.0.0.0/0",
+                NatGatewayId=target,
+            )
+        )
+
+
+def _condition(name: str) -> dict[str, str]:
+    return {"Condition": name}

@@ -1,0 +1,680 @@
+"""The service: an ECS Fargate service of Cloud Optimizer behind the load balancer.
+
+Tasks run in the private subnets without public IPs, as a non-root user with a
+read-only root file system. Secrets reach the container only through the task
+definition's ``Secrets`` (``valueFrom``), and the execution role may read exactly those.
+Changing ``ContainerImage`` is a rolling update: 100% stay healthy, up to 200% run, the
+circuit breaker rolls a failing deployment back.
+"""
+
+from __future__ import annotations
+
+from awacs import ecr as ecr_actions
+from awacs import kms as kms_actions
+from awacs import logs as logs_actions
+from awacs import secretsmanager as sm_actions
+from awacs.aws import (
+    Action,
+    Allow,
+    ArnLike,
+    Condition,
+    PolicyDocument,
+    Principal,
+    Statement,
+    StringEquals,
+)
+from awacs.sts import AssumeRole
+from troposphere import (
+    AccountId,
+    FindInMap,
+    GetAtt,
+    Join,
+    Output,
+    Ref,
+    Region,
+    Select,
+    Split,
+    Sub,
+    Template,
+)
+from troposphere.applicationautoscaling import (
+    PredefinedMetricSpecification,
+    ScalableTarget,
+    ScalingPolicy,
+    TargetTrackingScalingPolicyConfiguration,
+)
+from troposphere.ec2 import (
+    SecurityGroup,
+    SecurityGroupEgress,
+    SecurityGroupIngress,
+    SecurityGroupRule,
+)
+from troposphere.ecs import (
+    AwsvpcConfiguration,
+    Cluster,
+    ClusterSetting,
+    ContainerDefinition,
+    DeploymentCircuitBreaker,
+    DeploymentConfiguration,
+    Environment,
+    HealthCheck,
+    KernelCapabilities,
+    LinuxParameters,
+    LoadBalancer,
+    LogConfiguration,
+    MountPoint,
+    NetworkConfiguration,
+    PortMapping,
+    RuntimePlatform,
+    Secret,
+    Service,
+    TaskDefinition,
+    Volume,
+)
+from troposphere.iam import Policy, Role
+from troposphere.logs import LogGroup
+from troposphere.secretsmanager import GenerateSecretString
+from troposphere.secretsmanager import Secret as SecretsManagerSecret
+
+from service import contract
+from templates_src.params import (
+    ECR_IMAGE_PATTERN,
+    LOG_RETENTION_DAYS,
+    MARKETPLACE_PRODUCT_CODE_PATTERN,
+    TASK_SIZES,
+    add_parameter,
+)
+from templates_src.security import name_tags, scanner_skips, wildcard_reason
+
+PARAM_VPC_ID = "VpcId"
+PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
+PARAM_LB_SECURITY_GROUP = "LoadBalancerSecurityGroupId"
+PARAM_TARGET_GROUP = "TargetGroupArn"
+PARAM_LB_FULL_NAME = "LoadBalancerFullName"
+PARAM_TG_FULL_NAME = "TargetGroupFullName"
+PARAM_DB_ADDRESS = "DatabaseEndpointAddress"
+PARAM_DB_PORT = "DatabaseEndpointPort"
+PARAM_DB_NAME = "DatabaseName"
+PARAM_DB_SECRET = "DatabaseSecretArn"  # noqa: S105 - a name, not a secret
+PARAM_DB_SECURITY_GROUP = "DatabaseSecurityGroupId"
+PARAM_DATA_KEY = "DataKeyArn"
+PARAM_IMAGE = "ContainerImage"
+PARAM_TASK_SIZE = "TaskSize"
+PARAM_DESIRED_COUNT = "DesiredCount"
+PARAM_MAX_COUNT = "MaxCount"
+PARAM_PRODUCT_CODE = "MarketplaceProductCode"
+PARAM_LOG_RETENTION = "LogRetentionDays"
+
+OUTPUT_CLUSTER = "ClusterName"
+OUTPUT_SERVICE = "ServiceName"
+OUTPUT_TASK_DEFINITION = "TaskDefinitionArn"
+OUTPUT_APP_SECRET = "AppSecretArn"  # noqa: S105 - a name, not a secret
+OUTPUT_LOG_GROUP = "LogGroupName"
+OUTPUT_TASK_SECURITY_GROUP = "TaskSecurityGroupId"
+
+CONTAINER_NAME = contract.APP_NAME
+CPU_TARGET_PERCENT = 60.0
+REQUESTS_PER_TARGET = 500.0
+MAX_TASKS = 20
+HTTPS_PORT = 443
+#: ECS caps a container health check's start period at 300 s.
+ECS_MAX_START_PERIOD = 300
+SECRETSMANAGER_ARN = (
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
+)
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$"
+GROUP_NETWORK = "Network and load balancer"
+GROUP_DATABASE = "Database"
+GROUP_SERVICE = "Service"
+
+#: The health check runs inside the image, which has Python but no curl.
+HEALTH_CHECK_SCRIPT = (
+    "import sys, urllib.request; "
+    f"sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{contract.PORT}"
+    f"{contract.HEALTH_PATH}', timeout={contract.PROBE_TIMEOUT - 1}).status == 200 else 1)"
+)
+
+
+def build_ecs_stack() -> Template:
+    """The nested service template (shared by both parents)."""
+    t = Template(
+        Description=(
+            "Cloud Optimizer service: ECS Fargate cluster, task definition and rolling, "
+            "auto-scaled service behind the load balancer, secrets by valueFrom."
+        )
+    )
+    _add_parameters(t)
+    t.add_mapping(
+        "TaskSizes",
+        {name: {"Cpu": str(cpu), "Memory": str(mem)} for name, (cpu, mem) in TASK_SIZES.items()},
+    )
+    t.add_resource(
+        Cluster(
+            "Cluster",
+            ClusterSettings=[ClusterSetting(Name="containerInsights", Value="enabled")],
+            Tags=name_tags("cluster"),
+        )
+    )
+    t.add_resource(
+        LogGroup(
+            "LogGroup",
+            RetentionInDays=Ref(PARAM_LOG_RETENTION),
+            KmsKeyId=Ref(PARAM_DATA_KEY),
+        )
+    )
+    t.add_resource(
+        SecretsManagerSecret(
+            "AppSecret",
+            Description="Cloud Optimizer application secret (signing key)",
+            KmsKeyId=Ref(PARAM_DATA_KEY),
+            GenerateSecretString=GenerateSecretString(PasswordLength=64, ExcludePunctuation=True),
+            Tags=name_tags("app-secret"),
+        )
+    )
+    _add_network_rules(t)
+    _add_roles(t)
+    _add_task_definition(t)
+    _add_service(t)
+
+    t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
+    t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name")))
+    t.add_output(Output(OUTPUT_TASK_DEFINITION, Value=Ref("TaskDefinition")))
+    t.add_output(Output(OUTPUT_APP_SECRET, Value=Ref("AppSecret")))
+    t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup")))
+    t.add_output(Output(OUTPUT_TASK_SECURITY_GROUP, Value=GetAtt("TaskSecurityGroup", "GroupId")))
+    return t
+
+
+def _add_parameters(t: Template) -> None:
+    def param(name: str, group: str, label: str, description: str, **props: object) -> None:
+        props.setdefault("Type", "String")
+        add_parameter(t, name, group=group, label=label, Description=description, **props)
+
+    param(PARAM_VPC_ID, GROUP_NETWORK, "VPC", "The VPC of the tasks.", Type="AWS::EC2::VPC::Id")
+    param(
+        PARAM_PRIVATE_SUBNETS,
+        GROUP_NETWORK,
+        "Private subnets",
+        "Private subnets of the tasks (no public IPs).",
+        Type="List<AWS::EC2::Subnet::Id>",
+    )
+    param(
+        PARAM_LB_SECURITY_GROUP,
+        GROUP_NETWORK,
+        "Load balancer security group",
+        "Group of the load balancer; may reach the tasks on the service port.",
+        Type="AWS::EC2::SecurityGroup::Id",
+    )
+    param(
+        PARAM_TARGET_GROUP,
+        GROUP_NETWORK,
+        "Target group ARN",
+        "Target group that routes to the tasks.",
+        AllowedPattern=r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup/.+$",
+    )
+    param(
+        PARAM_LB_FULL_NAME,
+        GROUP_NETWORK,
+        "Load balancer full name",
+        "app/<name>/<id>, for the request-count scaling metric.",
+        AllowedPattern=r"^app/[A-Za-z0-9-]+/[0-9a-f]+$",
+    )
+    param(
+        PARAM_TG_FULL_NAME,
+        GROUP_NETWORK,
+        "Target group full name",
+        "targetgroup/<name>/<id>, for the request-count scaling metric.",
+        AllowedPattern=r"^targetgroup/[A-Za-z0-9-]+/[0-9a-f]+$",
+    )
+    param(
+        PARAM_DB_ADDRESS,
+        GROUP_DATABASE,
+        "Database host",
+        "Endpoint address of the database.",
+        AllowedPattern=r"^[A-Za-z0-9.-]+$",
+    )
+    param(
+        PARAM_DB_PORT,
+        GROUP_DATABASE,
+        "Database port",
+        "Port of the database.",
+        Type="Number",
+        MinValue=1150,
+        MaxValue=65535,
+    )
+    param(
+        PARAM_DB_NAME,
+        GROUP_DATABASE,
+        "Database name",
+        "Name of the application database.",
+        AllowedPattern=r"^[A-Za-z][A-Za-z0-9_]{0,62}$",
+    )
+    param(
+        PARAM_DB_SECRET,
+        GROUP_DATABASE,
+        "Database secret ARN",
+        "RDS-managed secret holding the username and password.",
+        AllowedPattern=SECRETSMANAGER_ARN,
+    )
+    param(
+        PARAM_DB_SECURITY_GROUP,
+        GROUP_DATABASE,
+        "Database security group",
+        "Group of the database; the tasks get an ingress rule in it.",
+        Type="AWS::EC2::SecurityGroup::Id",
+    )
+    param(
+        PARAM_DATA_KEY,
+        GROUP_DATABASE,
+        "Data key ARN",
+        "Customer-managed KMS key of the secrets and logs.",
+        AllowedPattern=KMS_KEY_ARN_PATTERN,
+    )
+    param(
+        PARAM_IMAGE,
+        GROUP_SERVICE,
+        "Container image",
+        "ECR image of Cloud Optimizer; changing it is a rolling, zero-downtime upgrade.",
+        AllowedPattern=ECR_IMAGE_PATTERN,
+        ConstraintDescription="an Amazon ECR image URI with a tag or digest",
+    )
+    param(
+        PARAM_TASK_SIZE,
+        GROUP_SERVICE,
+        "Task size",
+        "vCPU and memory of each task.",
+        AllowedValues=list(TASK_SIZES),
+        Default="1vCPU-2GB",
+    )
+    param(
+        PARAM_DESIRED_COUNT,
+        GROUP_SERVICE,
+        "Minimum tasks",
+        "Tasks always running; auto scaling adds more up to the maximum.",
+        Type="Number",
+        MinValue=1,
+        MaxValue=MAX_TASKS,
+        Default="1",
+    )
+    param(
+        PARAM_MAX_COUNT,
+        GROUP_SERVICE,
+        "Maximum tasks",
+        "Upper bound for auto scaling on CPU and requests.",
+        Type="Number",
+        MinValue=1,
+        MaxValue=MAX_TASKS,
+        Default="2",
+    )
+    param(
+        PARAM_PRODUCT_CODE,
+        GROUP_SERVICE,
+        "Marketplace product code",
+        "AWS Marketplace product code for RegisterUsage; empty outside Marketplace.",
+        Default="",
+        AllowedPattern=MARKETPLACE_PRODUCT_CODE_PATTERN,
+    )
+    param(
+        PARAM_LOG_RETENTION,
+        GROUP_SERVICE,
+        "Log retention (days)",
+        "How long the service's logs are kept.",
+        Type="Number",
+        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
+        Default="365",
+    )
+
+
+def _add_network_rules(t: Template) -> None:
+    t.add_resource(
+        SecurityGroup(
+            "TaskSecurityGroup",
+            GroupDescription="Cloud Optimizer tasks: service port from the load balancer only",
+            VpcId=Ref(PARAM_VPC_ID),
+            SecurityGroupIngress=[
+                SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=contract.PORT,
+                    ToPort=contract.PORT,
+                    SourceSecurityGroupId=Ref(PARAM_LB_SECURITY_GROUP),
+                    Description="Service port from the load balancer",
+                )
+            ],
+            SecurityGroupEgress=[
+                SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=HTTPS_PORT,
+                    ToPort=HTTPS_PORT,
+                    CidrIp="0.0.0.0/0",
+                    Description="HTTPS to AWS APIs (ECR, Secrets Manager, Logs, Marketplace)",
+                ),
+                SecurityGroupRule(
+                    IpProtocol="tcp",
+                    FromPort=Ref(PARAM_DB_PORT),
+                    ToPort=Ref(PARAM_DB_PORT),
+                    DestinationSecurityGroupId=Ref(PARAM_DB_SECURITY_GROUP),
+                    Description="PostgreSQL to the database",
+                ),
+            ],
+            Metadata=scanner_skips(
+                trivy=[
+                    (
+                        "AVD-AWS-0104",
+                        "Egress is HTTPS only, to the public endpoints of AWS APIs (ECR, "
+                        "Secrets Manager, CloudWatch Logs, Marketplace Metering) through the "
+                        "NAT gateway; those endpoints have no fixed CIDR to name instead.",
+                    )
+                ]
+            ),
+            Tags=name_tags("tasks"),
+        )
+    )
+    t.add_resource(
+        SecurityGroupIngress(
+            "DatabaseIngressFromTasks",
+            GroupId=Ref(PARAM_DB_SECURITY_GROUP),
+            IpProtocol="tcp",
+            FromPort=Ref(PARAM_DB_PORT),
+            ToPort=Ref(PARAM_DB_PORT),
+            SourceSecurityGroupId=GetAtt("TaskSecurityGroup", "GroupId"),
+            Description="PostgreSQL from the Cloud Optimizer tasks",
+        )
+    )
+    t.add_resource(
+        SecurityGroupEgress(
+            "LoadBalancerEgressToTasks",
+            GroupId=Ref(PARAM_LB_SECURITY_GROUP),
+            IpProtocol="tcp",
+            FromPort=contract.PORT,
+            ToPort=contract.PORT,
+            DestinationSecurityGroupId=GetAtt("TaskSecurityGroup", "GroupId"),
+            Description="Service port to the Cloud Optimizer tasks",
+        )
+    )
+
+
+def _trust(service: str) -> PolicyDocument:
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[
+            Statement(
+                Effect=Allow,
+                Principal=Principal("Service", service),
+                Action=[AssumeRole],
+                Condition=Condition(
+                    [
+                        StringEquals("aws:SourceAccount", AccountId),
+                        ArnLike(
+                            "aws:SourceArn",
+                            Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"),
+                        ),
+                    ]
+                ),
+            )
+        ],
+    )
+
+
+def _image_repositories() -> Sub:
+    """The repositories of the image's registry: ACCOUNT.dkr.ecr.REGION.amazonaws.com/..."""
+    host = Split(".", Select(0, Split("/", Ref(PARAM_IMAGE))))
+    return Sub(
+        "arn:${AWS::Partition}:ecr:${ImageRegion}:${ImageAccount}:repository/*",
+        ImageRegion=Select(3, host),
+        ImageAccount=Select(0, host),
+    )
+
+
+def _add_roles(t: Template) -> None:
+    read_secrets = Statement(
+        Sid="ReadTheTaskSecrets",
+        Effect=Allow,
+        Action=[sm_actions.GetSecretValue],
+        Resource=[Ref(PARAM_DB_SECRET), Ref("AppSecret")],
+    )
+    decrypt_secrets = Statement(
+        Sid="DecryptTheTaskSecrets",
+        Effect=Allow,
+        Action=[kms_actions.Decrypt],
+        Resource=[Ref(PARAM_DATA_KEY)],
+        Condition=Condition(
+            StringEquals("kms:ViaService", Sub("secretsmanager.${AWS::Region}.amazonaws.com"))
+        ),
+    )
+    t.add_resource(
+        Role(
+            "ExecutionRole",
+            AssumeRolePolicyDocument=_trust("ecs-tasks.amazonaws.com"),
+            Policies=[
+                Policy(
+                    PolicyName="pull-image-write-logs-read-secrets",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            Statement(
+                                Sid="EcrLogin",
+                                Effect=Allow,
+                                Action=[ecr_actions.GetAuthorizationToken],
+                                Resource=["*"],
+                            ),
+                            Statement(
+                                Sid="PullTheImage",
+                                Effect=Allow,
+                                Action=[
+                                    ecr_actions.BatchCheckLayerAvailability,
+                                    ecr_actions.BatchGetImage,
+                                    ecr_actions.GetDownloadUrlForLayer,
+                                ],
+                                Resource=[_image_repositories()],
+                            ),
+                            Statement(
+                                Sid="WriteTheServiceLogs",
+                                Effect=Allow,
+                                Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
+                                Resource=[Sub("${LogGroup.Arn}:log-stream:*")],
+                            ),
+                            read_secrets,
+                            decrypt_secrets,
+                        ],
+                    ),
+                )
+            ],
+            Metadata=wildcard_reason(
+                "ecr:GetAuthorizationToken has no resource-level permissions: the API requires "
+                'Resource "*". Pulls are limited to the image registry\'s repositories.'
+            ),
+            Tags=name_tags("execution"),
+        )
+    )
+    t.add_resource(
+        Role(
+            "TaskRole",
+            AssumeRolePolicyDocument=_trust("ecs-tasks.amazonaws.com"),
+            Policies=[
+                Policy(
+                    PolicyName="meter-and-reread-database-secret",
+                    PolicyDocument=PolicyDocument(
+                        Version="2012-10-17",
+                        Statement=[
+                            Statement(
+                                Sid="MarketplaceRegisterUsage",
+                                Effect=Allow,
+                                Action=[Action("aws-marketplace", "RegisterUsage")],
+                                Resource=["*"],
+                            ),
+                            Statement(
+                                Sid="RereadRotatedDatabaseSecret",
+                                Effect=Allow,
+                                Action=[sm_actions.GetSecretValue],
+                                Resource=[Ref(PARAM_DB_SECRET)],
+                            ),
+                            decrypt_secrets,
+                        ],
+                    ),
+                )
+            ],
+            Metadata=wildcard_reason(
+                "aws-marketplace:RegisterUsage has no resource-level permissions: the API "
+                'requires Resource "*".'
+            ),
+            Tags=name_tags("task"),
+        )
+    )
+
+
+def _add_task_definition(t: Template) -> None:
+    def env(name: str, value: object) -> Environment:
+        return Environment(Name=name, Value=value)
+
+    db_secret = Ref(PARAM_DB_SECRET)
+    container = ContainerDefinition(
+        Name=CONTAINER_NAME,
+        Image=Ref(PARAM_IMAGE),
+        Essential=True,
+        User=f"{contract.CONTAINER_UID}:{contract.CONTAINER_GID}",
+        ReadonlyRootFilesystem=True,
+        PortMappings=[PortMapping(ContainerPort=contract.PORT, Protocol="tcp")],
+        Environment=[
+            env(contract.ENV_DB_HOST, Ref(PARAM_DB_ADDRESS)),
+            env(contract.ENV_DB_PORT, Ref(PARAM_DB_PORT)),
+            env(contract.ENV_DB_NAME, Ref(PARAM_DB_NAME)),
+            env(contract.ENV_DB_SECRET_ARN, db_secret),
+            env(contract.ENV_AWS_REGION, Region),
+            env(contract.ENV_MARKETPLACE_PRODUCT_CODE, Ref(PARAM_PRODUCT_CODE)),
+        ],
+        Secrets=[
+            Secret(Name=contract.ENV_DB_USERNAME, ValueFrom=Sub("${S}:username::", S=db_secret)),
+            Secret(Name=contract.ENV_DB_PASSWORD, ValueFrom=Sub("${S}:password::", S=db_secret)),
+            Secret(Name=contract.ENV_APP_SECRET, ValueFrom=Ref("AppSecret")),
+        ],
+        HealthCheck=HealthCheck(
+            Command=["CMD", "python", "-c", HEALTH_CHECK_SCRIPT],
+            Interval=contract.PROBE_INTERVAL,
+            Timeout=contract.PROBE_TIMEOUT,
+            Retries=3,
+            StartPeriod=min(
+                ECS_MAX_START_PERIOD,
+                contract.STARTUP_PROBE_FAILURE_THRESHOLD * contract.PROBE_INTERVAL,
+            ),
+        ),
+        StopTimeout=contract.CONTAINER_STOP_TIMEOUT,
+        LinuxParameters=LinuxParameters(
+            Capabilities=KernelCapabilities(Drop=["ALL"]), InitProcessEnabled=True
+        ),
+        # The root file system is read-only; /tmp is a per-task scratch volume.
+        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],  # noqa: S108
+        LogConfiguration=LogConfiguration(
+            LogDriver="awslogs",
+            Options={
+                "awslogs-group": Ref("LogGroup"),
+                "awslogs-region": Region,
+                "awslogs-stream-prefix": CONTAINER_NAME,
+            },
+        ),
+    )
+    t.add_resource(
+        TaskDefinition(
+            "TaskDefinition",
+            RequiresCompatibilities=["FARGATE"],
+            NetworkMode="awsvpc",
+            Cpu=FindInMap("TaskSizes", Ref(PARAM_TASK_SIZE), "Cpu"),
+            Memory=FindInMap("TaskSizes", Ref(PARAM_TASK_SIZE), "Memory"),
+            RuntimePlatform=RuntimePlatform(
+                OperatingSystemFamily="LINUX", CpuArchitecture="X86_64"
+            ),
+            ExecutionRoleArn=GetAtt("ExecutionRole", "Arn"),
+            TaskRoleArn=GetAtt("TaskRole", "Arn"),
+            Volumes=[Volume(Name="tmp")],
+            ContainerDefinitions=[container],
+            Metadata=scanner_skips(
+                trivy=[
+                    (
+                        "AVD-AWS-0035",
+                        "The only volume is the task's own ephemeral /tmp (a Fargate bind "
+                        "mount); in-transit encryption is an EFS setting and there is no EFS.",
+                    ),
+                    (
+                        "AVD-AWS-0036",
+                        "DB_SECRET_ARN holds an ARN, not a secret: the service re-reads the "
+                        "rotated password with it. Secret values come only through Secrets.",
+                    ),
+                ]
+            ),
+            Tags=name_tags("app"),
+        )
+    )
+
+
+def _add_service(t: Template) -> None:
+    t.add_resource(
+        Service(
+            "Service",
+            # The tasks must reach the database and be reachable from the load balancer
+            # before the first one starts.
+            DependsOn=["DatabaseIngressFromTasks", "LoadBalancerEgressToTasks"],
+            Cluster=Ref("Cluster"),
+            LaunchType="FARGATE",
+            PlatformVersion="LATEST",
+            TaskDefinition=Ref("TaskDefinition"),
+            DesiredCount=Ref(PARAM_DESIRED_COUNT),
+            DeploymentConfiguration=DeploymentConfiguration(
+                MinimumHealthyPercent=100,
+                MaximumPercent=200,
+                DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
+            ),
+            HealthCheckGracePeriodSeconds=contract.HEALTH_CHECK_GRACE_PERIOD,
+            NetworkConfiguration=NetworkConfiguration(
+                AwsvpcConfiguration=AwsvpcConfiguration(
+                    AssignPublicIp="DISABLED",
+                    Subnets=Ref(PARAM_PRIVATE_SUBNETS),
+                    SecurityGroups=[GetAtt("TaskSecurityGroup", "GroupId")],
+                )
+            ),
+            LoadBalancers=[
+                LoadBalancer(
+                    ContainerName=CONTAINER_NAME,
+                    ContainerPort=contract.PORT,
+                    TargetGroupArn=Ref(PARAM_TARGET_GROUP),
+                )
+            ],
+            EnableECSManagedTags=True,
+            PropagateTags="SERVICE",
+            Tags=name_tags("service"),
+        )
+    )
+    t.add_resource(
+        ScalableTarget(
+            "ScalableTarget",
+            ServiceNamespace="ecs",
+            ScalableDimension="ecs:service:DesiredCount",
+            ResourceId=Join("/", ["service", Ref("Cluster"), GetAtt("Service", "Name")]),
+            MinCapacity=Ref(PARAM_DESIRED_COUNT),
+            MaxCapacity=Ref(PARAM_MAX_COUNT),
+        )
+    )
+    for title, metric, target, label in (
+        ("CpuScalingPolicy", "ECSServiceAverageCPUUtilization", CPU_TARGET_PERCENT, None),
+        (
+            "RequestScalingPolicy",
+            "ALBRequestCountPerTarget",
+            REQUESTS_PER_TARGET,
+            Join("/", [Ref(PARAM_LB_FULL_NAME), Ref(PARAM_TG_FULL_NAME)]),
+        ),
+    ):
+        spec = PredefinedMetricSpecification(PredefinedMetricType=metric)
+        if label is not None:
+            spec.ResourceLabel = label
+        t.add_resource(
+            ScalingPolicy(
+                title,
+                PolicyName=Sub(f"${{AWS::StackName}}-{title}"),
+                PolicyType="TargetTrackingScaling",
+                ScalingTargetId=Ref("ScalableTarget"),
+                TargetTrackingScalingPolicyConfiguration=TargetTrackingScalingPolicyConfiguration(
+                    PredefinedMetricSpecification=spec,
+                    TargetValue=target,
+                    ScaleInCooldown=300,
+                    ScaleOutCooldown=60,
+                ),
+            )
+        )

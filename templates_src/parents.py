@@ -1,0 +1,442 @@
+"""The two parent templates: they hold parameters, rules and wiring, no resources.
+
+Each parent nests the four shared child templates. What differs between the trial and
+production comes from the :class:`Profile`: the values passed to the children and the
+defaults, patterns and rules of the parameters the customer sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template
+from troposphere.cloudformation import Stack
+
+from service import contract
+from templates_src import alb, ecs, rds, vpc
+from templates_src.params import (
+    ACM_CERTIFICATE_ARN,
+    CIDR_PATTERN,
+    DB_INSTANCE_CLASSES,
+    ECR_IMAGE_PATTERN,
+    LOG_RETENTION_DAYS,
+    MARKETPLACE_PRODUCT_CODE_PATTERN,
+    SUBNET_LIST,
+    TASK_SIZES,
+    VPC_CIDR_PATTERN,
+    VPC_ID,
+    add_parameter,
+    flag,
+)
+from templates_src.profile import Profile
+
+#: The nested stacks, in the order a reader meets them; the key names the file.
+NESTED_STACKS = ("vpc", "alb", "rds", "ecs")
+TemplateUrl = Callable[[str], str]
+
+# Parent parameters.
+P_VPC_CIDR = "VpcCidr"
+P_EXISTING_VPC = "ExistingVpcId"
+P_EXISTING_PUBLIC = "ExistingPublicSubnetIds"
+P_EXISTING_PRIVATE = "ExistingPrivateSubnetIds"
+P_CERTIFICATE = "CertificateArn"
+P_INGRESS_CIDR = "IngressCidr"
+P_IMAGE = "ContainerImage"
+P_TASK_SIZE = "TaskSize"
+P_DESIRED = "DesiredCount"
+P_MAX = "MaxCount"
+P_PRODUCT_CODE = "MarketplaceProductCode"
+P_LOG_RETENTION = "LogRetentionDays"
+P_DB_CLASS = "DBInstanceClass"
+P_DB_STORAGE = "DBAllocatedStorage"
+P_DB_BACKUP = "DBBackupRetentionDays"
+
+CREATE_VPC = "CreateVpc"
+#: The image the Marketplace listing publishes (Marketplace's ECR registry).
+MARKETPLACE_IMAGE = (
+    f"709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/{contract.APP_NAME}:"
+    f"{contract.VERSION}"
+)
+#: production.json's certificate: rejected by the parameter's pattern until replaced.
+CERTIFICATE_PLACEHOLDER = "REPLACE-ME-with-your-ACM-certificate-ARN"
+
+G_NETWORK = "Network"
+G_EDGE = "Load balancer and TLS"
+G_APP = "Application"
+G_DB = "Database"
+
+# Parent outputs.
+O_SERVICE_URL = "ServiceUrl"
+O_DNS_NAME = "LoadBalancerDnsName"
+O_CLUSTER = "ClusterName"
+O_SERVICE = "ServiceName"
+O_DB_ENDPOINT = "DatabaseEndpoint"
+O_DB_PORT = "DatabasePort"
+O_DB_SECRET = "DatabaseSecretArn"  # noqa: S105 - a name, not a secret
+O_APP_SECRET = "AppSecretArn"  # noqa: S105 - a name, not a secret
+O_LOG_GROUP = "LogGroupName"
+O_VPC_ID = "VpcId"
+
+
+def nested_output(stack: str, output: str) -> GetAtt:
+    """``Fn::GetAtt [<Stack>Stack, Outputs.<output>]``."""
+    return GetAtt(f"{stack.capitalize()}Stack", f"Outputs.{output}")
+
+
+def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
+    """The parent template of ``profile``; ``template_url("vpc")`` locates a child."""
+    t = Template(Description=profile.description)
+    _add_parameters(t, profile)
+    _add_rules(t, profile)
+    t.add_condition(CREATE_VPC, Equals(Ref(P_EXISTING_VPC), ""))
+
+    def from_vpc(output: str, existing: str) -> If:
+        return If(CREATE_VPC, nested_output("vpc", output), Ref(existing))
+
+    vpc_id = from_vpc(vpc.OUTPUT_VPC_ID, P_EXISTING_VPC)
+    private_subnets = from_vpc(vpc.OUTPUT_PRIVATE_SUBNETS, P_EXISTING_PRIVATE)
+    azs = str(profile.availability_zones)
+
+    _stack(
+        t,
+        "vpc",
+        template_url,
+        {
+            vpc.PARAM_AZ_COUNT: azs,
+            vpc.PARAM_VPC_CIDR: Ref(P_VPC_CIDR),
+            vpc.PARAM_FLOW_LOG_RETENTION: Ref(P_LOG_RETENTION),
+        },
+        Condition=CREATE_VPC,
+    )
+    _stack(
+        t,
+        "alb",
+        template_url,
+        {
+            alb.PARAM_VPC_ID: vpc_id,
+            alb.PARAM_PUBLIC_SUBNETS: from_vpc(vpc.OUTPUT_PUBLIC_SUBNETS, P_EXISTING_PUBLIC),
+            alb.PARAM_CERTIFICATE: Ref(P_CERTIFICATE),
+            alb.PARAM_INGRESS_CIDR: Ref(P_INGRESS_CIDR),
+            alb.PARAM_DELETION_PROTECTION: flag(profile.alb_deletion_protection),
+            alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
+            alb.PARAM_NAT_GATEWAYS: If(
+                CREATE_VPC,
+                alb.NAT_PER_AZ if profile.nat_gateway_per_az else alb.NAT_SINGLE,
+                alb.NAT_NONE,
+            ),
+            alb.PARAM_PRIVATE_ROUTE_TABLES: If(
+                CREATE_VPC, nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES), ""
+            ),
+            alb.PARAM_AZ_COUNT: azs,
+        },
+    )
+    _stack(
+        t,
+        "rds",
+        template_url,
+        {
+            rds.PARAM_VPC_ID: vpc_id,
+            rds.PARAM_PRIVATE_SUBNETS: private_subnets,
+            rds.PARAM_INSTANCE_CLASS: Ref(P_DB_CLASS),
+            rds.PARAM_ALLOCATED_STORAGE: Ref(P_DB_STORAGE),
+            rds.PARAM_BACKUP_RETENTION: Ref(P_DB_BACKUP),
+            rds.PARAM_MULTI_AZ: flag(profile.db_multi_az),
+            rds.PARAM_DELETION_PROTECTION: flag(profile.db_deletion_protection),
+            rds.PARAM_PERFORMANCE_INSIGHTS: flag(profile.db_performance_insights),
+            rds.PARAM_SNAPSHOT_ON_DELETE: flag(profile.db_snapshot_on_delete),
+        },
+    )
+    _stack(
+        t,
+        "ecs",
+        template_url,
+        {
+            ecs.PARAM_VPC_ID: vpc_id,
+            ecs.PARAM_PRIVATE_SUBNETS: private_subnets,
+            ecs.PARAM_LB_SECURITY_GROUP: nested_output("alb", alb.OUTPUT_SECURITY_GROUP),
+            ecs.PARAM_TARGET_GROUP: nested_output("alb", alb.OUTPUT_TARGET_GROUP),
+            ecs.PARAM_LB_FULL_NAME: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_FULL_NAME),
+            ecs.PARAM_TG_FULL_NAME: nested_output("alb", alb.OUTPUT_TARGET_GROUP_FULL_NAME),
+            ecs.PARAM_DB_ADDRESS: nested_output("rds", rds.OUTPUT_ENDPOINT_ADDRESS),
+            ecs.PARAM_DB_PORT: nested_output("rds", rds.OUTPUT_ENDPOINT_PORT),
+            ecs.PARAM_DB_NAME: nested_output("rds", rds.OUTPUT_DB_NAME),
+            ecs.PARAM_DB_SECRET: nested_output("rds", rds.OUTPUT_SECRET_ARN),
+            ecs.PARAM_DB_SECURITY_GROUP: nested_output("rds", rds.OUTPUT_SECURITY_GROUP),
+            ecs.PARAM_DATA_KEY: nested_output("rds", rds.OUTPUT_KEY_ARN),
+            ecs.PARAM_IMAGE: Ref(P_IMAGE),
+            ecs.PARAM_TASK_SIZE: Ref(P_TASK_SIZE),
+            ecs.PARAM_DESIRED_COUNT: Ref(P_DESIRED),
+            ecs.PARAM_MAX_COUNT: Ref(P_MAX),
+            ecs.PARAM_PRODUCT_CODE: Ref(P_PRODUCT_CODE),
+            ecs.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
+        },
+    )
+
+    outputs = (
+        (O_SERVICE_URL, nested_output("alb", alb.OUTPUT_SERVICE_URL), "Open Cloud Optimizer here"),
+        (O_DNS_NAME, nested_output("alb", alb.OUTPUT_DNS_NAME), "Load balancer DNS name"),
+        (O_CLUSTER, nested_output("ecs", ecs.OUTPUT_CLUSTER), "ECS cluster"),
+        (O_SERVICE, nested_output("ecs", ecs.OUTPUT_SERVICE), "ECS service"),
+        (O_LOG_GROUP, nested_output("ecs", ecs.OUTPUT_LOG_GROUP), "Service logs"),
+        (O_DB_ENDPOINT, nested_output("rds", rds.OUTPUT_ENDPOINT_ADDRESS), "Database host"),
+        (O_DB_PORT, nested_output("rds", rds.OUTPUT_ENDPOINT_PORT), "Database port"),
+        (
+            O_DB_SECRET,
+            nested_output("rds", rds.OUTPUT_SECRET_ARN),
+            "RDS-managed database credentials",
+        ),
+        (O_APP_SECRET, nested_output("ecs", ecs.OUTPUT_APP_SECRET), "Application secret"),
+        (O_VPC_ID, vpc_id, "VPC of the deployment"),
+    )
+    for name, value, description in outputs:
+        t.add_output(Output(name, Value=value, Description=description))
+    return t
+
+
+def _stack(
+    t: Template, name: str, template_url: TemplateUrl, parameters: dict[str, Any], **extra: Any
+) -> None:
+    url = template_url(name)
+    if not url.startswith("https://"):
+        # A relative path: ready for `aws cloudformation package`, and the only form in
+        # which cfn-lint checks the parameters passed against the child's (E3043).
+        extra["Metadata"] = {
+            "cfn-lint": {"config": {"ignore_checks": ["W3002"]}},
+            "Packaging": "Relative TemplateURL: run `aws cloudformation package` first.",
+        }
+    t.add_resource(
+        Stack(f"{name.capitalize()}Stack", TemplateURL=url, Parameters=parameters, **extra)
+    )
+
+
+def _add_parameters(t: Template, profile: Profile) -> None:
+    add_parameter(
+        t,
+        P_VPC_CIDR,
+        group=G_NETWORK,
+        label="New VPC CIDR block",
+        Type="String",
+        Default="10.0.0.0/16",
+        AllowedPattern=VPC_CIDR_PATTERN,
+        ConstraintDescription="a private /16 to /19 block, e.g. 10.0.0.0/16",
+        Description=(
+            f"Address range of the new VPC ({profile.availability_zones} AZs). "
+            "Ignored when an existing VPC is given."
+        ),
+    )
+    add_parameter(
+        t,
+        P_EXISTING_VPC,
+        group=G_NETWORK,
+        label="Existing VPC (optional)",
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{VPC_ID})$",
+        ConstraintDescription="empty, or a VPC id such as vpc-0123456789abcdef0",
+        Description=(
+            "Leave empty to create a VPC. Otherwise its private subnets need outbound "
+            "access (NAT or VPC endpoints) to ECR, Secrets Manager, CloudWatch Logs."
+        ),
+    )
+    for name, label, what in (
+        (P_EXISTING_PUBLIC, "Existing public subnets", "load balancer"),
+        (P_EXISTING_PRIVATE, "Existing private subnets", "tasks and database"),
+    ):
+        add_parameter(
+            t,
+            name,
+            group=G_NETWORK,
+            label=label,
+            Type="String",
+            Default="",
+            AllowedPattern=f"^(|{SUBNET_LIST})$",
+            ConstraintDescription="empty, or two or more comma-separated subnet ids",
+            Description=f"With an existing VPC: two or more subnets in different AZs ({what}).",
+        )
+    certificate_pattern = (
+        f"^{ACM_CERTIFICATE_ARN}$"
+        if profile.certificate_required
+        else f"^(|{ACM_CERTIFICATE_ARN})$"
+    )
+    certificate: dict[str, Any] = {
+        "Type": "String",
+        "AllowedPattern": certificate_pattern,
+        "ConstraintDescription": (
+            "the ARN of an ACM certificate in this region"
+            + ("" if profile.certificate_required else ", or empty")
+        ),
+        "Description": (
+            "Required: HTTPS on 443, HTTP redirects to it."
+            if profile.certificate_required
+            else "Optional. Empty: HTTP only. Given: HTTPS on 443, HTTP redirects to it."
+        ),
+    }
+    if not profile.certificate_required:
+        certificate["Default"] = ""
+    add_parameter(t, P_CERTIFICATE, group=G_EDGE, label="ACM certificate ARN", **certificate)
+    add_parameter(
+        t,
+        P_INGRESS_CIDR,
+        group=G_EDGE,
+        label="Allowed client CIDR",
+        Type="String",
+        Default="0.0.0.0/0",
+        AllowedPattern=CIDR_PATTERN,
+        ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
+        Description="Who may reach the load balancer on 80/443 (nothing else is exposed).",
+    )
+    add_parameter(
+        t,
+        P_IMAGE,
+        group=G_APP,
+        label="Container image",
+        Type="String",
+        Default=MARKETPLACE_IMAGE,
+        AllowedPattern=ECR_IMAGE_PATTERN,
+        ConstraintDescription="an Amazon ECR image URI with a tag or digest",
+        Description="Change it to upgrade: a rolling, zero-downtime deployment.",
+    )
+    add_parameter(
+        t,
+        P_TASK_SIZE,
+        group=G_APP,
+        label="Task size",
+        Type="String",
+        AllowedValues=list(TASK_SIZES),
+        Default=profile.task_size,
+        Description="vCPU and memory of each task.",
+    )
+    add_parameter(
+        t,
+        P_DESIRED,
+        group=G_APP,
+        label="Minimum tasks",
+        Type="Number",
+        MinValue=1,
+        MaxValue=ecs.MAX_TASKS,
+        Default=str(profile.desired_count),
+        Description="Tasks always running.",
+    )
+    add_parameter(
+        t,
+        P_MAX,
+        group=G_APP,
+        label="Maximum tasks",
+        Type="Number",
+        MinValue=1,
+        MaxValue=ecs.MAX_TASKS,
+        Default=str(profile.max_count),
+        Description="Upper bound of auto scaling on CPU and requests.",
+    )
+    add_parameter(
+        t,
+        P_PRODUCT_CODE,
+        group=G_APP,
+        label="Marketplace product code",
+        Type="String",
+        Default="",
+        AllowedPattern=MARKETPLACE_PRODUCT_CODE_PATTERN,
+        ConstraintDescription="lower-case letters and digits, or empty",
+        Description="Set by the AWS Marketplace listing; empty outside Marketplace.",
+    )
+    add_parameter(
+        t,
+        P_LOG_RETENTION,
+        group=G_APP,
+        label="Log retention (days)",
+        Type="Number",
+        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
+        Default=str(profile.log_retention_days),
+        Description="How long service logs, flow logs and access logs are kept.",
+    )
+    add_parameter(
+        t,
+        P_DB_CLASS,
+        group=G_DB,
+        label="Database instance class",
+        Type="String",
+        AllowedValues=list(DB_INSTANCE_CLASSES),
+        Default=profile.db_instance_class,
+        Description="RDS for PostgreSQL instance class.",
+    )
+    add_parameter(
+        t,
+        P_DB_STORAGE,
+        group=G_DB,
+        label="Database storage (GiB)",
+        Type="Number",
+        MinValue=rds.MIN_STORAGE_GIB,
+        MaxValue=rds.MAX_STORAGE_GIB,
+        Default=str(profile.db_allocated_storage_gib),
+        Description="Encrypted gp3 storage.",
+    )
+    add_parameter(
+        t,
+        P_DB_BACKUP,
+        group=G_DB,
+        label="Backup retention (days)",
+        Type="Number",
+        MinValue=1,
+        MaxValue=35,
+        Default=str(profile.db_backup_retention_days),
+        Description="Automated backups are kept this long.",
+    )
+
+
+def _add_rules(t: Template, profile: Profile) -> None:
+    existing = Not(Equals(Ref(P_EXISTING_VPC), ""))
+    t.add_rule(
+        "ExistingVpcNeedsSubnets",
+        {
+            "RuleCondition": existing,
+            "Assertions": [
+                {
+                    "Assert": Not(Equals(Ref(name), "")),
+                    "AssertDescription": f"{name} is required when ExistingVpcId is given",
+                }
+                for name in (P_EXISTING_PUBLIC, P_EXISTING_PRIVATE)
+            ],
+        },
+    )
+    t.add_rule(
+        "NewVpcTakesNoSubnets",
+        {
+            "RuleCondition": Equals(Ref(P_EXISTING_VPC), ""),
+            "Assertions": [
+                {
+                    "Assert": Equals(Ref(name), ""),
+                    "AssertDescription": f"{name} needs ExistingVpcId (or leave both empty)",
+                }
+                for name in (P_EXISTING_PUBLIC, P_EXISTING_PRIVATE)
+            ],
+        },
+    )
+    if profile.certificate_required:
+        t.add_rule(
+            "ProductionNeedsCertificate",
+            {
+                "Assertions": [
+                    {
+                        "Assert": Not(Equals(Ref(P_CERTIFICATE), "")),
+                        "AssertDescription": "production serves HTTPS only: give CertificateArn",
+                    }
+                ]
+            },
+        )
+
+
+def parameter_values(template: Template, profile: Profile) -> list[dict[str, str]]:
+    """The parent's parameters as ``create-stack --parameters file://`` takes them.
+
+    Every parameter at the profile's value (its default); the certificate, which only
+    the customer can supply, is a placeholder its pattern rejects until replaced.
+    """
+    values = []
+    for name, parameter in template.parameters.items():
+        value = parameter.properties.get("Default")
+        if value is None:
+            value = CERTIFICATE_PLACEHOLDER if name == P_CERTIFICATE else ""
+        values.append({"ParameterKey": name, "ParameterValue": str(value)})
+    del profile
+    return values

@@ -1,0 +1,103 @@
+"""What differs between the one-click trial and the production stack.
+
+The four nested templates are shared by both parents, so every difference is either a
+value a parent passes to a child (``availability_zones``, ``db_multi_az``...) or the
+default of a parameter the customer sees (``db_instance_class``, ``desired_count``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ProfileName = Literal["trial", "production"]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One deployment flavour; a parent template is a pure function of it."""
+
+    name: ProfileName
+    description: str
+    #: Base name of the parent template file and of its parameter file.
+    template_name: str
+    parameters_name: str
+
+    # Network: AZs spanned by a new VPC, and NAT gateways (one, or one per AZ).
+    availability_zones: int
+    nat_gateway_per_az: bool
+
+    # Load balancer: is an ACM certificate mandatory (HTTPS only), deletion protection.
+    certificate_required: bool
+    alb_deletion_protection: bool
+
+    # Database.
+    db_instance_class: str
+    db_allocated_storage_gib: int
+    db_backup_retention_days: int
+    db_multi_az: bool
+    db_deletion_protection: bool
+    db_performance_insights: bool
+    #: DeletionPolicy/UpdateReplacePolicy Snapshot (keep the data) instead of Delete.
+    db_snapshot_on_delete: bool
+
+    # Service.
+    task_size: str
+    desired_count: int
+    max_count: int
+    log_retention_days: int
+
+
+TRIAL = Profile(
+    name="trial",
+    description=(
+        "Cloud Optimizer one-click trial: ECS Fargate behind an Application Load Balancer, "
+        "RDS PostgreSQL, in a new two-AZ VPC or an existing one. Cheap and deletable."
+    ),
+    template_name="cloud-optimizer-quickstart",
+    parameters_name="trial",
+    availability_zones=2,
+    nat_gateway_per_az=False,
+    certificate_required=False,
+    alb_deletion_protection=False,
+    db_instance_class="db.t4g.micro",
+    db_allocated_storage_gib=20,
+    db_backup_retention_days=1,
+    db_multi_az=False,
+    db_deletion_protection=False,
+    db_performance_insights=False,
+    db_snapshot_on_delete=False,
+    task_size="1vCPU-2GB",
+    desired_count=1,
+    max_count=2,
+    log_retention_days=30,
+)
+
+PRODUCTION = Profile(
+    name="production",
+    description=(
+        "Cloud Optimizer production: ECS Fargate behind an HTTPS Application Load Balancer, "
+        "Multi-AZ RDS PostgreSQL, in a new three-AZ VPC or an existing one."
+    ),
+    template_name="cloud-optimizer-production",
+    parameters_name="production",
+    availability_zones=3,
+    nat_gateway_per_az=True,
+    certificate_required=True,
+    alb_deletion_protection=True,
+    db_instance_class="db.m7g.large",
+    db_allocated_storage_gib=100,
+    db_backup_retention_days=14,
+    db_multi_az=True,
+    db_deletion_protection=True,
+    db_performance_insights=True,
+    db_snapshot_on_delete=True,
+    task_size="2vCPU-4GB",
+    desired_count=2,
+    max_count=6,
+    log_retention_days=365,
+)
+
+PROFILES: tuple[Profile, ...] = (TRIAL, PRODUCTION)
+#: The most AZs any profile spans: the nested VPC and ALB templates are built for it.
+MAX_AZS = max(p.availability_zones for p in PROFILES)

@@ -1,0 +1,263 @@
+"""The database: RDS for PostgreSQL in the private subnets.
+
+Storage, the RDS-managed master secret and Performance Insights are encrypted with one
+customer-managed key (``DataKey``), which the ECS stack also uses for the application
+secret and its logs. TLS is enforced by the parameter group (``rds.force_ssl``).
+
+``DeletionPolicy`` cannot take a parameter, and both parents share this template: so
+the instance is declared twice, identical but for that policy, and a condition picks
+one (``Snapshot`` in production, ``Delete`` in the trial).
+"""
+
+from __future__ import annotations
+
+from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
+from awacs.sts import AssumeRole
+from troposphere import (
+    AccountId,
+    Equals,
+    GetAtt,
+    If,
+    NoValue,
+    Output,
+    Ref,
+    Template,
+)
+from troposphere.ec2 import SecurityGroup
+from troposphere.iam import Role
+from troposphere.rds import DBInstance, DBParameterGroup, DBSubnetGroup, MasterUserSecret
+
+from service import contract
+from templates_src.params import DB_INSTANCE_CLASSES, add_flag, add_parameter
+from templates_src.security import customer_managed_key, name_tags, no_egress
+
+PARAM_VPC_ID = "VpcId"
+PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
+PARAM_INSTANCE_CLASS = "InstanceClass"
+PARAM_ALLOCATED_STORAGE = "AllocatedStorage"
+PARAM_BACKUP_RETENTION = "BackupRetentionDays"
+PARAM_MULTI_AZ = "MultiAZ"
+PARAM_DELETION_PROTECTION = "DeletionProtection"
+PARAM_PERFORMANCE_INSIGHTS = "PerformanceInsights"
+PARAM_SNAPSHOT_ON_DELETE = "SnapshotOnDelete"
+
+OUTPUT_ENDPOINT_ADDRESS = "EndpointAddress"
+OUTPUT_ENDPOINT_PORT = "EndpointPort"
+OUTPUT_DB_NAME = "DatabaseName"
+OUTPUT_SECRET_ARN = "MasterSecretArn"  # noqa: S105 - a name, not a secret
+OUTPUT_SECURITY_GROUP = "DatabaseSecurityGroupId"
+OUTPUT_KEY_ARN = "DataKeyArn"
+OUTPUT_INSTANCE_ID = "DBInstanceIdentifier"
+
+SNAPSHOT = "KeepSnapshotOnDelete"
+NO_SNAPSHOT = "DeleteWithStack"
+PERFORMANCE_INSIGHTS = "PerformanceInsightsEnabled"
+
+ENGINE_VERSION = "17.6"
+PARAMETER_GROUP_FAMILY = "postgres17"
+MASTER_USERNAME = "co_admin"
+ENHANCED_MONITORING_INTERVAL = 60
+MIN_STORAGE_GIB, MAX_STORAGE_GIB = 20, 16384
+GROUP = "Database"
+
+
+def build_rds_stack() -> Template:
+    """The nested database template (shared by both parents)."""
+    t = Template(
+        Description=(
+            "Cloud Optimizer database: RDS for PostgreSQL in private subnets, encrypted "
+            "with a customer-managed key, TLS enforced, password managed by RDS."
+        )
+    )
+    _add_parameters(t)
+    t.add_condition(SNAPSHOT, Equals(Ref(PARAM_SNAPSHOT_ON_DELETE), "true"))
+    t.add_condition(NO_SNAPSHOT, Equals(Ref(PARAM_SNAPSHOT_ON_DELETE), "false"))
+    t.add_condition(PERFORMANCE_INSIGHTS, Equals(Ref(PARAM_PERFORMANCE_INSIGHTS), "true"))
+
+    t.add_resource(
+        customer_managed_key(
+            "DataKey",
+            "Encrypts Cloud Optimizer data: database storage, secrets, logs",
+        )
+    )
+    t.add_resource(
+        SecurityGroup(
+            "DatabaseSecurityGroup",
+            GroupDescription="Cloud Optimizer database: PostgreSQL from the service tasks only",
+            VpcId=Ref(PARAM_VPC_ID),
+            # The ingress rule from the tasks is added by the ECS stack, which owns them.
+            SecurityGroupEgress=no_egress(),
+            Tags=name_tags("db"),
+        )
+    )
+    t.add_resource(
+        DBSubnetGroup(
+            "SubnetGroup",
+            DBSubnetGroupDescription="Cloud Optimizer database: private subnets",
+            SubnetIds=Ref(PARAM_PRIVATE_SUBNETS),
+            Tags=name_tags("db"),
+        )
+    )
+    t.add_resource(
+        DBParameterGroup(
+            "ParameterGroup",
+            Description="Cloud Optimizer PostgreSQL: TLS only",
+            Family=PARAMETER_GROUP_FAMILY,
+            Parameters={
+                "rds.force_ssl": "1",
+                "ssl_min_protocol_version": "TLSv1.2",
+                "log_connections": "1",
+                "log_disconnections": "1",
+            },
+            Tags=name_tags("db"),
+        )
+    )
+    t.add_resource(
+        Role(
+            "MonitoringRole",
+            AssumeRolePolicyDocument=PolicyDocument(
+                Version="2012-10-17",
+                Statement=[
+                    Statement(
+                        Effect=Allow,
+                        Principal=Principal("Service", "monitoring.rds.amazonaws.com"),
+                        Action=[AssumeRole],
+                        Condition=Condition([StringEquals("aws:SourceAccount", AccountId)]),
+                    )
+                ],
+            ),
+            ManagedPolicyArns=[
+                "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+            ],
+        )
+    )
+    t.add_resource(_db_instance("Database", snapshot=True))
+    t.add_resource(_db_instance("TrialDatabase", snapshot=False))
+
+    def either(attribute: str) -> If:
+        return If(SNAPSHOT, GetAtt("Database", attribute), GetAtt("TrialDatabase", attribute))
+
+    t.add_output(Output(OUTPUT_ENDPOINT_ADDRESS, Value=either("Endpoint.Address")))
+    t.add_output(Output(OUTPUT_ENDPOINT_PORT, Value=either("Endpoint.Port")))
+    t.add_output(Output(OUTPUT_DB_NAME, Value=contract.DB_DEFAULT_NAME))
+    t.add_output(
+        Output(
+            OUTPUT_SECRET_ARN,
+            Value=either("MasterUserSecret.SecretArn"),
+            Description="RDS-managed secret with the master username and password",
+        )
+    )
+    t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=GetAtt("DatabaseSecurityGroup", "GroupId")))
+    t.add_output(Output(OUTPUT_KEY_ARN, Value=GetAtt("DataKey", "Arn")))
+    t.add_output(
+        Output(OUTPUT_INSTANCE_ID, Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")))
+    )
+    return t
+
+
+def _add_parameters(t: Template) -> None:
+    add_parameter(
+        t,
+        PARAM_VPC_ID,
+        group=GROUP,
+        label="VPC",
+        Type="AWS::EC2::VPC::Id",
+        Description="The VPC of the database.",
+    )
+    add_parameter(
+        t,
+        PARAM_PRIVATE_SUBNETS,
+        group=GROUP,
+        label="Private subnets",
+        Type="List<AWS::EC2::Subnet::Id>",
+        Description="Two or more private subnets in different AZs.",
+    )
+    add_parameter(
+        t,
+        PARAM_INSTANCE_CLASS,
+        group=GROUP,
+        label="Instance class",
+        Type="String",
+        AllowedValues=list(DB_INSTANCE_CLASSES),
+        Default=DB_INSTANCE_CLASSES[0],
+        Description="RDS instance class (Graviton).",
+    )
+    add_parameter(
+        t,
+        PARAM_ALLOCATED_STORAGE,
+        group=GROUP,
+        label="Storage (GiB)",
+        Type="Number",
+        MinValue=MIN_STORAGE_GIB,
+        MaxValue=MAX_STORAGE_GIB,
+        Default=str(MIN_STORAGE_GIB),
+        Description="Initial gp3 storage; RDS grows it automatically up to 4 times this.",
+    )
+    add_parameter(
+        t,
+        PARAM_BACKUP_RETENTION,
+        group=GROUP,
+        label="Backup retention (days)",
+        Type="Number",
+        MinValue=1,
+        MaxValue=35,
+        Default="7",
+        Description="Automated backups are kept this long (1 to 35 days).",
+    )
+    for name, label, description in (
+        (PARAM_MULTI_AZ, "Multi-AZ", "A synchronous standby in a second AZ."),
+        (PARAM_DELETION_PROTECTION, "Deletion protection", "Refuse to delete the instance."),
+        (
+            PARAM_PERFORMANCE_INSIGHTS,
+            "Performance Insights",
+            "Performance Insights, encrypted with the data key.",
+        ),
+        (
+            PARAM_SNAPSHOT_ON_DELETE,
+            "Snapshot on delete",
+            "Take a final snapshot when the stack deletes or replaces the instance.",
+        ),
+    ):
+        add_flag(t, name, group=GROUP, label=label, description=description, default=True)
+
+
+def _db_instance(title: str, *, snapshot: bool) -> DBInstance:
+    policy = "Snapshot" if snapshot else "Delete"
+    key = GetAtt("DataKey", "Arn")
+    return DBInstance(
+        title,
+        Condition=SNAPSHOT if snapshot else NO_SNAPSHOT,
+        DeletionPolicy=policy,
+        UpdateReplacePolicy=policy,
+        Engine="postgres",
+        EngineVersion=ENGINE_VERSION,
+        DBInstanceClass=Ref(PARAM_INSTANCE_CLASS),
+        DBName=contract.DB_DEFAULT_NAME,
+        Port=str(contract.DB_DEFAULT_PORT),
+        MasterUsername=MASTER_USERNAME,
+        ManageMasterUserPassword=True,
+        MasterUserSecret=MasterUserSecret(KmsKeyId=key),
+        StorageType="gp3",
+        AllocatedStorage=Ref(PARAM_ALLOCATED_STORAGE),
+        StorageEncrypted=True,
+        KmsKeyId=key,
+        DBSubnetGroupName=Ref("SubnetGroup"),
+        VPCSecurityGroups=[GetAtt("DatabaseSecurityGroup", "GroupId")],
+        DBParameterGroupName=Ref("ParameterGroup"),
+        PubliclyAccessible=False,
+        MultiAZ=Ref(PARAM_MULTI_AZ),
+        DeletionProtection=Ref(PARAM_DELETION_PROTECTION),
+        BackupRetentionPeriod=Ref(PARAM_BACKUP_RETENTION),
+        DeleteAutomatedBackups=not snapshot,
+        CopyTagsToSnapshot=True,
+        AutoMinorVersionUpgrade=True,
+        EnableIAMDatabaseAuthentication=True,
+        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
+        EnablePerformanceInsights=Ref(PARAM_PERFORMANCE_INSIGHTS),
+        PerformanceInsightsKMSKeyId=If(PERFORMANCE_INSIGHTS, key, NoValue),
+        PerformanceInsightsRetentionPeriod=If(PERFORMANCE_INSIGHTS, 7, NoValue),
+        MonitoringInterval=ENHANCED_MONITORING_INTERVAL,
+        MonitoringRoleArn=GetAtt("MonitoringRole", "Arn"),
+        CACertificateIdentifier="rds-ca-rsa2048-g1",
+        Tags=name_tags("db"),
+    )

@@ -1,0 +1,64 @@
+"""Fixtures for the template tests: every template built once, as the dict CFN receives."""
+
+from __future__ import annotations
+
+import pytest
+
+import build_templates
+from templates_src.alb import build_alb_stack
+from templates_src.ecs import build_ecs_stack
+from templates_src.parents import build_parent
+from templates_src.profile import PRODUCTION, TRIAL
+from templates_src.rds import build_rds_stack
+from templates_src.vpc import build_vpc_stack
+from tests.templates.cfn import Doc
+
+
+def relative(name: str) -> str:
+    return f"nested/{name}.yaml"
+
+
+@pytest.fixture(scope="session")
+def vpc_t() -> Doc:
+    return dict(build_vpc_stack().to_dict())
+
+
+@pytest.fixture(scope="session")
+def alb_t() -> Doc:
+    return dict(build_alb_stack().to_dict())
+
+
+@pytest.fixture(scope="session")
+def rds_t() -> Doc:
+    return dict(build_rds_stack().to_dict())
+
+
+@pytest.fixture(scope="session")
+def ecs_t() -> Doc:
+    return dict(build_ecs_stack().to_dict())
+
+
+@pytest.fixture(scope="session")
+def quickstart_t() -> Doc:
+    return dict(build_parent(TRIAL, relative).to_dict())
+
+
+@pytest.fixture(scope="session")
+def production_t() -> Doc:
+    return dict(build_parent(PRODUCTION, relative).to_dict())
+
+
+@pytest.fixture(scope="session")
+def all_templates(children: dict[str, Doc], quickstart_t: Doc, production_t: Doc) -> dict[str, Doc]:
+    return {**children, "quickstart": quickstart_t, "production": production_t}
+
+
+@pytest.fixture(scope="session")
+def children(vpc_t: Doc, alb_t: Doc, rds_t: Doc, ecs_t: Doc) -> dict[str, Doc]:
+    return {"vpc": vpc_t, "alb": alb_t, "rds": rds_t, "ecs": ecs_t}
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> list[build_templates.Artifact]:
+    """The default build (YAML, relative URLs), in memory."""
+    return build_templates.build_artifacts(("yaml",), None)

@@ -1,0 +1,114 @@
+"""The nested ALB stack: HTTPS with redirect, TLS 1.2+, access logs, NAT gateways."""
+
+from __future__ import annotations
+
+from service import contract
+from templates_src.alb import TLS_POLICY
+from tests.templates.cfn import Doc, one, props, resources
+
+
+def _listeners(alb_t: Doc) -> dict[str, Doc]:
+    return resources(alb_t, "AWS::ElasticLoadBalancingV2::Listener")
+
+
+def test_with_a_certificate_https_serves_and_http_only_redirects(alb_t: Doc) -> None:
+    listeners = _listeners(alb_t)
+    https = listeners["HttpsListener"]
+    assert https["Condition"] == "HasCertificate"
+    assert props(https)["Protocol"] == "HTTPS"
+    assert props(https)["Port"] == 443
+    assert props(https)["Certificates"] == [{"CertificateArn": {"Ref": "CertificateArn"}}]
+    redirect = listeners["HttpRedirectListener"]
+    assert redirect["Condition"] == "HasCertificate"
+    action = props(redirect)["DefaultActions"][0]
+    assert action["Type"] == "redirect"
+    assert action["RedirectConfig"] == {
+        "Protocol": "HTTPS",
+        "Port": "443",
+        "StatusCode": "HTTP_301",
+    }
+
+
+def test_without_a_certificate_the_trial_serves_http(alb_t: Doc) -> None:
+    http = _listeners(alb_t)["HttpListener"]
+    assert http["Condition"] == "NoCertificate"
+    assert props(http)["DefaultActions"][0]["Type"] == "forward"
+    assert alb_t["Conditions"]["NoCertificate"] == {"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}
+
+
+def test_tls_policy_allows_only_tls_1_2_and_1_3(alb_t: Doc) -> None:
+    assert TLS_POLICY == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert props(_listeners(alb_t)["HttpsListener"])["SslPolicy"] == TLS_POLICY
+
+
+def test_load_balancer_drops_invalid_headers_and_logs_access(alb_t: Doc) -> None:
+    _, lb = one(alb_t, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    attributes = {a["Key"]: a["Value"] for a in props(lb)["LoadBalancerAttributes"]}
+    assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
+    assert attributes["access_logs.s3.enabled"] == "true"
+    assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogBucket"}
+    assert attributes["deletion_protection.enabled"] == {"Ref": "DeletionProtection"}
+    assert props(lb)["Scheme"] == "internet-facing"
+    assert lb["DependsOn"] == "AccessLogBucketPolicy"
+
+
+def test_access_log_bucket_is_encrypted_private_and_denies_plain_http(alb_t: Doc) -> None:
+    bucket = resources(alb_t)["AccessLogBucket"]
+    rule = props(bucket)["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"  # ALB requires SSE-S3
+    assert all(props(bucket)["PublicAccessBlockConfiguration"].values())
+    statements = props(resources(alb_t)["AccessLogBucketPolicy"])["PolicyDocument"]["Statement"]
+    deny = statements[0]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_target_group_checks_readiness_on_the_service_port(alb_t: Doc) -> None:
+    _, tg = one(alb_t, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    p = props(tg)
+    assert p["HealthCheckPath"] == contract.READY_PATH
+    assert p["Port"] == contract.PORT
+    assert p["TargetType"] == "ip"
+    assert p["HealthCheckIntervalSeconds"] == contract.PROBE_INTERVAL
+    assert p["HealthCheckTimeoutSeconds"] == contract.PROBE_TIMEOUT
+    attributes = {a["Key"]: a["Value"] for a in p["TargetGroupAttributes"]}
+    assert attributes["deregistration_delay.timeout_seconds"] == str(contract.DEREGISTRATION_DELAY)
+
+
+def test_clients_reach_only_80_and_443(alb_t: Doc) -> None:
+    sg = props(resources(alb_t)["LoadBalancerSecurityGroup"])
+    assert [(r["FromPort"], r["ToPort"]) for r in sg["SecurityGroupIngress"]] == [(80, 80)]
+    https = resources(alb_t)["LoadBalancerHttpsIngress"]
+    assert https["Condition"] == "HasCertificate"
+    assert (props(https)["FromPort"], props(https)["ToPort"]) == (443, 443)
+
+
+def test_nat_gateways_one_or_one_per_az_and_none_for_an_existing_vpc(alb_t: Doc) -> None:
+    nats = resources(alb_t, "AWS::EC2::NatGateway")
+    assert {t: n["Condition"] for t, n in nats.items()} == {
+        "NatGateway1": "CreateNatGateways",
+        "NatGateway2": "NatGateway2",
+        "NatGateway3": "NatGateway3",
+    }
+    conditions = alb_t["Conditions"]
+    assert conditions["CreateNatGateways"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "NatGateways"}, "none"]}]
+    }
+    assert conditions["NatGateway2"] == {"Fn::Equals": [{"Ref": "NatGateways"}, "per-az"]}
+    routes = resources(alb_t, "AWS::EC2::Route")
+    assert props(routes["PrivateDefaultRoute1"])["NatGatewayId"] == {"Ref": "NatGateway1"}
+    assert props(routes["PrivateDefaultRoute2"])["NatGatewayId"] == {
+        "Fn::If": ["NatGatewayPerAz", {"Ref": "NatGateway2"}, {"Ref": "NatGateway1"}]
+    }
+
+
+def test_elb_log_delivery_uses_the_regional_account_where_one_exists(alb_t: Doc) -> None:
+    statements = props(resources(alb_t)["AccessLogBucketPolicy"])["PolicyDocument"]["Statement"]
+    assert statements[1]["Principal"] == {
+        "Service": "logdelivery.elasticloadbalancing.amazonaws.com"
+    }
+    condition, account_statement, otherwise = statements[2]["Fn::If"]
+    assert condition == "RegionHasElbAccount"
+    assert otherwise == {"Ref": "AWS::NoValue"}
+    assert alb_t["Mappings"]["ElbAccounts"]["us-east-1"]["Account"] == "127311923021"
+    assert "AWS" in account_statement["Principal"]

@@ -102,3 +102,12 @@ def test_every_scenario_passes_the_schema() -> None:
     chart = helm_python.Chart.load(CHART_DIR)
     for scenario in SCENARIOS.values():
         chart.validate_schema(scenario.values())
+
+
+def test_schema_is_valid_draft_07() -> None:
+    """Draft-07, so that Helm 3 (gojsonschema) and Helm 4 both understand it."""
+    import jsonschema
+
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    jsonschema.Draft7Validator.check_schema(schema)

@@ -166,6 +166,7 @@ def run_checkov(directory: Path) -> dict[str, Any]:
     return report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", SCANNED)
 def test_checkov_finds_no_failed_check(scenario: str, tmp_path: Path) -> None:
     manifests = render_scenario(scenario)
@@ -204,6 +205,7 @@ def test_checkov_suppressions_are_only_the_documented_ones() -> None:
         assert probes_skipped == (manifest.kind == "Pod"), manifest.key
 
 
+@pytest.mark.slow
 def test_checkov_does_fail_a_weakened_deployment(tmp_path: Path) -> None:
     """The scan is live: a Deployment that allows privilege escalation fails it."""
     manifests = render_scenario("default")
@@ -260,6 +262,7 @@ def serious(failures: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["default", "dev", "prod"])
 def test_trivy_on_the_chart_finds_nothing_high_or_critical(scenario: str, tmp_path: Path) -> None:
     """trivy renders the chart itself (it leaves hook and test templates out)."""
@@ -268,6 +271,7 @@ def test_trivy_on_the_chart_finds_nothing_high_or_critical(scenario: str, tmp_pa
     assert serious(run_trivy(CHART_DIR, tmp_path, "--helm-values", str(values))) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["default", "dev", "prod"])
 def test_trivy_on_every_rendered_object_finds_nothing_high_or_critical(
     scenario: str, tmp_path: Path

@@ -113,7 +113,11 @@ async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
 
 
 async def _http_latencies(
-    port: int, total: int, concurrency: int, interval: float = 0.0
+    port: int,
+    total: int,
+    concurrency: int,
+    interval: float = 0.0,
+    paths: Sequence[str] = (),
 ) -> list[float]:
     """``total`` requests over ``concurrency`` keep-alive connections; latencies in ms.
 
@@ -122,6 +126,7 @@ async def _http_latencies(
     seconds (a steady load), starting at staggered times.
     """
     latencies: list[float] = []
+    paths = paths or KB_PATHS
 
     async def client(number: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -131,7 +136,7 @@ async def _http_latencies(
                 if interval:
                     await asyncio.sleep(max(0.0, next_start - time.perf_counter()))
                     next_start += interval
-                path = KB_PATHS[i % len(KB_PATHS)]
+                path = paths[i % len(paths)]
                 started = time.perf_counter()
                 status = await _http_get(reader, writer, path)
                 latencies.append((time.perf_counter() - started) * 1000)
@@ -255,6 +260,7 @@ async def _measure(db: Database, url: str, requests: int) -> int:
     baseline = await _concurrent_latencies([select_one] * requests, CONCURRENCY)
     with _running_service(url) as port:
         await _http_latencies(port, CONCURRENCY * 20, CONCURRENCY)  # warm-up
+        probes = await _http_latencies(port, requests, CONCURRENCY, paths=[contract.HEALTH_PATH])
         saturated = await _http_latencies(port, requests, CONCURRENCY)
         steady = await _http_latencies(
             port, STEADY_REQUESTS, CONCURRENCY, interval=CONCURRENCY / STEADY_RATE
@@ -269,6 +275,7 @@ async def _measure(db: Database, url: str, requests: int) -> int:
     )
     rows = [
         (f"baseline: SELECT 1 through the pool, back-to-back ({requests})", baseline),
+        (f"baseline: GET /health over HTTP, back-to-back ({requests})", probes),
         (f"KB API over HTTP, back-to-back ({requests})", saturated),
         (f"KB API over HTTP, steady {STEADY_RATE:g} req/s ({STEADY_REQUESTS})", steady),
     ]
@@ -286,6 +293,13 @@ async def _measure(db: Database, url: str, requests: int) -> int:
             QUERY_P99_TARGET_MS,
             base_p99,
             "SELECT 1 p99",
+        ),
+        _report(
+            "  the same against GET /health back-to-back",
+            _percentile(saturated, 0.99),
+            QUERY_P99_TARGET_MS,
+            _percentile(probes, 0.99),
+            "/health p99",
         ),
         _report(
             f"KB query p99, 20 clients at {STEADY_RATE:g} req/s",

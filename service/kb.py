@@ -7,7 +7,9 @@ Layout of the directory (docs/architecture.md): ``schema/framework.schema.json``
 In IB the knowledge base is one dataset: one ``framework`` entity per framework, one
 ``control`` entity per control, ``part_of`` relations from a control to its framework and
 ``maps_to`` relations for its mappings. A load replaces the whole dataset in one
-transaction, so readers see either the old version or the new one, never a mix.
+transaction, so readers see either the old version or the new one, never a mix, and is
+skipped when the stored version has the same content hash. The API answers from a
+``Catalogue``: the dataset read back from IB in one snapshot and indexed in memory.
 
 ``python -m service.kb validate [DIR]`` runs the same validation for the test suite and the
 image build: exit 0, or 65 (contract.EXIT_DATA) with a one-line reason.

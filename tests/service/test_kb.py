@@ -21,6 +21,7 @@ from service.kb import (
     KnowledgeBaseError,
     load_knowledge_base,
     read_catalogue,
+    stored_knowledge_base,
     validate_knowledge_base,
 )
 from tests.service.test_ib import apply_ib_migrations
@@ -425,3 +426,21 @@ def test_schema_with_a_recursive_reference_still_validates(kb_dir: Path) -> None
     )
     (problem,) = problems_of(kb_dir)
     assert problem == f"{path}: note: reply.reply.text: 5 is not of type 'string'"
+
+
+@pytest.mark.anyio
+async def test_stored_knowledge_base_describes_what_is_loaded(
+    db: Database, ib: IBPlatform, kb_dir: Path
+) -> None:
+    """What the entrypoint keeps serving when new files are refused at start."""
+    assert await stored_knowledge_base(ib) is None
+    loaded = await load_knowledge_base(db, kb_dir)
+    stored = await stored_knowledge_base(ib)
+    assert stored is not None
+    assert (stored.content_hash, stored.frameworks, stored.controls, stored.mappings) == (
+        loaded.content_hash,
+        3,
+        14,
+        7,
+    )
+    assert not stored.reloaded

@@ -59,6 +59,29 @@ def test_every_pod_is_non_root_read_only_and_without_capabilities(scenario: str)
         assert set(resources["limits"]) == {"cpu", "memory"}, manifest.key
 
 
+# Pod Security Standards, restricted profile: the volume types it admits.
+RESTRICTED_VOLUME_TYPES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+    "persistentVolumeClaim", "projected", "secret",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_pod_meets_the_restricted_pod_security_standard(scenario: str) -> None:
+    for manifest in pod_bearing(render_scenario(scenario)):
+        spec = pod_spec(manifest)
+        for host_field in ("hostNetwork", "hostPID", "hostIPC", "hostUsers"):
+            assert host_field not in spec, (manifest.key, host_field)
+        for volume in spec.get("volumes", []):
+            kinds_used = set(volume) - {"name"}
+            assert kinds_used <= RESTRICTED_VOLUME_TYPES, (manifest.key, volume)
+        for item in spec["containers"] + spec.get("initContainers", []):
+            assert all("hostPort" not in port for port in item.get("ports", [])), manifest.key
+            context = item["securityContext"]
+            assert context.get("capabilities", {}).get("add", []) in ([], ["NET_BIND_SERVICE"])
+            assert context.get("runAsUser", spec["securityContext"].get("runAsUser")) != 0
+
+
 def test_the_chart_uid_is_the_images_user() -> None:
     dockerfile = REPO_ROOT / "docker" / "Dockerfile"
     users = re.findall(r"^USER\s+(\d+)", dockerfile.read_text(), flags=re.MULTILINE)

@@ -237,6 +237,8 @@ def test_notes_render_for_every_scenario() -> None:
     for name, scenario in SCENARIOS.items():
         notes = render_raw(scenario.values())["cloud-optimizer/templates/NOTES.txt"]
         assert f"helm test co -n {NAMESPACE}" in notes, name
+        ingress = scenario.values().get("ingress", {}).get("enabled", True)
+        assert ("pod-readiness-gate-inject=enabled" in notes) == ingress, name
 
 
 def test_ingress_without_hosts_sends_everything_to_the_service_over_http() -> None:

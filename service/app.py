@@ -53,6 +53,8 @@ def create_app(state: AppState) -> Starlette:
             asyncpg.PostgresConnectionError,
             asyncpg.InterfaceError,
             asyncpg.CannotConnectNowError,
+            # The password was rejected even after re-reading the secret.
+            asyncpg.InvalidAuthorizationSpecificationError,
         )
     }
     app = Starlette(

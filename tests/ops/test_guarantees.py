@@ -159,3 +159,30 @@ def test_helm_rollout_keeps_capacity_pauses_before_sigterm_and_waits_for_the_exi
     grace = pod_spec(deployment)["terminationGracePeriodSeconds"]
     assert grace == contract.TERMINATION_GRACE_PERIOD
     assert grace > pause + graceful_timeout
+
+
+@pytest.mark.parametrize("load", list(_sources()))
+def test_ecs_task_can_follow_a_rotated_database_password(
+    load: Callable[[], list[Template]],
+) -> None:
+    # The secret rotation test's ECS form: the password injected at start, and the secret's
+    # ARN for re-reading it. Re-reading runs as the task role, so it must be allowed to.
+    templates = load()
+    [task] = resources(templates, "AWS::ECS::TaskDefinition")
+    [app] = task["ContainerDefinitions"]
+    environment = {e["Name"]: e["Value"] for e in app.get("Environment", [])}
+    injected = {s["Name"] for s in app.get("Secrets", [])}
+    assert {contract.ENV_DB_USERNAME, contract.ENV_DB_PASSWORD} <= injected
+    secret = environment[contract.ENV_DB_SECRET_ARN]
+
+    task_role = task["TaskRoleArn"]["Fn::GetAtt"][0]
+    [ecs_template] = [t for t in templates if task_role in t.get("Resources", {})]
+    role = ecs_template["Resources"][task_role]["Properties"]
+    readable = [
+        resource
+        for policy in role["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement["Effect"] == "Allow" and "secretsmanager:GetSecretValue" in statement["Action"]
+        for resource in statement["Resource"]
+    ]
+    assert secret in readable

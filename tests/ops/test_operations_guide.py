@@ -154,6 +154,14 @@ def test_numbers_in_the_prose_are_the_contracts() -> None:
     assert f"longer than the start may wait ({contract.MIGRATION_LOCK_TIMEOUT / 60:g} min)" in text
 
 
+def test_container_and_deployment_names_are_the_artefacts() -> None:
+    text = guide_text()
+    # The ECS one-off task overrides the container by name; the chart names its
+    # Deployment "<release>-<chart>" and the guide's release is "co".
+    assert f'"name": "{contract.APP_NAME}"' in text
+    assert f"deployment/co-{contract.APP_NAME}" in text
+
+
 def test_stack_parameter_and_output_names_are_the_templates() -> None:
     from templates_src import parents
 

@@ -194,6 +194,11 @@ def test_password_rotation_under_load_fails_nothing_restarts_nothing_logs_no_sec
     assert any("pool rebuilt with refreshed credentials" in m for m in messages)
     assert sum(m.startswith("step 2: resolve secrets done") for m in messages) == 1
 
+    print(
+        f"\nrotation ({delivery}): {len(outcomes)} requests, 0 failed, {len(after_rotation)}"
+        f" after the rotation; {app_connections_since(admin_url, rotated_at)} connections"
+        " made with the new password; same PID"
+    )
     service.signal(signal.SIGTERM)
     assert service.wait(timeout=TEST_GRACEFUL_TIMEOUT + 5) == 0
     text = service.logs()

@@ -17,13 +17,14 @@ from typing import Any
 
 import psycopg
 
-from service.migrate import expected_migration_ids
+from service.migrate import expected_migration_ids, find_destructive_statements
 from tests.ops.conftest import TEST_GRACEFUL_TIMEOUT
 from tests.ops.loadbalancer import Outcome, describe_failures, load_balanced
 from tests.ops.releases import (
     applied_ids,
     apply_counts,
     build_release_n1,
+    fixture_migration_files,
     fixture_migration_ids,
     fixture_migration_seconds,
     release_n1_env,
@@ -68,6 +69,15 @@ def rows_in_database(database_url: str, ids: list[int]) -> dict[int, str]:
             "SELECT id, name FROM co.assessment WHERE id = ANY(%s)", (ids,)
         ).fetchall()
     return {int(row[0]): str(row[1]) for row in rows}
+
+
+def test_the_fixture_release_obeys_the_expand_only_policy() -> None:
+    # N+1 stands for a real release, so it must pass the same check as the real sets.
+    files = fixture_migration_files()
+    assert files
+    for path in files:
+        assert find_destructive_statements(path) == [], path
+    assert fixture_migration_seconds() > 0, "the fixture migration takes measurable time"
 
 
 def test_rolling_upgrade_under_load_fails_no_request_and_keeps_every_row(

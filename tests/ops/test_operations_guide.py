@@ -353,6 +353,7 @@ def seed_account(endpoint: str) -> dict[str, str]:
         "KMS_KEY_ID": key,
         "DATABASE_SECRET_ARN": secret,
         "DB_INSTANCE_ID": "co-guide-db",
+        "DB_ENDPOINT": "co-guide-db.emulated.internal",
         "LOG_GROUP": "/cloud-optimizer/guide",
     }
 

@@ -157,6 +157,10 @@ class DependencyChecks:
             _check_database(self.state), _check_ib(self.state), _check_redis(self.state)
         )
         checks = {"database": database, "ib_platform": ib, "redis": redis}
+        if database.status == PASS and self.state.expected_migrations:
+            # Live, not only what start-up saw: a migration Job (AUTO_MIGRATE off) may
+            # finish after this process started, and an operator may roll back.
+            self.state.migrations_at_head = migrations_problem is None
         status = PASS if all(c.status == PASS for c in checks.values()) else WARN
         body = json.dumps(
             {
@@ -203,7 +207,8 @@ def readiness_problems(state: AppState, snapshot: Snapshot | None) -> list[str]:
         problems.append("shutting down")
         return problems
     if not state.migrations_at_head:
-        problems.append("migrations: not at head")
+        detail = snapshot.migrations_problem if snapshot is not None else None
+        problems.append(f"migrations: {detail or 'not at head'}")
     if state.ib is None:
         problems.append("ib_platform: not initialised")
     if state.kb is None:
@@ -212,8 +217,6 @@ def readiness_problems(state: AppState, snapshot: Snapshot | None) -> list[str]:
         for name, check in snapshot.checks.items():
             if check.status == FAIL:
                 problems.append(f"{name}: {check.output or 'failed'}")
-        if snapshot.migrations_problem and state.migrations_at_head:
-            problems.append(f"migrations: {snapshot.migrations_problem}")
     return problems
 
 

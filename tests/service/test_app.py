@@ -173,12 +173,11 @@ async def test_ready_names_each_thing_that_is_missing(state: AppState) -> None:
     status, problems = await ready_problems(replace(state, ib=None))
     assert status == 503
     assert "ib_platform: not initialised" in problems
-    assert await ready_problems(replace(state, migrations_at_head=False)) == (
-        503,
-        ["migrations: not at head"],
-    )
+    unchecked = replace(state, migrations_at_head=False, expected_migrations=())
+    assert await ready_problems(unchecked) == (503, ["migrations: not at head"])
     ahead = replace(state, expected_migrations=(*state.expected_migrations, "co-9999-future"))
     assert await ready_problems(ahead) == (503, ["migrations: 1 migration(s) not applied"])
+    assert ahead.migrations_at_head is False
     assert await ready_problems(replace(state, shutting_down=True)) == (503, ["shutting down"])
 
 
@@ -298,3 +297,11 @@ def test_json_formatter_writes_one_line_with_exception() -> None:
     entry = json.loads(line)
     assert entry["message"] == "failed x"
     assert "ValueError" in entry["exception"]
+
+
+@pytest.mark.anyio
+async def test_ready_follows_migrations_applied_after_start(state: AppState) -> None:
+    """AUTO_MIGRATE off: a migration Job finishes after the process started."""
+    started_early = replace(state, migrations_at_head=False)
+    assert await ready_problems(started_early) == (200, [])
+    assert started_early.migrations_at_head is True

@@ -150,3 +150,12 @@ def test_licence_refusal_exits_77(service_env: dict[str, str]) -> None:
     assert result.returncode == contract.EXIT_NOPERM
     (message,) = errors(result.stderr)
     assert message.startswith("licence:")
+
+
+def test_auto_migrate_off_serves_once_a_migrate_job_has_run(
+    service_env: dict[str, str], start_service: StartService
+) -> None:
+    assert run_command(["migrate"], service_env).returncode == 0
+    service = start_service({**service_env, contract.ENV_AUTO_MIGRATE: "false"})
+    service.wait_until_ready()
+    assert not any(r["message"].startswith("migrations at head") for r in service.records())

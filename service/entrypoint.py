@@ -121,35 +121,13 @@ async def step_initialise_ib(db: Database) -> IBPlatform:
         raise StartupFailed(contract.EXIT_SOFTWARE, f"IB: {describe_error(exc)}") from None
 
 
-async def _previous_knowledge_base(ib: IBPlatform, db: Database) -> kb.KnowledgeBaseStatus | None:
-    """The version of the knowledge base loaded before, if any, as a status."""
-    stored = await ib.dataset(kb.DATASET)
-    if stored is None:
-        return None
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            "SELECT kind, count(*) AS n FROM ib.entities WHERE dataset = $1 GROUP BY kind",
-            kb.DATASET,
-        )
-    counts: dict[str, int] = {row["kind"]: row["n"] for row in rows}
-    return kb.KnowledgeBaseStatus(
-        content_hash=stored.content_hash,
-        frameworks=int(counts.get(kb.FRAMEWORK, 0)),
-        controls=int(counts.get(kb.CONTROL, 0)),
-        mappings=stored.relation_count,
-        loaded_at=stored.loaded_at,
-        reloaded=False,
-        seconds=0.0,
-    )
-
-
 async def step_load_knowledge_base(
     settings: Settings, db: Database, ib: IBPlatform
 ) -> kb.KnowledgeBaseStatus:
     try:
         return await kb.load_knowledge_base(db, settings.compliance_dir, ib=ib)
     except kb.KnowledgeBaseError as exc:
-        previous = await _previous_knowledge_base(ib, db)
+        previous = await kb.stored_knowledge_base(ib)
         if previous is None:
             raise StartupFailed(contract.EXIT_DATA, f"knowledge base: {exc}") from None
         log.error(

@@ -367,6 +367,7 @@ def restore_database_url(pg_admin_url: str) -> Iterator[str]:
         drop_database(pg_admin_url, url)
 
 
+@pytest.mark.slow
 def test_runnable_blocks_run(
     *,
     aws: str,

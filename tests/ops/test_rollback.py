@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+import pytest
 
 from service import contract
 from service.assessments import ASSESSMENTS_PATH
@@ -67,6 +68,7 @@ def error_messages(stderr: str) -> list[str]:
     return [str(r["message"]) for r in log_records(stderr) if r.get("level") == "ERROR"]
 
 
+@pytest.mark.slow
 def test_rollback_to_n_keeps_rows_written_before_and_during_n1(
     database_url: str, ops_env: dict[str, str], start_service: StartService, tmp_path: Path
 ) -> None:
@@ -96,6 +98,7 @@ def test_rollback_to_n_keeps_rows_written_before_and_during_n1(
     assert write_rows(release_n, "written-by-n-again", 1), "N writes again after the rollback"
 
 
+@pytest.mark.slow
 def test_rollback_that_would_drop_data_refuses_in_one_line_unless_forced(
     database_url: str, ops_env: dict[str, str], tmp_path: Path
 ) -> None:

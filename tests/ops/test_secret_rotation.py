@@ -116,6 +116,7 @@ def app_connections_since(admin_url: str, since: float) -> int:
     return int(row[0]) if row else 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "delivery",
     [

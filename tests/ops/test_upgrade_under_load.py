@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from service.migrate import expected_migration_ids, find_destructive_statements
 from tests.ops.conftest import TEST_GRACEFUL_TIMEOUT
@@ -80,6 +81,7 @@ def test_the_fixture_release_obeys_the_expand_only_policy() -> None:
     assert fixture_migration_seconds() > 0, "the fixture migration takes measurable time"
 
 
+@pytest.mark.slow
 def test_rolling_upgrade_under_load_fails_no_request_and_keeps_every_row(
     database_url: str, ops_env: dict[str, str], start_service: StartService, tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ from service.config import DEFAULT_MIGRATIONS_DIR
 from service.migrate import MIGRATION_TABLE, expected_migration_ids
 
 FIXTURE_N1 = Path(__file__).resolve().parent / "fixtures" / "release_n1"
+FIXTURE_N2 = Path(__file__).resolve().parent / "fixtures" / "release_n2"
 _SLEEP = re.compile(r"pg_sleep\(\s*([0-9.]+)\s*\)")
 
 
@@ -43,18 +44,29 @@ def fixture_migration_seconds() -> float:
     return total
 
 
-def build_release_n1(destination: Path) -> Path:
-    """A migrations root for N+1: this checkout's sets with the fixture files added."""
-    root = destination / "migrations-n1"
+def build_release(destination: Path, name: str, *fixtures: Path) -> Path:
+    """A migrations root: this checkout's sets with each fixture set's files added."""
+    root = destination / f"migrations-{name}"
     shutil.copytree(DEFAULT_MIGRATIONS_DIR, root)
-    for path in FIXTURE_N1.rglob("*.sql"):
-        target = root / path.relative_to(FIXTURE_N1)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+    for fixture in fixtures:
+        for path in fixture.rglob("*.sql"):
+            target = root / path.relative_to(fixture)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
     return root
 
 
-def release_n1_env(base: dict[str, str], migrations_root: Path) -> dict[str, str]:
+def build_release_n1(destination: Path) -> Path:
+    """A migrations root for N+1: this checkout's sets with the fixture files added."""
+    return build_release(destination, "n1", FIXTURE_N1)
+
+
+def build_release_n2(destination: Path) -> Path:
+    """N+2: N+1's expand step, and a contract set that drops what N+1 added."""
+    return build_release(destination, "n2", FIXTURE_N1, FIXTURE_N2)
+
+
+def release_env(base: dict[str, str], migrations_root: Path) -> dict[str, str]:
     return {**base, contract.ENV_MIGRATIONS_DIR: str(migrations_root)}
 
 

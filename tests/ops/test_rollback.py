@@ -22,7 +22,7 @@ from tests.ops.releases import (
     build_release_n1,
     fixture_migration_ids,
     has_column,
-    release_n1_env,
+    release_env,
     release_n_head,
 )
 from tests.service.process import ServiceProcess, log_records, run_command
@@ -72,7 +72,7 @@ def error_messages(stderr: str) -> list[str]:
 def test_rollback_to_n_keeps_rows_written_before_and_during_n1(
     database_url: str, ops_env: dict[str, str], start_service: StartService, tmp_path: Path
 ) -> None:
-    n1_env = release_n1_env(ops_env, build_release_n1(tmp_path))
+    n1_env = release_env(ops_env, build_release_n1(tmp_path))
 
     release_n = start_service(ops_env)
     release_n.wait_until_ready(READY_TIMEOUT)
@@ -102,7 +102,7 @@ def test_rollback_to_n_keeps_rows_written_before_and_during_n1(
 def test_rollback_that_would_drop_data_refuses_in_one_line_unless_forced(
     database_url: str, ops_env: dict[str, str], tmp_path: Path
 ) -> None:
-    n1_env = release_n1_env(ops_env, build_release_n1(tmp_path))
+    n1_env = release_env(ops_env, build_release_n1(tmp_path))
     migrated = run_command(["migrate"], n1_env)
     assert migrated.returncode == contract.EXIT_OK, migrated.stderr[-2000:]
     schema, table, column = N1_COLUMN

@@ -28,7 +28,7 @@ from tests.ops.releases import (
     fixture_migration_files,
     fixture_migration_ids,
     fixture_migration_seconds,
-    release_n1_env,
+    release_env,
 )
 from tests.service.process import ServiceProcess
 
@@ -99,7 +99,7 @@ def test_rolling_upgrade_under_load_fails_no_request_and_keeps_every_row(
         load.wait_for_successes(REQUESTS_PER_PHASE)
 
         # Release N+1: registered at once, routed to only once its /ready says so.
-        release_n1 = start_service(release_n1_env(ops_env, n1_root))
+        release_n1 = start_service(release_env(ops_env, n1_root))
         group.register(release_n1.url)
         release_n1.wait_until_ready(READY_TIMEOUT)
         group.wait_until_healthy(release_n1.url)

@@ -30,6 +30,7 @@ class Block:
     marker: str | None  # run, check, text, or None when unmarked
     language: str
     code: str
+    reason: str = ""  # the marker's note, e.g. why a check block cannot run here
 
     def where(self) -> str:
         return f"{GUIDE.name}:{self.line}"
@@ -55,6 +56,7 @@ def read_blocks(text: str) -> list[Block]:
                 marker=marker.group(1) if marker else None,
                 language=fence.group(1),
                 code="\n".join(lines[index + 1 : end]) + "\n",
+                reason=marker.group(2).strip() if marker else "",
             )
         )
         index = end + 1

@@ -94,6 +94,8 @@ def test_every_fenced_block_says_whether_it_runs() -> None:
     for block in blocks:
         if block.marker in ("run", "check"):
             assert block.language in SHELL_LANGUAGES, f"{block.where()}: not a shell block"
+        if block.marker == "check":
+            assert block.reason, f"{block.where()}: say why this block cannot run here"
     assert any(b.marker == "run" for b in blocks)
 
 

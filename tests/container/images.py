@@ -15,6 +15,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,8 @@ BUILDAH = ("buildah", "--storage-driver", "vfs")
 PODMAN = ("podman", "--storage-driver", "vfs", "--runtime", "runc")
 # The container inherits the runner's limits otherwise, which podman cannot always raise.
 RUN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+
+STARTUP_LIMIT = 60.0  # seconds: the issue's bound for /health and /ready
 
 STANDIN_BASE = "localhost/co-standin/python:3.11-bookworm"
 IMAGE = "localhost/cloud-optimizer:test"
@@ -220,3 +224,23 @@ def ensure_image() -> BuiltImage:
     # Each rebuild leaves the previous image dangling; vfs keeps full copies of them.
     run([*PODMAN, "image", "prune", "--force"], check=False)
     return BuiltImage(IMAGE, STANDIN_BASE, elapsed)
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The HTTP status of a GET, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (OSError, TimeoutError):
+        return None
+
+
+def wait_for_status(url: str, want: int, limit: float, started: float) -> float | None:
+    """Seconds from ``started`` until ``url`` answered ``want``, or None after ``limit``."""
+    while time.monotonic() - started < limit:
+        if http_status(url, timeout=1.0) == want:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    return None

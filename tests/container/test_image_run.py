@@ -26,7 +26,7 @@ from tests.support.net import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
-STARTUP_LIMIT = 60.0  # seconds: the issue's bound for /health and /ready
+STARTUP_LIMIT = images.STARTUP_LIMIT
 HEALTH_AIM = 5.0
 MB = 1_000_000
 SIZE_LIMIT_MB = 500  # the requirement
@@ -37,31 +37,12 @@ ADDED_LAYERS_AIM_MB = 120
 class RunningService:
     name: str
     port: int
-    health_seconds: float | None  # None: no 200 within STARTUP_LIMIT
+    health_seconds: float | None  # from `podman run`; None: no 200 within STARTUP_LIMIT
     ready_seconds: float | None
+    create_seconds: float  # how much of that `podman run --detach` took (vfs copies layers)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-
-def http_status(url: str, timeout: float = 2.0) -> int | None:
-    """The HTTP status of a GET, or None when nothing answers."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-    except (OSError, TimeoutError):
-        return None
-
-
-def wait_for_status(url: str, want: int, limit: float, started: float) -> float | None:
-    """Seconds from ``started`` until ``url`` answered ``want``, or None after ``limit``."""
-    while time.monotonic() - started < limit:
-        if http_status(url, timeout=1.0) == want:
-            return time.monotonic() - started
-        time.sleep(0.05)
-    return None
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> str:
@@ -119,14 +100,15 @@ def service(built_image: images.BuiltImage, image_database_url: str) -> Iterator
         f"{contract.ENV_PORT}={port}",
         built_image.name,
     )
+    created = time.monotonic() - started
     try:
-        health = wait_for_status(
+        health = images.wait_for_status(
             f"http://127.0.0.1:{port}{contract.HEALTH_PATH}", 200, STARTUP_LIMIT, started
         )
-        ready = wait_for_status(
+        ready = images.wait_for_status(
             f"http://127.0.0.1:{port}{contract.READY_PATH}", 200, STARTUP_LIMIT, started
         )
-        yield RunningService(name, port, health, ready)
+        yield RunningService(name, port, health, ready, created)
     finally:
         logs = subprocess.run(
             [*images.PODMAN, "logs", "--tail", "30", name],
@@ -143,8 +125,9 @@ def service(built_image: images.BuiltImage, image_database_url: str) -> Iterator
 def test_health_answers_200_within_60_seconds(service: RunningService) -> None:
     assert service.health_seconds is not None, f"no 200 on /health in {STARTUP_LIMIT:.0f} s"
     print(
-        f"\n[image] /health 200 after {service.health_seconds:.2f} s "
-        f"(aim < {HEALTH_AIM:.0f} s, limit {STARTUP_LIMIT:.0f} s)"
+        f"\n[image] /health 200 after {service.health_seconds:.2f} s from `podman run` "
+        f"(of which {service.create_seconds:.2f} s creating the container; "
+        f"aim < {HEALTH_AIM:.0f} s, limit {STARTUP_LIMIT:.0f} s)"
     )
     assert service.health_seconds < STARTUP_LIMIT
 
@@ -168,7 +151,7 @@ def test_read_only_root_works_with_a_tmpfs_on_tmp(service: RunningService) -> No
     assert config["HostConfig"]["ReadonlyRootfs"] is True
     found = probe_running(service.name, "write_probe")
     assert found["app_errno"] == found["erofs"]
-    assert http_status(service.url(contract.READY_PATH)) == 200
+    assert images.http_status(service.url(contract.READY_PATH)) == 200
 
 
 def test_healthcheck_command_reports_healthy(service: RunningService) -> None:
@@ -212,7 +195,7 @@ def test_healthcheck_command_fails_when_nothing_answers(
 
 def test_stop_drains_then_exits_0_within_the_grace_period(service: RunningService) -> None:
     """SIGTERM reaches PID 1: /ready turns 503 at once, then a clean exit before SIGKILL."""
-    assert http_status(service.url(contract.READY_PATH)) == 200
+    assert images.http_status(service.url(contract.READY_PATH)) == 200
     started = time.monotonic()
     stop = subprocess.Popen(
         [*images.PODMAN, "stop", "--time", str(contract.CONTAINER_STOP_TIMEOUT), service.name],
@@ -220,8 +203,8 @@ def test_stop_drains_then_exits_0_within_the_grace_period(service: RunningServic
         stderr=subprocess.PIPE,
         text=True,
     )
-    draining = wait_for_status(service.url(contract.READY_PATH), 503, 5.0, started)
-    health_while_draining = http_status(service.url(contract.HEALTH_PATH))
+    draining = images.wait_for_status(service.url(contract.READY_PATH), 503, 5.0, started)
+    health_while_draining = images.http_status(service.url(contract.HEALTH_PATH))
     stop.communicate(timeout=contract.CONTAINER_STOP_TIMEOUT + 30)
     elapsed = time.monotonic() - started
     state = json.loads(podman("inspect", service.name))[0]["State"]

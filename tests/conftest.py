@@ -61,10 +61,10 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean emulator, with this process's AWS clients pointed at it."""
     reset_moto(moto_endpoint)
     for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
-    yield moto_endpoint
+    return moto_endpoint

@@ -14,7 +14,8 @@ def test_each_test_gets_an_empty_real_postgres_database(database_url: str) -> No
         tables = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone()
-    assert version is not None and int(version[0]) >= 130000
+    assert version is not None
+    assert int(version[0]) >= 130000
     assert tables == (0,)
 
 

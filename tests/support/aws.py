@@ -14,7 +14,7 @@ REGION = "us-east-1"
 # Credentials the emulator accepts; they open nothing anywhere else.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - emulator credential
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": REGION,
     "AWS_REGION": REGION,
 }
@@ -35,6 +35,6 @@ def moto_server() -> Iterator[str]:
 
 def reset_moto(endpoint: str) -> None:
     """Forget every resource the emulator holds (moto's own reset API)."""
-    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
-    with urllib.request.urlopen(req, timeout=10):  # noqa: S310 - loopback emulator
+    req = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(req, timeout=10):
         pass

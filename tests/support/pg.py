@@ -87,27 +87,52 @@ class PostgresCluster:
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self._run_as = ("runuser", "-u", "postgres", "--")
         subprocess.run(
-            self._cmd("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                      "-E", "UTF8", "--no-sync"),
-            check=True, capture_output=True,
+            self._cmd(
+                "initdb",
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
         )
         return self
 
     def start(self) -> None:
-        opts = (f"-c listen_addresses=127.0.0.1 -c port={self.port} "
-                f"-c unix_socket_directories={self.root} -c fsync=off "
-                "-c max_connections=200")
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={self.port} "
+            f"-c unix_socket_directories={self.root} -c fsync=off "
+            "-c max_connections=200"
+        )
         subprocess.run(
-            self._cmd("pg_ctl", "-D", str(self.datadir), "-l", str(self.root / "log"),
-                      "-o", opts, "-w", "-t", "30", "start"),
-            check=True, capture_output=True,
+            self._cmd(
+                "pg_ctl",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.root / "log"),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ),
+            check=True,
+            capture_output=True,
         )
         wait_for_port("127.0.0.1", self.port)
 
     def stop(self, mode: str = "fast") -> None:
         subprocess.run(
             self._cmd("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "stop"),
-            check=False, capture_output=True,
+            check=False,
+            capture_output=True,
         )
 
     def destroy(self) -> None:

@@ -41,6 +41,10 @@ class DatabaseUnavailable(Exception):
     """The database did not answer within the wait timeout; the message has the last error."""
 
 
+class CredentialsRejected(Exception):
+    """The server refused the credentials, and re-reading them gave nothing new."""
+
+
 def describe_error(exc: BaseException) -> str:
     """A one-line reason for a failed connection attempt, without credentials."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -188,7 +192,11 @@ async def wait_for_database(
             )
         except CREDENTIAL_REJECTED as exc:
             last = describe_error(exc)
-            await credentials.refresh()
+            if await credentials.refresh() == creds:
+                # Waiting cannot fix a wrong password that no secret can replace.
+                raise CredentialsRejected(
+                    f"database {creds.describe()} rejected the credentials: {last}"
+                ) from None
         except (OSError, asyncpg.PostgresError, TimeoutError, asyncpg.InterfaceError) as exc:
             last = describe_error(exc)
         else:

@@ -24,7 +24,13 @@ from hypercorn.config import Config as HypercornConfig
 from service import contract, kb
 from service.app import create_app
 from service.config import ConfigError, Settings, load_settings
-from service.db import Database, DatabaseUnavailable, describe_error, wait_for_database
+from service.db import (
+    CredentialsRejected,
+    Database,
+    DatabaseUnavailable,
+    describe_error,
+    wait_for_database,
+)
 from service.ib import IBPlatform, initialise_ib
 from service.license import LicenceError, LicenceStatus, check_licence
 from service.logs import configure_logging
@@ -89,6 +95,8 @@ async def step_wait_for_database(settings: Settings, resolver: SecretResolver) -
         await wait_for_database(resolver, settings.db_wait_timeout)
     except DatabaseUnavailable as exc:
         raise StartupFailed(contract.EXIT_UNAVAILABLE, str(exc)) from None
+    except CredentialsRejected as exc:
+        raise StartupFailed(contract.EXIT_CONFIG, str(exc)) from None
     except SecretError as exc:
         raise StartupFailed(contract.EXIT_CONFIG, f"secrets: {exc}") from None
 
@@ -299,6 +307,8 @@ async def run_check(settings: Settings) -> int:
         await wait_for_database(resolver, min(settings.db_wait_timeout, 5.0))
     except DatabaseUnavailable as exc:
         raise StartupFailed(contract.EXIT_UNAVAILABLE, str(exc)) from None
+    except CredentialsRejected as exc:
+        raise StartupFailed(contract.EXIT_CONFIG, str(exc)) from None
     log.info("check: database %s answers", credentials.describe())
     redis = _redis_client(settings)
     if redis is not None:

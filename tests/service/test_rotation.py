@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from service import contract
-from tests.service.process import StartService, service_environment
+from tests.service.process import StartService, log_records, run_command, service_environment
 from tests.support.pg import PostgresCluster
 
 ROLE = "co_app"
@@ -173,3 +173,19 @@ def test_restart_after_rotation_with_stale_injected_password(
     assert service.get(ASSESSMENTS).status_code == 200
     assert FIRST_PASSWORD not in service.logs()
     assert SECOND_PASSWORD not in service.logs()
+
+
+def test_a_wrong_password_that_no_secret_replaces_exits_78_at_once(
+    password_checked_postgres: PostgresCluster,
+) -> None:
+    cluster = password_checked_postgres
+    env = service_environment(
+        DATABASE_URL=f"postgresql://{ROLE}:not-the-password@127.0.0.1:{cluster.port}/{DBNAME}",
+        DB_WAIT_TIMEOUT="60",
+    )
+    # Waiting would end in 69 after DB_WAIT_TIMEOUT; a rejected password ends in 78 at once.
+    result = run_command([], env, timeout=50)
+    assert result.returncode == contract.EXIT_CONFIG
+    (error,) = [r for r in log_records(result.stderr) if r["level"] == "ERROR"]
+    assert "rejected the credentials" in error["message"]
+    assert "not-the-password" not in result.stderr

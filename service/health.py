@@ -150,6 +150,7 @@ class DependencyChecks:
         self._snapshot: Snapshot | None = None
         self._running: asyncio.Task[Snapshot] | None = None
         self.rounds = 0  # how many times the checks really ran
+        self.last_readiness_problems: list[str] | None = None  # None: never asked yet
 
     async def _run(self) -> Snapshot:
         self.rounds += 1
@@ -226,6 +227,14 @@ async def ready(request: Request) -> Response:
     # Shutting down is answered at once, without waiting for a dependency check.
     snapshot = None if state.shutting_down else await _checks(request).snapshot()
     problems = readiness_problems(state, snapshot)
+    checks = _checks(request)
+    if problems != checks.last_readiness_problems:
+        # Probes are logged at DEBUG; a change of readiness is what an operator looks for.
+        if problems:
+            log.warning("not ready: %s", "; ".join(problems), extra={"problems": problems})
+        else:
+            log.info("ready")
+        checks.last_readiness_problems = problems
     if problems:
         body = {"status": "not ready", "problems": problems}
         return Response(json.dumps(body), 503, headers=NO_STORE, media_type="application/json")

@@ -73,6 +73,9 @@ def test_database_stopped_while_serving_then_started_again(
     assert health.json()["checks"]["database"][0]["status"] == "fail"
     assert health.json()["status"] == "warn"
     assert "database" in service.get("/ready").text
+    assert any(r["message"].startswith("not ready: database") for r in service.records()), (
+        "the change of readiness was not logged"
+    )
     during = service.get(ASSESSMENTS)
     assert during.status_code == 503
     assert during.json() == {"error": "database unavailable"}
@@ -237,6 +240,7 @@ def test_sigterm_under_steady_load_loses_no_request(
     during_drain: list[int] = []
     while time.monotonic() < signalled + drain - 0.6:
         during_drain.append(httpx.get(url + ASSESSMENTS + "?limit=1", timeout=5).status_code)
+        during_drain.append(httpx.get(url + "/health", timeout=5).status_code)
         time.sleep(0.05)
 
     # A request in flight when the listener closes: held on a table lock until after.

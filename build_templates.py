@@ -1,21 +1,26 @@
 """Generate, lint and write Cloud Optimizer's CloudFormation templates.
 
     python build_templates.py [--out DIR] [--format yaml|json|both]
-                              [--template-base-url URL] [--no-lint]
+                              [--template-base-url URL | --upload s3://BUCKET/PREFIX]
+                              [--region R] [--no-lint] [--critical-path]
 
 Writes the two parent templates, the four nested templates and the two parameter files
 under ``--out`` (default ``out/``), runs cfn-lint on everything written (parents together
 with their children), and prints a summary table. The files are byte-identical from run
-to run.
+to run. ``--upload`` builds with TemplateURLs under the S3 location, uploads the set and
+prints the console's quick-create ("Launch Stack") links; ``--critical-path`` prints the
+setup-time estimate of each parent (docs/setup-time.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +28,9 @@ from typing import NoReturn
 
 from troposphere import Template
 
-from templates_src import alb, ecs, rds, vpc
+from templates_src import alb, ecs, rds, setup_time, vpc
 from templates_src.parents import NESTED_STACKS, build_parent, parameter_values
-from templates_src.profile import PROFILES
+from templates_src.profile import PROFILES, TRIAL
 from templates_src.render import render_json, render_yaml
 
 EXIT_OK = 0
@@ -40,7 +45,7 @@ exit codes:
   {EXIT_LINT}  cfn-lint reported an error or a warning (the findings are printed)
   {EXIT_USAGE}  bad command line (unknown option, bad value)
   {EXIT_WRITE}  --out cannot be created or written
-  {EXIT_UPLOAD}  upload failed (reserved for --upload)
+  {EXIT_UPLOAD}  --upload failed (credentials, endpoint, bucket, access); no launch link printed
 """
 
 # CloudFormation quotas (AWS CloudFormation User Guide, "Understand CloudFormation quotas").
@@ -56,6 +61,13 @@ NESTED_BUILDERS: dict[str, Callable[[], Template]] = {
 }
 RENDERERS: dict[str, Callable[[Template], str]] = {"yaml": render_yaml, "json": render_json}
 FORMATS = {"yaml": ("yaml",), "json": ("json",), "both": ("yaml", "json")}
+#: S3 bucket naming rules (Amazon S3 User Guide, "General purpose bucket naming rules").
+BUCKET_PATTERN = re.compile(
+    r"^(?!xn--)(?!sthree-)(?!.*-s3alias$)(?!.*--ol-s3$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+)
+IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+STACK_NAMES = {"trial": "cloud-optimizer-trial", "production": "cloud-optimizer"}
 BASE_URL_PATTERN = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$")
 
 
@@ -65,6 +77,10 @@ class UsageError(Exception):
 
 class WriteError(Exception):
     """--out cannot be written: exit 3 with a one-line message."""
+
+
+class UploadError(Exception):
+    """--upload failed: exit 4 with a one-line message."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,14 +131,58 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "URL + nested/<name>.<ext> (default: relative paths, for `aws cloudformation "
         "package` and cfn-lint)",
     )
+    parser.add_argument(
+        "--upload",
+        metavar="s3://BUCKET/PREFIX",
+        help="build with TemplateURLs under this S3 location, upload everything written "
+        "and print the console quick-create (Launch Stack) links",
+    )
+    parser.add_argument(
+        "--region",
+        help="region of the --upload bucket and of the links (default: $AWS_REGION, "
+        "$AWS_DEFAULT_REGION, else us-east-1)",
+    )
     parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
+    parser.add_argument(
+        "--critical-path",
+        action="store_true",
+        help="print each parent's longest chain of resource creations and its estimated "
+        "time (writes nothing)",
+    )
     args = parser.parse_args(argv)
+    args.region = (
+        args.region
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    )
+    if not REGION_PATTERN.match(args.region):
+        raise UsageError(f"--region must look like us-east-1, got {args.region!r}")
+    if args.upload is not None:
+        if args.template_base_url is not None:
+            raise UsageError("--upload sets the template URLs: drop --template-base-url")
+        args.bucket, args.prefix = parse_s3_location(args.upload)
+        args.template_base_url = s3_https_url(args.region, args.bucket, args.prefix)
     if args.template_base_url is not None:
         url: str = args.template_base_url
         if not BASE_URL_PATTERN.match(url):
             raise UsageError(f"--template-base-url must be an https:// URL, got {url!r}")
         args.template_base_url = url if url.endswith("/") else url + "/"
     return args
+
+
+def parse_s3_location(location: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ("bucket", "some/prefix"); UsageError if malformed."""
+    if not location.startswith("s3://"):
+        raise UsageError(f"--upload takes s3://BUCKET/PREFIX, got {location!r}")
+    bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    if not BUCKET_PATTERN.match(bucket) or ".." in bucket or IP_ADDRESS.match(bucket):
+        raise UsageError(f"--upload: {bucket!r} is not a valid S3 bucket name")
+    return bucket, prefix.strip("/")
+
+
+def s3_https_url(region: str, bucket: str, prefix: str) -> str:
+    """The https URL CloudFormation fetches objects under ``prefix`` from (path style)."""
+    return f"https://s3.{region}.amazonaws.com/{bucket}/{prefix + '/' if prefix else ''}"
 
 
 def build_artifacts(formats: Iterable[str], base_url: str | None) -> list[Artifact]:
@@ -220,12 +280,95 @@ def summary_table(artifacts: Sequence[Artifact], result: LintResult | None) -> s
     return "\n".join(line.rstrip() for line in lines)
 
 
+def upload(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> list[str]:
+    """Upload the set, children first and parents last; return the parents' https URLs.
+
+    Every failure becomes an UploadError with one line. Access to the bucket is checked
+    before anything is written, and the parents go last, so a parent never points at
+    children that are not there; on a failure no link is printed.
+    """
+    import boto3  # noqa: PLC0415 - only --upload needs it (0.3 s to import)
+    from botocore.config import Config  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # noqa: PLC0415
+
+    where = f"s3://{args.bucket}/{args.prefix}".rstrip("/")
+    client = boto3.session.Session(region_name=args.region).client(
+        "s3",
+        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
+    )
+    parents = [a for a in artifacts if a.template is not None and "/" not in a.path]
+    ordered = sorted(artifacts, key=lambda a: (a in parents, a.path))
+    done = 0
+    try:
+        client.head_bucket(Bucket=args.bucket)
+        for artifact in ordered:
+            key = f"{args.prefix}/{artifact.path}" if args.prefix else artifact.path
+            kind = "application/json" if artifact.path.endswith(".json") else "application/x-yaml"
+            client.put_object(
+                Bucket=args.bucket, Key=key, Body=artifact.text.encode(), ContentType=kind
+            )
+            done += 1
+    except NoCredentialsError as exc:
+        raise UploadError(
+            f"no AWS credentials for {where}: configure a profile or AWS_* variables"
+        ) from exc
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        reason = f"{error.get('Code', '?')} {error.get('Message', '')}".strip()
+        raise UploadError(_upload_failure(where, done, len(ordered), reason)) from exc
+    except BotoCoreError as exc:
+        raise UploadError(_upload_failure(where, done, len(ordered), str(exc))) from exc
+    preferred = [a for a in parents if a.path.endswith(".yaml")] or parents
+    return [f"{args.template_base_url}{a.path}" for a in preferred]
+
+
+def _upload_failure(where: str, done: int, total: int, reason: str) -> str:
+    state = (
+        "nothing was uploaded"
+        if done == 0
+        else f"only {done} of {total} files were uploaded, the set is incomplete: do not launch it"
+    )
+    return f"upload to {where} failed ({reason}); {state}"
+
+
+def launch_url(region: str, template_url: str, stack_name: str) -> str:
+    """The console's quick-create link ("Launch Stack") for a template in S3."""
+    query = urllib.parse.urlencode({"templateURL": template_url, "stackName": stack_name})
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
+        f"#/stacks/quickcreate?{query}"
+    )
+
+
+def critical_paths(artifacts: Sequence[Artifact]) -> str:
+    """Each parent's setup-time estimate (see templates_src/setup_time.py)."""
+    templates = {a.path: a.template.to_dict() for a in artifacts if a.template is not None}
+    children = {
+        path.removeprefix("nested/").split(".")[0]: t
+        for path, t in templates.items()
+        if path.startswith("nested/")
+    }
+    reports = []
+    for profile in PROFILES:
+        parent = next(t for p, t in templates.items() if p.startswith(profile.template_name))
+        # Production cannot be deployed without its certificate: estimate it with one.
+        given = {"CertificateArn": "<certificate>"} if profile.certificate_required else {}
+        estimate = setup_time.critical_path(parent, children, given)
+        limit = setup_time.QUICKSTART_LIMIT_SECONDS if profile is TRIAL else None
+        reports.append(setup_time.describe(profile.template_name, estimate, limit))
+    return "\n\n".join(reports)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         formats = FORMATS[args.format]
         artifacts = build_artifacts(formats, args.template_base_url)
+        if args.critical_path:
+            print(critical_paths(artifacts))
+            print("\ndurations and their sources: docs/setup-time.md")
+            return EXIT_OK
         write_artifacts(args.out, artifacts, stale_paths(formats))
     except UsageError as exc:
         print(f"build_templates.py: error: {exc} (see --help)", file=sys.stderr)
@@ -243,6 +386,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(line, file=sys.stderr)
         print("build_templates.py: cfn-lint reported findings (see above)", file=sys.stderr)
         return EXIT_LINT
+    if args.upload is not None:
+        try:
+            urls = upload(args, artifacts)
+        except UploadError as exc:
+            print(f"build_templates.py: error: {exc}", file=sys.stderr)
+            return EXIT_UPLOAD
+        print(f"\nuploaded {len(artifacts)} files to {args.upload}")
+        for url in urls:
+            profile = next(p for p in PROFILES if f"/{p.template_name}." in url)
+            print(f"\n{profile.template_name} ({url}):")
+            print(f"  Launch Stack: {launch_url(args.region, url, STACK_NAMES[profile.name])}")
     return EXIT_OK
 
 

@@ -1,0 +1,77 @@
+"""Deploy tests: the real templates against moto's server, gaps filled (moto_aws_gaps)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+import build_templates
+from tests.e2e.moto_aws_gaps import fill_gaps
+
+BUCKET = "co-templates-e2e"
+PREFIX = "cloud-optimizer/1.0.0"
+TERMINAL = ("_COMPLETE", "_FAILED")
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _aws_gaps_filled() -> Iterator[None]:
+    """moto behaves like AWS for our templates while the e2e tests run (and only then)."""
+    with fill_gaps():
+        yield
+
+
+@dataclass(frozen=True)
+class Published:
+    """A build uploaded to the emulated S3 with --upload."""
+
+    out: Path
+    base_url: str
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+
+@pytest.fixture
+def cfn(aws: str) -> Any:
+    return boto3.client("cloudformation", endpoint_url=aws)
+
+
+@pytest.fixture
+def published(aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Published:
+    """`build_templates.py --upload s3://BUCKET/PREFIX` into a fresh bucket."""
+    boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}"]
+    assert build_templates.main(argv) == build_templates.EXIT_OK, capsys.readouterr().err
+    capsys.readouterr()
+    return Published(out, f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{PREFIX}/")
+
+
+def wait_for(cfn: Any, stack: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll like the AWS waiters: return the stack once its status is terminal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        description: dict[str, Any] = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        if description["StackStatus"].endswith(TERMINAL) or time.monotonic() > deadline:
+            return description
+        time.sleep(0.2)
+
+
+def outputs(description: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in description.get("Outputs", [])}
+
+
+def nested_stacks(cfn: Any, stack: str) -> dict[str, dict[str, Any]]:
+    """Logical id -> description of each nested stack of ``stack``."""
+    found = {}
+    for resource in cfn.list_stack_resources(StackName=stack)["StackResourceSummaries"]:
+        if resource["ResourceType"] == "AWS::CloudFormation::Stack":
+            child = cfn.describe_stacks(StackName=resource["PhysicalResourceId"])["Stacks"][0]
+            found[resource["LogicalResourceId"]] = child
+    return found

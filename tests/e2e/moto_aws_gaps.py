@@ -1,0 +1,1173 @@
+"""Where moto 5.2.5's CloudFormation falls short of AWS for our templates, and the fill.
+
+The deploy tests run the real templates against moto's server. moto creates EC2, ELBv2,
+ECS, RDS, IAM, Logs, KMS and S3 resources with real state, but some resource types and
+attributes that our templates use are missing or wrong. Each gap below is filled so
+that moto behaves like AWS (as documented in the CloudFormation resource reference);
+no template is ever changed to suit the emulator.
+
+Gaps (what AWS does -> what moto 5.2.5 did):
+
+1. ``Fn::GetAtt [NestedStack, Outputs.X]`` returns the child's output X, and fails the
+   parent when the child has no such output -> HTTP 500.
+2. A nested stack whose template or parameters change is updated in place (its
+   resources are updated, its stack id is kept) -> moto deleted and re-created it.
+3. ``AWS::SecretsManager::Secret`` (with ``GenerateSecretString``, ``KmsKeyId``),
+   ``AWS::ApplicationAutoScaling::ScalableTarget``/``ScalingPolicy``,
+   ``AWS::S3::BucketPolicy`` and ``AWS::EC2::SecurityGroupEgress`` are created ->
+   skipped silently (no such secret, target, policy or rule existed).
+4. ``AWS::KMS::Key`` takes ``Tags`` as ``[{Key, Value}]`` -> moto passed them to KMS as
+   ``[{TagKey, TagValue}]`` and failed.
+5. ``AWS::RDS::DBInstance``: ``ManageMasterUserPassword`` creates an RDS-managed secret
+   holding ``{"username": <MasterUsername>, "password": ...}`` encrypted with
+   ``MasterUserSecret.KmsKeyId``, and ``GetAtt MasterUserSecret.SecretArn`` returns it;
+   ``VPCSecurityGroups``, ``DeletionProtection``, ``Ref`` to a parameter group (its
+   name) and booleans given as "true"/"false" strings by parameters are honoured ->
+   ignored, failed, or read as truthy strings.
+6. Intrinsics: ``Fn::Cidr`` returns the list of subnet blocks, and ``AWS::NoValue`` in a
+   list removes the item -> left unresolved, and kept as a null item.
+7. ELBv2 attributes: ``GetAtt LoadBalancer.LoadBalancerFullName`` (``app/<name>/<id>``)
+   and ``GetAtt TargetGroup.TargetGroupFullName`` (``targetgroup/<name>/<id>``) -> not
+   implemented (an error, or HTTP 500 for the target group).
+8. Parameters: CloudFormation rejects a stack whose parameter values break the template's
+   ``AllowedPattern``, ``AllowedValues``, ``MinValue``/``MaxValue`` or
+   ``MinLength``/``MaxLength``, or that names a parameter the template does not declare,
+   and one whose ``Rules`` assertions fail -> moto accepted all of them.
+9. ``AWS::EC2::SecurityGroup``: ``SecurityGroupEgress`` replaces the default allow-all
+   egress rule, and rules keep their ``Description`` -> the egress rules were ignored
+   (allow-all stayed), a CIDR was passed where moto expects a list, descriptions dropped.
+10. ``AWS::ECS::Service``: ``LaunchType``, ``LoadBalancers``, ``NetworkConfiguration``,
+    ``PlatformVersion``, ``DeploymentConfiguration`` and ``HealthCheckGracePeriodSeconds``
+    are applied, and an update that changes the task definition rolls the service to it
+    -> all dropped (the service was EC2, without load balancer or network).
+    ``AWS::ECS::TaskDefinition`` keeps ``Cpu``, ``NetworkMode``,
+    ``RequiresCompatibilities``, both roles and ``RuntimePlatform``, and a changed one is
+    a new revision of the same family -> dropped, and a new random family on update.
+11. Updates: a resource that references a replaced resource (the service, through the
+    task definition's new ARN) is updated after it -> only resources whose own JSON or
+    directly referenced parameters changed were updated, in template order.
+12. Deletion: deleting a stack deletes its route tables, routes, route-table
+    associations, internet gateway and its attachment, NAT gateways (and their network
+    interfaces), Elastic IPs, VPC endpoints, flow logs, security group rules, ECS
+    clusters and task definitions, and ELBv2 listeners and target groups -> moto had no
+    delete for those types, so they stayed, and the VPC then refused to go
+    (DependencyViolation), leaving the VPC stack half-deleted. CloudFormation deletes
+    in reverse dependency order (a listener before its load balancer, a rule before its
+    group) -> moto tried them in any order and retried.
+13. ``TemplateURL``: ``aws cloudformation package --endpoint-url`` writes object URLs of
+    the S3 endpoint it talked to; CloudFormation reads them from S3 -> moto resolved a
+    URL on 127.0.0.1 as bucket "127" (it knows only ``localhost`` and amazonaws.com).
+14. Change sets (``aws cloudformation deploy``): executing one gives the stack the outputs
+    of its new template -> the stack kept the outputs of its previous template (none).
+
+:func:`fill_gaps` applies every fill to moto's classes in this process (a
+``ThreadedMotoServer`` serves from this process) and undoes them on exit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import secrets
+import string
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlparse
+
+from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.cloudformation import responses as cfn_responses
+from moto.cloudformation import utils as cfn_utils
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
+from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_ip_addresses import ElasticAddress
+from moto.ec2.models.flow_logs import FlowLogs
+from moto.ec2.models.internet_gateways import InternetGateway
+from moto.ec2.models.nat_gateways import NatGateway
+from moto.ec2.models.route_tables import Route, RouteTable
+from moto.ec2.models.security_groups import SecurityGroup as FakeSecurityGroup
+from moto.ec2.models.security_groups import SecurityGroupIngress
+from moto.ec2.models.subnets import SubnetRouteTableAssociation
+from moto.ec2.models.vpcs import VPCEndPoint
+from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
+from moto.ecs.models import Cluster, Service, TaskDefinition, ecs_backends
+from moto.elbv2.models import FakeListener, FakeLoadBalancer, FakeTargetGroup, elbv2_backends
+from moto.kms.models import Key
+from moto.rds.models import DBInstance, MasterUserSecret
+from moto.s3.models import s3_backends
+from moto.secretsmanager.models import secretsmanager_backends
+
+Json = dict[str, Any]
+
+
+def _truthy(value: Any) -> bool:
+    """A CloudFormation boolean: True, or "true" in any case (parameters are strings)."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+# --- 1 and 2: nested stacks ----------------------------------------------------------------
+
+
+def _stack_get_cfn_attribute(self: Stack, attribute_name: str) -> Any:
+    if not attribute_name.startswith("Outputs."):
+        raise ValidationError(message=f"Template error: stack has no attribute {attribute_name}")
+    name = attribute_name.removeprefix("Outputs.")
+    for output in self.outputs or []:
+        if output["OutputKey"] == name:
+            return output["OutputValue"]
+    # AWS: the parent's resource fails: "Output 'X' not found in stack '...'".
+    raise ValidationError(message=f"Output '{name}' not found in stack '{self.stack_id}'")
+
+
+def _stack_update_from_cloudformation_json(  # noqa: PLR0917 - moto's signature
+    cls: type[Stack],
+    original_resource: Stack,
+    new_resource_name: str,
+    cloudformation_json: Json,
+    account_id: str,
+    region_name: str,
+) -> Stack:
+    backend = cloudformation_backends[account_id][region_name]
+    properties = cloudformation_json["Properties"]
+    template = cfn_utils.get_stack_from_s3_url(
+        properties["TemplateURL"], account_id=account_id, partition="aws"
+    )
+    parameters = [
+        {"ParameterKey": key, "ParameterValue": value}
+        for key, value in properties.get("Parameters", {}).items()
+    ]
+    del new_resource_name
+    return backend.update_stack(
+        original_resource.stack_id, template, role_arn=None, parameters=parameters, tags=None
+    )
+
+
+# --- 3: resource types moto skips ------------------------------------------------------------
+
+
+class _FilledModel:
+    """Duck-typed like moto's CloudFormationModel (without joining its registry)."""
+
+    physical_resource_id: str
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        # AWS updates these in place or replaces them; replacing is a faithful model here.
+        cls.delete_from_cloudformation_json(
+            original_resource.physical_resource_id, cloudformation_json, account_id, region_name
+        )
+        return cls.create_from_cloudformation_json(
+            new_resource_name, cloudformation_json, account_id, region_name
+        )
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        raise NotImplementedError
+
+
+def _generated_secret(spec: Json) -> str:
+    """What Secrets Manager's GenerateSecretString produces (GetRandomPassword rules)."""
+    alphabet = ""
+    if not _truthy(spec.get("ExcludeLowercase")):
+        alphabet += string.ascii_lowercase
+    if not _truthy(spec.get("ExcludeUppercase")):
+        alphabet += string.ascii_uppercase
+    if not _truthy(spec.get("ExcludeNumbers")):
+        alphabet += string.digits
+    if not _truthy(spec.get("ExcludePunctuation")):
+        alphabet += "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
+    alphabet = "".join(c for c in alphabet if c not in spec.get("ExcludeCharacters", ""))
+    value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = value
+        return json.dumps(document)
+    return value
+
+
+class SecretsManagerSecret(_FilledModel):
+    """``AWS::SecretsManager::Secret``: Ref is the secret's ARN."""
+
+    def __init__(self, arn: str, name: str) -> None:
+        self.physical_resource_id = arn
+        self.name = name
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Id"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.physical_resource_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SecretsManagerSecret:
+        properties = cloudformation_json["Properties"]
+        backend = secretsmanager_backends[account_id][region_name]
+        name = properties.get("Name", resource_name)
+        value = properties.get("SecretString")
+        if "GenerateSecretString" in properties:
+            value = _generated_secret(properties["GenerateSecretString"])
+        backend.create_secret(
+            name=name,
+            secret_string=value,
+            secret_binary=None,
+            description=properties.get("Description"),
+            tags=properties.get("Tags"),
+            kms_key_id=properties.get("KmsKeyId"),
+            client_request_token=None,
+            replica_regions=[],
+            force_overwrite=False,
+        )
+        return cls(backend.describe_secret(name).arn, name)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        backend = secretsmanager_backends[account_id][region_name]
+        backend.delete_secret(
+            resource_name, recovery_window_in_days=None, force_delete_without_recovery=True
+        )
+
+
+class ScalableTarget(_FilledModel):
+    """``AWS::ApplicationAutoScaling::ScalableTarget``: Ref is ``id|dimension|namespace``."""
+
+    def __init__(self, namespace: str, resource_id: str, dimension: str) -> None:
+        self.physical_resource_id = f"{resource_id}|{dimension}|{namespace}"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> ScalableTarget:
+        p = cloudformation_json["Properties"]
+        backend = applicationautoscaling_backends[account_id][region_name]
+        backend.register_scalable_target(
+            namespace=p["ServiceNamespace"],
+            r_id=p["ResourceId"],
+            dimension=p["ScalableDimension"],
+            min_capacity=int(p["MinCapacity"]),
+            max_capacity=int(p["MaxCapacity"]),
+            role_arn=p.get("RoleARN"),
+            suspended_state=p.get("SuspendedState"),
+        )
+        return cls(p["ServiceNamespace"], p["ResourceId"], p["ScalableDimension"])
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        resource_id, dimension, namespace = resource_name.split("|")
+        backend = applicationautoscaling_backends[account_id][region_name]
+        backend.deregister_scalable_target(namespace, resource_id, dimension)
+
+
+class ScalingPolicy(_FilledModel):
+    """``AWS::ApplicationAutoScaling::ScalingPolicy``: Ref is the policy ARN."""
+
+    def __init__(self, arn: str, key: tuple[str, str, str, str]) -> None:
+        self.physical_resource_id = arn
+        self.key = key
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> ScalingPolicy:
+        p = cloudformation_json["Properties"]
+        resource_id, dimension, namespace = p["ScalingTargetId"].split("|")
+        backend = applicationautoscaling_backends[account_id][region_name]
+        body = {k: v for k, v in p.items() if k.endswith("PolicyConfiguration")}
+        policy = backend.put_scaling_policy(
+            policy_name=p["PolicyName"],
+            service_namespace=namespace,
+            resource_id=resource_id,
+            scalable_dimension=dimension,
+            policy_body=body,
+            policy_type=p["PolicyType"],
+        )
+        return cls(policy.policy_arn, (p["PolicyName"], namespace, resource_id, dimension))
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        backend = applicationautoscaling_backends[account_id][region_name]
+        for policy in list(backend.policies.values()):
+            if policy.policy_arn == resource_name:
+                backend.delete_scaling_policy(
+                    policy.policy_name,
+                    policy.service_namespace,
+                    policy.resource_id,
+                    policy.scalable_dimension,
+                )
+
+
+class BucketPolicy(_FilledModel):
+    """``AWS::S3::BucketPolicy``: Ref is the bucket name."""
+
+    def __init__(self, bucket: str) -> None:
+        self.physical_resource_id = bucket
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> BucketPolicy:
+        p = cloudformation_json["Properties"]
+        bucket = p["Bucket"]
+        s3_backends[account_id]["aws"].put_bucket_policy(
+            bucket, json.dumps(p["PolicyDocument"]).encode()
+        )
+        return cls(bucket)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        s3_backends[account_id]["aws"].delete_bucket_policy(resource_name)
+
+
+class SecurityGroupEgress(_FilledModel):
+    """``AWS::EC2::SecurityGroupEgress``: one rule added to an existing group."""
+
+    def __init__(self, group_id: str, rule: Json) -> None:
+        self.physical_resource_id = f"{group_id}|{json.dumps(rule, sort_keys=True)}"
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> SecurityGroupEgress:
+        p = cloudformation_json["Properties"]
+        rule = _permission(p, "DestinationSecurityGroupId")
+        ec2_backends[account_id][region_name].authorize_security_group_egress(p["GroupId"], **rule)
+        return cls(p["GroupId"], rule)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        group_id, rule = resource_name.split("|", 1)
+        backend = ec2_backends[account_id][region_name]
+        try:
+            backend.revoke_security_group_egress(group_id, **json.loads(rule))
+        except Exception:
+            return
+
+
+FILLED_MODELS: dict[str, type[_FilledModel]] = {
+    "AWS::SecretsManager::Secret": SecretsManagerSecret,
+    "AWS::ApplicationAutoScaling::ScalableTarget": ScalableTarget,
+    "AWS::ApplicationAutoScaling::ScalingPolicy": ScalingPolicy,
+    "AWS::S3::BucketPolicy": BucketPolicy,
+    "AWS::EC2::SecurityGroupEgress": SecurityGroupEgress,
+}
+
+
+# --- 4: KMS key tags ------------------------------------------------------------------------
+
+
+def _kms_key_create(original: Any) -> Callable[..., Any]:
+    def create(
+        cls: type[Key], resource_name: str, cloudformation_json: Json, *args: Any, **kwargs: Any
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        properties["Tags"] = [
+            {"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])
+        ]
+        key = original.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+        key.key_rotation_status = _truthy(properties.get("EnableKeyRotation"))
+        return key
+
+    return create
+
+
+# --- 5: RDS DB instances --------------------------------------------------------------------
+
+RDS_BOOLEANS = (
+    "MultiAZ",
+    "DeletionProtection",
+    "PubliclyAccessible",
+    "StorageEncrypted",
+    "CopyTagsToSnapshot",
+    "AutoMinorVersionUpgrade",
+    "EnablePerformanceInsights",
+    "EnableIAMDatabaseAuthentication",
+    "ManageMasterUserPassword",
+)
+
+
+def _rds_create(original: Any) -> Callable[..., Any]:
+    def create(
+        cls: type[DBInstance],
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        for name in RDS_BOOLEANS:
+            if name in properties:
+                properties[name] = _truthy(properties[name])
+        # Ref to a parameter group is its name (moto handed over the object).
+        if "DBParameterGroupName" in properties:
+            properties["DBParameterGroupName"] = _name_of(properties["DBParameterGroupName"])
+        instance = original.__func__(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        instance.vpc_security_group_ids = list(properties.get("VPCSecurityGroups", []))
+        instance.deletion_protection = properties.get("DeletionProtection", False)
+        instance.enable_iam_database_authentication = properties.get(
+            "EnableIAMDatabaseAuthentication", False
+        )
+        instance.performance_insights_enabled = properties.get("EnablePerformanceInsights", False)
+        if properties.get("ManageMasterUserPassword"):
+            instance.manage_master_user_password = True
+            kms_key_id = properties.get("MasterUserSecret", {}).get("KmsKeyId")
+            instance.master_user_secret = MasterUserSecret(instance, kms_key_id)
+        return instance
+
+    return create
+
+
+def _rds_secret_string(self: MasterUserSecret) -> str:
+    # AWS stores the instance's own master username and a generated password.
+    password = _generated_secret({"PasswordLength": 32, "ExcludeCharacters": "/@\"' "})
+    return json.dumps({"username": self.resource.master_username, "password": password})
+
+
+def _rds_get_cfn_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get(self: DBInstance, attribute_name: str) -> Any:
+        if attribute_name == "MasterUserSecret.SecretArn":
+            secret = getattr(self, "master_user_secret", None)
+            if secret is None:
+                raise ValidationError(message="MasterUserSecret needs ManageMasterUserPassword")
+            return secret.secret_arn
+        if attribute_name == "Endpoint.Port":
+            return str(self.port)
+        return original(self, attribute_name)
+
+    return get
+
+
+# --- 6: Fn::Cidr, AWS::NoValue ------------------------------------------------------------
+
+
+def _clean_json(original: Callable[..., Any]) -> Callable[..., Any]:
+    def clean(resource_json: Any, resources_map: Any) -> Any:
+        if isinstance(resource_json, dict) and "Fn::Cidr" in resource_json:
+            block, count, host_bits = (
+                original(v, resources_map) for v in resource_json["Fn::Cidr"]
+            )
+            network = ipaddress.ip_network(block)
+            prefix = network.max_prefixlen - int(host_bits)
+            subnets = network.subnets(new_prefix=prefix)
+            return [str(next(subnets)) for _ in range(int(count))]
+        cleaned = original(resource_json, resources_map)
+        if isinstance(resource_json, list) and isinstance(cleaned, list):
+            return [item for item in cleaned if item is not None]  # AWS::NoValue
+        return cleaned
+
+    return clean
+
+
+# --- 7: ELBv2 attributes -------------------------------------------------------------------
+
+
+def _load_balancer_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get(self: FakeLoadBalancer, attribute_name: str) -> Any:
+        if attribute_name == "LoadBalancerFullName":
+            return self.arn.split(":loadbalancer/", 1)[1]
+        return original(self, attribute_name)
+
+    return get
+
+
+def _target_group_attribute(self: FakeTargetGroup, attribute_name: str) -> Any:
+    attributes = {
+        "TargetGroupFullName": self.arn.rsplit(":", 1)[1],
+        "TargetGroupArn": self.arn,
+        "TargetGroupName": self.name,
+        "LoadBalancerArns": list(self.load_balancer_arns),
+    }
+    if attribute_name not in attributes:
+        raise ValidationError(message=f"Template error: TargetGroup has no {attribute_name}")
+    return attributes[attribute_name]
+
+
+# --- 8: parameter constraints and Rules ----------------------------------------------------
+
+
+def _check_constraints(name: str, slot: Json, value: Any) -> None:
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        text = str(item)
+        pattern = slot.get("AllowedPattern")
+        if pattern is not None and re.fullmatch(pattern, text) is None:
+            raise ValidationError(message=f"Parameter '{name}' must match pattern {pattern}")
+        allowed = slot.get("AllowedValues")
+        if allowed is not None and text not in [str(v) for v in allowed]:
+            raise ValidationError(message=f"Parameter '{name}' must be one of AllowedValues")
+        if "MinValue" in slot and float(text) < float(slot["MinValue"]):
+            raise ValidationError(
+                message=f"Parameter '{name}' must be a number not less than {slot['MinValue']}"
+            )
+        if "MaxValue" in slot and float(text) > float(slot["MaxValue"]):
+            raise ValidationError(
+                message=f"Parameter '{name}' must be a number not greater than {slot['MaxValue']}"
+            )
+        if "MinLength" in slot and len(text) < int(slot["MinLength"]):
+            raise ValidationError(
+                message=f"Parameter '{name}' must contain at least {slot['MinLength']} characters"
+            )
+        if "MaxLength" in slot and len(text) > int(slot["MaxLength"]):
+            raise ValidationError(
+                message=f"Parameter '{name}' must contain at most {slot['MaxLength']} characters"
+            )
+
+
+def _rule_value(node: Any, values: Json) -> Any:
+    """The rule functions our templates use (AWS supports a few more)."""
+    if not isinstance(node, dict):
+        return node
+    ((function, argument),) = node.items()
+    if function == "Ref":
+        return values[argument]
+    evaluate = RULE_FUNCTIONS.get(function)
+    if evaluate is None:
+        raise NotImplementedError(f"rule function {function} is not emulated")
+    return evaluate([_rule_value(v, values) for v in argument])
+
+
+RULE_FUNCTIONS: dict[str, Callable[[list[Any]], bool]] = {
+    "Fn::Equals": lambda args: str(args[0]) == str(args[1]),
+    "Fn::Not": lambda args: not args[0],
+    "Fn::And": all,
+    "Fn::Or": any,
+    "Fn::Contains": lambda args: args[1] in args[0],
+}
+
+
+def _load_parameters(original: Callable[..., Any]) -> Callable[..., Any]:
+    def load(self: Any) -> None:
+        slots: Json = self._template.get("Parameters", {})
+        unknown = sorted(set(self.input_parameters) - set(slots))
+        if unknown:
+            raise ValidationError(message=f"Parameters: {unknown} do not exist in the template")
+        original(self)
+        for name, slot in slots.items():
+            _check_constraints(name, slot, self.resolved_parameters[name])
+        values = {name: self.resolved_parameters[name] for name in slots}
+        for rule in self._template.get("Rules", {}).values():
+            if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
+                continue
+            for assertion in rule["Assertions"]:
+                if not _rule_value(assertion["Assert"], values):
+                    raise ValidationError(message=assertion.get("AssertDescription", "Rule failed"))
+
+    return load
+
+
+# --- 9: security groups -------------------------------------------------------------------
+
+
+def _permission(rule: Json, peer_key: str) -> Json:
+    description = rule.get("Description")
+    peers = [{"GroupId": rule[peer_key], "Description": description}] if peer_key in rule else []
+    return {
+        "ip_protocol": str(rule["IpProtocol"]),
+        "from_port": rule.get("FromPort"),
+        "to_port": rule.get("ToPort"),
+        "ip_ranges": [{"CidrIp": rule["CidrIp"], "Description": description}]
+        if "CidrIp" in rule
+        else [],
+        "source_groups": peers,
+    }
+
+
+#: The rule every new group starts with: all protocols, all ports, anywhere.
+ALLOW_ALL_EGRESS: tuple[Any, ...] = ("-1", None, None, [{"CidrIp": "0.0.0.0/0"}])
+
+
+def _security_group_create(original: Any) -> Callable[..., Any]:
+    def create(
+        cls: type[Any],
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        ingress = properties.pop("SecurityGroupIngress", [])
+        egress = properties.pop("SecurityGroupEgress", None)
+        group = original.__func__(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        backend = ec2_backends[account_id][region_name]
+        for rule in ingress:
+            backend.authorize_security_group_ingress(
+                group.id, **_permission(rule, "SourceSecurityGroupId")
+            )
+        if egress is not None:  # the listed rules replace the default allow-all
+            backend.revoke_security_group_egress(group.id, *ALLOW_ALL_EGRESS)
+            for rule in egress:
+                backend.authorize_security_group_egress(
+                    group.id, **_permission(rule, "DestinationSecurityGroupId")
+                )
+        return group
+
+    return create
+
+
+# --- 10: ECS services ------------------------------------------------------------------------
+
+
+def _task_definition_kwargs(properties: Json) -> Json:
+    camel = remap_nested_keys
+    return {
+        "container_definitions": camel(
+            properties.get("ContainerDefinitions", []), pascal_to_camelcase
+        ),
+        "volumes": camel(properties.get("Volumes", []), pascal_to_camelcase),
+        "network_mode": properties.get("NetworkMode"),
+        "requires_compatibilities": properties.get("RequiresCompatibilities"),
+        "cpu": properties.get("Cpu"),
+        "memory": properties.get("Memory"),
+        "task_role_arn": properties.get("TaskRoleArn"),
+        "execution_role_arn": properties.get("ExecutionRoleArn"),
+        "runtime_platform": camel(properties.get("RuntimePlatform"), pascal_to_camelcase)
+        if properties.get("RuntimePlatform")
+        else None,
+        "tags": [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])],
+    }
+
+
+def _task_definition_create(
+    cls: Any,
+    /,
+    resource_name: str,
+    cloudformation_json: Json,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> TaskDefinition:
+    properties = cloudformation_json["Properties"]
+    family = properties.get("Family", resource_name)
+    return ecs_backends[account_id][region_name].register_task_definition(
+        family=family, **_task_definition_kwargs(properties)
+    )
+
+
+def _task_definition_update(  # noqa: PLR0917 - moto's signature
+    cls: type[TaskDefinition],
+    original_resource: TaskDefinition,
+    new_resource_name: str,
+    cloudformation_json: Json,
+    account_id: str,
+    region_name: str,
+) -> TaskDefinition:
+    # Every property change replaces it: a new revision of the family, the old one
+    # deregistered when CloudFormation cleans up.
+    backend = ecs_backends[account_id][region_name]
+    properties = cloudformation_json["Properties"]
+    family = properties.get("Family", original_resource.family)
+    revision = backend.register_task_definition(
+        family=family, **_task_definition_kwargs(properties)
+    )
+    backend.deregister_task_definition(original_resource.arn)
+    return revision
+
+
+def _ecs_service_kwargs(properties: Json) -> Json:
+    network = properties.get("NetworkConfiguration", {}).get("AwsvpcConfiguration")
+    return {
+        "launch_type": properties.get("LaunchType"),
+        "platform_version": properties.get("PlatformVersion"),
+        "propagate_tags": properties.get("PropagateTags", "NONE"),
+        "load_balancers": [
+            {
+                "targetGroupArn": lb.get("TargetGroupArn"),
+                "containerName": lb.get("ContainerName"),
+                "containerPort": int(lb["ContainerPort"]),
+            }
+            for lb in properties.get("LoadBalancers", [])
+        ],
+        "network_configuration": {
+            "awsvpcConfiguration": {
+                "subnets": list(network.get("Subnets", [])),
+                "securityGroups": list(network.get("SecurityGroups", [])),
+                "assignPublicIp": network.get("AssignPublicIp", "DISABLED"),
+            }
+        }
+        if network
+        else None,
+        "tags": [{"key": t["Key"], "value": t["Value"]} for t in properties.get("Tags", [])],
+    }
+
+
+def _name_of(value: Any) -> str:
+    return str(getattr(value, "name", value))
+
+
+def _keep_deployment_settings(service: Service, properties: Json) -> None:
+    # moto's Service has no such attributes; describe_services ignores them, tests read them.
+    setattr(service, "deployment_configuration", properties.get("DeploymentConfiguration", {}))  # noqa: B010
+    setattr(  # noqa: B010
+        service,
+        "health_check_grace_period_seconds",
+        properties.get("HealthCheckGracePeriodSeconds"),
+    )
+
+
+def _ecs_service_create(
+    cls: Any,
+    /,
+    resource_name: str,
+    cloudformation_json: Json,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> Service:
+    properties = cloudformation_json["Properties"]
+    backend = ecs_backends[account_id][region_name]
+    task_definition = properties["TaskDefinition"]
+    service = backend.create_service(
+        _name_of(properties["Cluster"]),
+        properties.get("ServiceName", resource_name),
+        int(properties.get("DesiredCount", 1)),
+        task_definition_str=str(getattr(task_definition, "arn", task_definition)),
+        **_ecs_service_kwargs(properties),
+    )
+    _keep_deployment_settings(service, properties)
+    return service
+
+
+def _ecs_service_update(  # noqa: PLR0917 - moto's signature
+    cls: type[Service],
+    original_resource: Service,
+    new_resource_name: str,
+    cloudformation_json: Json,
+    account_id: str,
+    region_name: str,
+) -> Service:
+    # A new task definition (the image changed) is a rolling update of the same service.
+    properties = cloudformation_json["Properties"]
+    backend = ecs_backends[account_id][region_name]
+    task_definition = properties["TaskDefinition"]
+    service = backend.update_service(
+        {
+            "cluster": original_resource.cluster_name,
+            "service": original_resource.name,
+            "task_definition": str(getattr(task_definition, "arn", task_definition)),
+            "desired_count": int(properties.get("DesiredCount", 1)),
+        }
+    )
+    _keep_deployment_settings(service, properties)
+    return service
+
+
+def _ecs_service_delete(
+    cls: Any,
+    resource_name: str,
+    cloudformation_json: Json,
+    account_id: str,
+    region_name: str,
+) -> None:
+    backend = ecs_backends[account_id][region_name]
+    cluster = _name_of(cloudformation_json["Properties"]["Cluster"])
+    for service in list(backend.services.values()):
+        if resource_name in (service.arn, service.name):
+            backend.delete_service(service.cluster_name, service.name, force=True)
+    del cluster
+
+
+# --- 11: updates reach the resources that depend on a replaced one -----------------------
+
+
+def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
+    def diff(self: Any, other_template: Json, parameters: Json | None = None) -> Json:
+        actions: Json = original(self, other_template, parameters)
+        new: Json = other_template["Resources"]
+        needs = {
+            name: set(parsing.get_references_from_template(resource)) & set(new)
+            | _getatt_targets(resource, set(new))
+            for name, resource in new.items()
+        }
+        modified = set(actions["Modify"])
+        changed = True
+        while changed:  # everything that (transitively) references a modified resource
+            grown = {n for n, deps in needs.items() if deps & modified and n not in actions["Add"]}
+            changed = not grown <= modified
+            modified |= grown
+        ordered: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in ordered or name not in modified:
+                return
+            for dependency in sorted(needs[name]):
+                visit(dependency)
+            ordered.append(name)
+
+        for name in new:
+            visit(name)
+        actions["Modify"] = ordered
+        return actions
+
+    return diff
+
+
+def _getatt_targets(node: Any, names: set[str]) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Fn::GetAtt" and value[0] in names:
+                found.add(value[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found |= {m for m in re.findall(r"\$\{([A-Za-z0-9]+)", text) if m in names}
+                found |= _getatt_targets(value, names)
+            else:
+                found |= _getatt_targets(value, names)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _getatt_targets(item, names)
+    return found
+
+
+# --- 12: deletion ---------------------------------------------------------------------------
+
+
+def _ec2(resource: Any) -> Any:
+    return resource.ec2_backend
+
+
+def _delete_route_table(self: Any) -> None:
+    _ec2(self).delete_route_table(self.id)
+
+
+def _delete_route(self: Any) -> None:
+    _ec2(self).delete_route(self.route_table.id, self.destination_cidr_block)
+
+
+def _delete_association(self: Any, account_id: str, region_name: str) -> None:
+    backend = ec2_backends[account_id][region_name]
+    table = backend.get_route_table(self.route_table_id)
+    for association_id, subnet_id in list(table._associations.items()):
+        if subnet_id == self.subnet_id:
+            backend.disassociate_route_table(association_id)
+
+
+def _delete_internet_gateway(self: Any) -> None:
+    _ec2(self).delete_internet_gateway(self.id)
+
+
+def _delete_gateway_attachment(self: Any, account_id: str, region_name: str) -> None:
+    ec2_backends[account_id][region_name].detach_internet_gateway(self.gateway_id, self.vpc_id)
+
+
+def _delete_nat_gateway(self: Any) -> None:
+    backend = _ec2(self)
+    backend.delete_nat_gateway(self.id)
+    backend.nat_gateways.pop(self.id, None)
+    if self._eni.id in backend.enis:
+        backend.delete_network_interface(self._eni.id)
+
+
+def _delete_address(self: Any) -> None:
+    _ec2(self).release_address(allocation_id=self.allocation_id)
+
+
+def _delete_vpc_endpoint(self: Any) -> None:
+    _ec2(self).delete_vpc_endpoints([self.id])
+
+
+def _delete_flow_log(self: Any) -> None:
+    _ec2(self).delete_flow_logs([self.id])
+
+
+def _delete_ingress(self: Any, account_id: str, region_name: str) -> None:
+    rule = _permission({**self.properties, "Description": None}, "SourceSecurityGroupId")
+    for peer in rule["ip_ranges"] + rule["source_groups"]:
+        peer.pop("Description")  # moto matches rules on every key it was given
+    ec2_backends[account_id][region_name].revoke_security_group_ingress(
+        self.security_group.id, **rule
+    )
+
+
+def _delete_cluster(self: Any, account_id: str, region_name: str) -> None:
+    ecs_backends[account_id][region_name].delete_cluster(self.name)
+
+
+def _delete_task_definition(self: Any, account_id: str, region_name: str) -> None:
+    backend = ecs_backends[account_id][region_name]
+    if self.status == "ACTIVE":
+        backend.deregister_task_definition(self.arn)
+
+
+def _delete_listener(self: Any, account_id: str, region_name: str) -> None:
+    elbv2_backends[account_id][region_name].delete_listener(self.arn)
+
+
+def _delete_target_group(self: Any, account_id: str, region_name: str) -> None:
+    elbv2_backends[account_id][region_name].delete_target_group(self.arn)
+
+
+def _delete_stack_resources(self: Any) -> None:
+    """Delete in reverse dependency order, as CloudFormation does; Retain is kept."""
+    template: Json = self._resource_json_map
+    names = set(template)
+    needs = {
+        name: (
+            set(parsing.get_references_from_template(resource)) | _getatt_targets(resource, names)
+        )
+        & names
+        | set(_as_list(resource.get("DependsOn", [])))
+        for name, resource in template.items()
+    }
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order:
+            return
+        order.append(name)  # placeholder position, fixed below
+        order.remove(name)
+        for dependency in sorted(needs[name]):
+            visit(dependency)
+        order.append(name)
+
+    for name in template:
+        visit(name)
+    for name in reversed(order):
+        if template[name].get("DeletionPolicy") == "Retain":
+            continue
+        parsed = self._parsed_resources.get(name)
+        if parsed is None or isinstance(parsed, str):
+            continue
+        self._delete_resource(parsed, template[name])
+        self._parsed_resources.pop(name)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _with_region(delete: Callable[[Any], None]) -> Callable[[Any, str, str], None]:
+    def bound(self: Any, account_id: str, region_name: str) -> None:
+        delete(self)
+
+    return bound
+
+
+# --- 13: template URLs on the emulator's own address ---------------------------------------
+
+
+def _stack_from_s3_url(original: Callable[..., str]) -> Callable[..., str]:
+    def get(template_url: str, account_id: str, partition: str) -> str:
+        parts = urlparse(template_url)
+        if parts.hostname in {"127.0.0.1", "::1"}:  # the emulator stands in for S3
+            bucket, key = parts.path.lstrip("/").split("/", 1)
+            obj = s3_backends[account_id][partition].get_object(bucket, key)
+            if obj is None:
+                raise ValidationError(message=f"TemplateURL {template_url} does not exist")
+            return str(obj.value.decode())
+        return original(template_url, account_id=account_id, partition=partition)
+
+    return get
+
+
+# --- 14: change sets ------------------------------------------------------------------------
+
+
+def _execute_change_set(original: Callable[..., None]) -> Callable[..., None]:
+    def execute(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        for change_set in self.change_sets.values():
+            if change_set_name in (change_set.change_set_id, change_set.change_set_name):
+                stack = self.stacks[change_set.stack_id]
+                stack._parse_template()
+                stack.output_map = stack._create_output_map()
+
+    return execute
+
+
+# --- applying the fills ---------------------------------------------------------------------
+
+
+@contextmanager
+def fill_gaps() -> Iterator[None]:
+    """Patch moto's classes in this process for the duration of the block."""
+    undo: list[Callable[[], None]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        original = owner.__dict__.get(name, _MISSING)
+
+        def restore() -> None:
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+
+        setattr(owner, name, value)
+        undo.append(restore)
+
+    original_map = parsing.get_model_map
+    original_names = parsing.get_name_type_map
+
+    def model_map() -> dict[str, Any]:
+        return {**original_map(), **FILLED_MODELS}
+
+    def name_type_map() -> dict[str, str]:
+        filled = {t: m.cloudformation_name_type() for t, m in FILLED_MODELS.items()}
+        return {**original_names(), **filled}
+
+    patch(parsing, "get_model_map", model_map)
+    patch(parsing, "get_name_type_map", name_type_map)
+    patch(parsing, "clean_json", _clean_json(parsing.clean_json))
+    from_s3 = _stack_from_s3_url(cfn_utils.get_stack_from_s3_url)
+    patch(cfn_utils, "get_stack_from_s3_url", from_s3)
+    patch(cfn_models, "get_stack_from_s3_url", from_s3)
+    patch(cfn_responses, "get_stack_from_s3_url", from_s3)
+    patch(
+        parsing.ResourceMap,
+        "load_parameters",
+        _load_parameters(parsing.ResourceMap.load_parameters),
+    )
+    patch(Stack, "get_cfn_attribute", _stack_get_cfn_attribute)
+    patch(
+        CloudFormationBackend,
+        "execute_change_set",
+        _execute_change_set(CloudFormationBackend.execute_change_set),
+    )
+    patch(
+        FakeSecurityGroup,
+        "create_from_cloudformation_json",
+        classmethod(
+            _security_group_create(FakeSecurityGroup.__dict__["create_from_cloudformation_json"])
+        ),
+    )
+    patch(
+        Stack,
+        "update_from_cloudformation_json",
+        classmethod(_stack_update_from_cloudformation_json),
+    )
+    patch(
+        Key,
+        "create_from_cloudformation_json",
+        classmethod(_kms_key_create(Key.__dict__["create_from_cloudformation_json"])),
+    )
+    patch(
+        DBInstance,
+        "create_from_cloudformation_json",
+        classmethod(_rds_create(DBInstance.__dict__["create_from_cloudformation_json"])),
+    )
+    patch(DBInstance, "get_cfn_attribute", _rds_get_cfn_attribute(DBInstance.get_cfn_attribute))
+    patch(MasterUserSecret, "_generate_secret_string", _rds_secret_string)
+    patch(
+        FakeLoadBalancer,
+        "get_cfn_attribute",
+        _load_balancer_attribute(FakeLoadBalancer.get_cfn_attribute),
+    )
+    patch(FakeTargetGroup, "get_cfn_attribute", _target_group_attribute)
+    patch(
+        parsing.ResourceMap,
+        "build_resource_diff",
+        _resource_diff(parsing.ResourceMap.build_resource_diff),
+    )
+    patch(TaskDefinition, "create_from_cloudformation_json", classmethod(_task_definition_create))
+    patch(TaskDefinition, "update_from_cloudformation_json", classmethod(_task_definition_update))
+    patch(Service, "create_from_cloudformation_json", classmethod(_ecs_service_create))
+    patch(Service, "update_from_cloudformation_json", classmethod(_ecs_service_update))
+    patch(Service, "delete_from_cloudformation_json", classmethod(_ecs_service_delete))
+    patch(parsing.ResourceMap, "delete", _delete_stack_resources)
+    for owner, delete in (
+        (RouteTable, _with_region(_delete_route_table)),
+        (Route, _with_region(_delete_route)),
+        (SubnetRouteTableAssociation, _delete_association),
+        (InternetGateway, _with_region(_delete_internet_gateway)),
+        (VPCGatewayAttachment, _delete_gateway_attachment),
+        (NatGateway, _with_region(_delete_nat_gateway)),
+        (ElasticAddress, _with_region(_delete_address)),
+        (VPCEndPoint, _with_region(_delete_vpc_endpoint)),
+        (FlowLogs, _with_region(_delete_flow_log)),
+        (SecurityGroupIngress, _delete_ingress),
+        (Cluster, _delete_cluster),
+        (TaskDefinition, _delete_task_definition),
+        (FakeListener, _delete_listener),
+        (FakeTargetGroup, _delete_target_group),
+    ):
+        patch(owner, "delete", delete)
+    try:
+        yield
+    finally:
+        for restore in reversed(undo):
+            restore()
+
+
+_MISSING = object()

@@ -1,0 +1,150 @@
+"""The AWS CLI path (package, then deploy) and a deployment whose wiring is broken."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+from botocore.exceptions import ClientError
+
+import build_templates
+from tests.e2e.conftest import BUCKET, nested_stacks, outputs, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+AWS_CLI = ROOT / ".venv" / "bin" / "aws"
+
+
+def aws_cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AWS_PAGER": ""}
+    return subprocess.run(
+        [str(AWS_CLI), *args, "--endpoint-url", endpoint, "--region", "us-east-1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_path: Path) -> None:
+    boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)
+    out = tmp_path / "out"
+    assert build_templates.main(["--out", str(out), "--no-lint"]) == build_templates.EXIT_OK
+    packaged = tmp_path / "packaged.yaml"
+    package = aws_cli(
+        aws,
+        "cloudformation",
+        "package",
+        "--template-file",
+        str(out / "cloud-optimizer-quickstart.yaml"),
+        "--s3-bucket",
+        BUCKET,
+        "--s3-prefix",
+        "cli",
+        "--output-template-file",
+        str(packaged),
+    )
+    assert package.returncode == 0, package.stderr
+    urls = [
+        r["Properties"]["TemplateURL"]
+        for r in yaml.safe_load(packaged.read_text())["Resources"].values()
+    ]
+    # package points each TemplateURL at the object it uploaded to S3 (here, the emulator).
+    assert len(urls) == 4, urls
+    assert all(f"/{BUCKET}/cli/" in u for u in urls), urls
+
+    deploy = aws_cli(
+        aws,
+        "cloudformation",
+        "deploy",
+        "--template-file",
+        str(packaged),
+        "--stack-name",
+        "co-cli",
+        "--capabilities",
+        "CAPABILITY_IAM",
+    )
+    assert deploy.returncode == 0, deploy.stderr + deploy.stdout
+    stack = wait_for(cfn, "co-cli")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert {c["StackStatus"] for c in nested_stacks(cfn, "co-cli").values()} == {"CREATE_COMPLETE"}
+    assert outputs(stack)["ServiceUrl"].startswith("http://")
+
+
+BASE_URL = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/broken/"
+
+
+def publish(aws: str, documents: dict[str, dict[str, Any]]) -> None:
+    s3 = boto3.client("s3", endpoint_url=aws)
+    s3.create_bucket(Bucket=BUCKET)
+    for path, document in documents.items():
+        s3.put_object(Bucket=BUCKET, Key=f"broken/{path}", Body=yaml.safe_dump(document).encode())
+
+
+def built_documents() -> dict[str, dict[str, Any]]:
+    artifacts = build_templates.build_artifacts(("yaml",), BASE_URL)
+    return {a.path: yaml.safe_load(a.text) for a in artifacts if a.template is not None}
+
+
+def rename_output(documents: dict[str, dict[str, Any]]) -> None:
+    outputs_ = documents["nested/rds.yaml"]["Outputs"]
+    outputs_["MasterSecret"] = outputs_.pop("MasterSecretArn")
+
+
+def drop_passed_parameter(documents: dict[str, dict[str, Any]]) -> None:
+    del documents["cloud-optimizer-quickstart.yaml"]["Resources"]["EcsStack"]["Properties"][
+        "Parameters"
+    ]["DatabaseSecretArn"]
+
+
+def misspell_passed_parameter(documents: dict[str, dict[str, Any]]) -> None:
+    passed = documents["cloud-optimizer-quickstart.yaml"]["Resources"]["RdsStack"]["Properties"][
+        "Parameters"
+    ]
+    passed["InstanceClas"] = passed.pop("InstanceClass")
+
+
+def create_outcome(cfn: Any, name: str) -> str:
+    """``STATUS: reason`` of creating the published quickstart, or the call's error.
+
+    AWS reports a failed nested stack as CREATE_FAILED/ROLLBACK_* with a reason; the
+    emulator creates synchronously, so the same failure is the CreateStack call's error.
+    """
+    try:
+        cfn.create_stack(
+            StackName=name,
+            TemplateURL=f"{BASE_URL}cloud-optimizer-quickstart.yaml",
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    except ClientError as exc:
+        return f"CreateStack refused: {exc}"
+    stack = wait_for(cfn, name)
+    return f"{stack['StackStatus']}: {stack.get('StackStatusReason', '')}"
+
+
+@pytest.mark.parametrize(
+    ("break_it", "reason"),
+    [
+        (rename_output, "MasterSecretArn"),
+        (drop_passed_parameter, "DatabaseSecretArn"),
+        (misspell_passed_parameter, "InstanceClas"),
+    ],
+)
+def test_broken_wiring_fails_the_deploy(aws: str, cfn: Any, break_it: Any, reason: str) -> None:
+    documents = built_documents()
+    break_it(documents)
+    publish(aws, documents)
+    outcome = create_outcome(cfn, "co-broken")
+    assert "CREATE_COMPLETE" not in outcome
+    assert reason in outcome
+
+
+def test_the_unbroken_documents_deploy(aws: str, cfn: Any) -> None:
+    publish(aws, built_documents())
+    assert create_outcome(cfn, "co-whole") == "CREATE_COMPLETE: "

@@ -1,0 +1,268 @@
+"""The stacks deploy, upgrade and tear down against a real emulator server.
+
+Built with `build_templates.py --upload` into moto's S3, created with CloudFormation's
+API exactly as a customer's console would: the quickstart with no parameter at all,
+production with out/parameters/production.json.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from service import contract
+from templates_src.parents import CERTIFICATE_PLACEHOLDER
+from tests.e2e.conftest import Published, nested_stacks, outputs, wait_for
+
+CAPABILITIES = ["CAPABILITY_IAM"]
+NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
+
+
+def client(name: str, aws: str) -> Any:
+    return boto3.session.Session().client(name, endpoint_url=aws)  # type: ignore[call-overload]
+
+
+def create_quickstart(cfn: Any, published: Published, name: str = "co-trial") -> dict[str, Any]:
+    cfn.create_stack(
+        StackName=name,
+        TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+        Capabilities=CAPABILITIES,
+    )
+    return wait_for(cfn, name)
+
+
+def service_of(aws: str, out: dict[str, str]) -> dict[str, Any]:
+    ecs = client("ecs", aws)
+    (service,) = ecs.describe_services(cluster=out["ClusterName"], services=[out["ServiceName"]])[
+        "services"
+    ]
+    result: dict[str, Any] = service
+    return result
+
+
+def container_of(aws: str, service: dict[str, Any]) -> dict[str, Any]:
+    task = client("ecs", aws).describe_task_definition(taskDefinition=service["taskDefinition"])
+    (container,) = task["taskDefinition"]["containerDefinitions"]
+    result: dict[str, Any] = container
+    return result
+
+
+def rules_of(aws: str, group_id: str) -> dict[str, list[dict[str, Any]]]:
+    (group,) = client("ec2", aws).describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    return {"ingress": group["IpPermissions"], "egress": group["IpPermissionsEgress"]}
+
+
+def allows(rules: list[dict[str, Any]], port: int, group_id: str) -> bool:
+    return any(
+        r.get("FromPort") == port
+        and any(p["GroupId"] == group_id for p in r.get("UserIdGroupPairs", []))
+        for r in rules
+    )
+
+
+def test_quickstart_creates_with_no_parameter_overrides(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    stack = create_quickstart(cfn, published)
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    children = nested_stacks(cfn, "co-trial")
+    assert set(children) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack"}
+    assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
+
+    out = outputs(stack)
+    alb_out, rds_out, ecs_out, vpc_out = (
+        outputs(children[n]) for n in ("AlbStack", "RdsStack", "EcsStack", "VpcStack")
+    )
+    # The parent's outputs come from the nested stacks' outputs.
+    assert out["ServiceUrl"] == f"http://{alb_out['LoadBalancerDnsName']}"
+    assert out["ClusterName"] == ecs_out["ClusterName"]
+    assert out["DatabaseEndpoint"] == rds_out["EndpointAddress"]
+    assert out["DatabaseSecretArn"] == rds_out["MasterSecretArn"]
+    assert out["AppSecretArn"] == ecs_out["AppSecretArn"]
+    private_subnets = set(vpc_out["PrivateSubnetIds"].split(","))
+    assert len(private_subnets) == 2
+
+    # The database: encrypted with the stack's key, private, credentials managed by RDS.
+    (db,) = client("rds", aws).describe_db_instances()["DBInstances"]
+    assert db["Endpoint"]["Address"] == out["DatabaseEndpoint"]
+    assert db["StorageEncrypted"] is True
+    assert db["KmsKeyId"] == rds_out["DataKeyArn"]
+    assert db["PubliclyAccessible"] is False
+    assert {s["SubnetIdentifier"] for s in db["DBSubnetGroup"]["Subnets"]} == private_subnets
+    assert db["MasterUserSecret"]["SecretArn"] == out["DatabaseSecretArn"]
+    secrets = client("secretsmanager", aws)
+    credentials = json.loads(
+        secrets.get_secret_value(SecretId=out["DatabaseSecretArn"])["SecretString"]
+    )
+    assert credentials["username"] == "co_admin"
+    assert (
+        secrets.describe_secret(SecretId=out["AppSecretArn"])["KmsKeyId"] == rds_out["DataKeyArn"]
+    )
+
+    # The service: Fargate in the private subnets, secrets by valueFrom, behind the ALB.
+    service = service_of(aws, out)
+    assert service["launchType"] == "FARGATE"
+    network = service["networkConfiguration"]["awsvpcConfiguration"]
+    assert set(network["subnets"]) == private_subnets
+    assert network["assignPublicIp"] == "DISABLED"
+    assert service["loadBalancers"][0]["containerPort"] == contract.PORT
+    container = container_of(aws, service)
+    secrets_from = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    assert secrets_from == {
+        "DB_USERNAME": f"{out['DatabaseSecretArn']}:username::",
+        "DB_PASSWORD": f"{out['DatabaseSecretArn']}:password::",
+        "APP_SECRET": out["AppSecretArn"],
+    }
+    environment = {e["name"]: e["value"] for e in container["environment"]}
+    assert environment["DB_HOST"] == out["DatabaseEndpoint"]
+    assert environment["DB_SECRET_ARN"] == out["DatabaseSecretArn"]
+    assert container["readonlyRootFilesystem"] is True
+
+    # The load balancer: HTTP only without a certificate, checking readiness on the port.
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert [(x["Port"], x["Protocol"], x["DefaultActions"][0]["Type"]) for x in listeners] == [
+        (80, "HTTP", "forward")
+    ]
+    (tg,) = elb.describe_target_groups()["TargetGroups"]
+    assert (tg["HealthCheckPath"], tg["Port"]) == (contract.READY_PATH, contract.PORT)
+    assert service["loadBalancers"][0]["targetGroupArn"] == tg["TargetGroupArn"]
+
+    # Network rules: ALB -> tasks on the service port, tasks -> database on 5432.
+    alb_sg, task_sg, db_sg = (
+        lb["SecurityGroups"][0],
+        network["securityGroups"][0],
+        rds_out["DatabaseSecurityGroupId"],
+    )
+    assert allows(rules_of(aws, task_sg)["ingress"], contract.PORT, alb_sg)
+    assert allows(rules_of(aws, alb_sg)["egress"], contract.PORT, task_sg)
+    assert allows(rules_of(aws, db_sg)["ingress"], 5432, task_sg)
+    assert allows(rules_of(aws, task_sg)["egress"], 5432, db_sg)
+
+    # Auto scaling on the service, one to two tasks.
+    targets = client("application-autoscaling", aws).describe_scalable_targets(
+        ServiceNamespace="ecs"
+    )
+    (target,) = targets["ScalableTargets"]
+    assert target["ResourceId"] == f"service/{out['ClusterName']}/{out['ServiceName']}"
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
+
+
+def test_new_image_rolls_the_service_and_delete_removes_everything(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    stack = create_quickstart(cfn, published)
+    out = outputs(stack)
+    old_children = {n: c["StackId"] for n, c in nested_stacks(cfn, "co-trial").items()}
+    old_task_definition = service_of(aws, out)["taskDefinition"]
+
+    cfn.update_stack(
+        StackName="co-trial",
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": "ContainerImage", "ParameterValue": NEW_IMAGE}],
+        Capabilities=CAPABILITIES,
+    )
+    updated = wait_for(cfn, "co-trial")
+    assert updated["StackStatus"] == "UPDATE_COMPLETE"
+    # Updated in place: the same nested stacks, the same service, a new task definition.
+    assert {n: c["StackId"] for n, c in nested_stacks(cfn, "co-trial").items()} == old_children
+    assert outputs(updated)["ServiceName"] == out["ServiceName"]
+    service = service_of(aws, outputs(updated))
+    assert service["taskDefinition"] != old_task_definition
+    assert container_of(aws, service)["image"] == NEW_IMAGE
+    assert outputs(updated)["DatabaseEndpoint"] == out["DatabaseEndpoint"]  # data kept
+
+    stack_id = updated["StackId"]
+    cfn.delete_stack(StackName="co-trial")
+    deleted = wait_for(cfn, stack_id)
+    assert deleted["StackStatus"] == "DELETE_COMPLETE"
+    for child_id in old_children.values():
+        assert (
+            cfn.describe_stacks(StackName=child_id)["Stacks"][0]["StackStatus"] == "DELETE_COMPLETE"
+        )
+    assert client("rds", aws).describe_db_instances()["DBInstances"] == []
+    ecs = client("ecs", aws)
+    clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
+    assert {c["status"] for c in clusters} <= {"INACTIVE"}  # ECS keeps them visible a while
+    assert client("elbv2", aws).describe_load_balancers()["LoadBalancers"] == []
+
+
+def production_parameters(published: Published, certificate: str) -> list[dict[str, str]]:
+    values: list[dict[str, str]] = json.loads(
+        (published.out / "parameters/production.json").read_text()
+    )
+    for value in values:
+        if value["ParameterValue"] == CERTIFICATE_PLACEHOLDER:
+            value["ParameterValue"] = certificate
+    return values
+
+
+def test_production_creates_with_its_parameter_file(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    certificate = client("acm", aws).request_certificate(DomainName="co.example.com")[
+        "CertificateArn"
+    ]
+    cfn.create_stack(
+        StackName="co-prod",
+        TemplateURL=published.url("cloud-optimizer-production.yaml"),
+        Parameters=production_parameters(published, certificate),
+        Capabilities=CAPABILITIES,
+    )
+    stack = wait_for(cfn, "co-prod")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    children = nested_stacks(cfn, "co-prod")
+    assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
+    assert len(children) == 4
+    out = outputs(stack)
+    assert out["ServiceUrl"].startswith("https://")
+
+    # Three AZs, a NAT gateway in each.
+    assert len(outputs(children["VpcStack"])["PrivateSubnetIds"].split(",")) == 3
+    assert len(client("ec2", aws).describe_nat_gateways()["NatGateways"]) == 3
+    # HTTPS with the certificate and TLS 1.2+; HTTP only redirects.
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    listeners = {
+        listener["Port"]: listener
+        for listener in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    }
+    assert set(listeners) == {80, 443}
+    assert listeners[443]["Certificates"][0]["CertificateArn"] == certificate
+    assert listeners[443]["SslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    assert listeners[80]["DefaultActions"][0]["Type"] == "redirect"
+    # A protected Multi-AZ database.
+    (db,) = client("rds", aws).describe_db_instances()["DBInstances"]
+    assert db["MultiAZ"] is True
+    assert db["DeletionProtection"] is True
+    assert db["DBInstanceIdentifier"].startswith("co-prod-rdsstack")
+
+
+def test_production_parameter_file_is_rejected_until_the_certificate_is_set(
+    cfn: Any, published: Published
+) -> None:
+    values = json.loads((published.out / "parameters/production.json").read_text())
+    with pytest.raises(ClientError, match="CertificateArn"):
+        cfn.create_stack(
+            StackName="co-prod",
+            TemplateURL=published.url("cloud-optimizer-production.yaml"),
+            Parameters=values,
+            Capabilities=CAPABILITIES,
+        )
+
+
+def test_rules_reject_an_existing_vpc_without_subnets(cfn: Any, published: Published) -> None:
+    with pytest.raises(ClientError, match="ExistingPublicSubnetIds is required"):
+        cfn.create_stack(
+            StackName="co-trial",
+            TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+            Parameters=[
+                {"ParameterKey": "ExistingVpcId", "ParameterValue": "vpc-0123456789abcdef0"}
+            ],
+            Capabilities=CAPABILITIES,
+        )

@@ -1,0 +1,163 @@
+"""`build_templates.py --upload`: the Marketplace upload and the one-click links."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+import build_templates
+from tests.e2e.conftest import BUCKET, PREFIX, Published
+from tests.support.net import free_port
+
+EXPECTED_KEYS = {
+    f"{PREFIX}/{path}"
+    for path in (
+        "cloud-optimizer-quickstart.yaml",
+        "cloud-optimizer-production.yaml",
+        "nested/vpc.yaml",
+        "nested/alb.yaml",
+        "nested/rds.yaml",
+        "nested/ecs.yaml",
+        "parameters/trial.json",
+        "parameters/production.json",
+    )
+}
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = build_templates.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_upload_puts_the_whole_set_and_prints_launch_links(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=aws)
+    s3.create_bucket(Bucket=BUCKET)
+    code, out, err = run(
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}/"], capsys
+    )
+    assert code == build_templates.EXIT_OK, err
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    assert keys == EXPECTED_KEYS
+    for key in keys:  # byte for byte what was written to --out
+        body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+        assert body == (tmp_path / key.removeprefix(f"{PREFIX}/")).read_bytes()
+
+    links = [
+        line.split("Launch Stack: ", 1)[1] for line in out.splitlines() if "Launch Stack: " in line
+    ]
+    assert len(links) == 2
+    base = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{PREFIX}/"
+    for link, template, stack in (
+        (links[0], "cloud-optimizer-quickstart.yaml", "cloud-optimizer-trial"),
+        (links[1], "cloud-optimizer-production.yaml", "cloud-optimizer"),
+    ):
+        assert link.startswith(
+            "https://us-east-1.console.aws.amazon.com/cloudformation/home?region=us-east-1"
+            "#/stacks/quickcreate?"
+        )
+        query = urllib.parse.parse_qs(link.split("#/stacks/quickcreate?", 1)[1])
+        assert query == {"templateURL": [base + template], "stackName": [stack]}
+
+
+def test_the_uploaded_parent_points_at_the_uploaded_children(published: Published) -> None:
+    parent = (published.out / "cloud-optimizer-quickstart.yaml").read_text()
+    assert f"TemplateURL: {published.base_url}nested/rds.yaml" in parent
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["s3://Bad_Bucket/x", "s3://ab/x", "s3://192.168.1.1/x", "https://bucket/x", "s3://a..b/x"],
+)
+def test_bad_bucket_names_exit_2_before_anything_happens(
+    location: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(["--out", str(tmp_path), "--no-lint", "--upload", location], capsys)
+    assert code == build_templates.EXIT_USAGE
+    assert err.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_missing_credentials_exit_4_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code, out, err = run(
+        ["--out", str(tmp_path / "out"), "--no-lint", "--upload", f"s3://{BUCKET}/x"], capsys
+    )
+    assert code == build_templates.EXIT_UPLOAD
+    assert err.count("\n") == 1
+    assert "credentials" in err
+    assert "Launch Stack" not in out
+
+
+def test_unreachable_endpoint_exits_4_and_prints_no_link(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    code, out, err = run(
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/x"], capsys
+    )
+    assert code == build_templates.EXIT_UPLOAD
+    assert err.count("\n") == 1
+    assert "nothing was uploaded" in err
+    assert "Launch Stack" not in out
+    assert "Traceback" not in err
+
+
+def test_missing_bucket_exits_4_and_uploads_nothing(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        ["--out", str(tmp_path), "--no-lint", "--upload", "s3://no-such-bucket/x"], capsys
+    )
+    assert code == build_templates.EXIT_UPLOAD
+    assert "nothing was uploaded" in err
+    assert "Launch Stack" not in out
+
+
+def test_a_failure_midway_is_reported_incomplete_and_parents_are_never_uploaded_early(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = boto3.client("s3", endpoint_url=aws)
+    s3.create_bucket(Bucket=BUCKET)
+    real_client = boto3.session.Session.client
+    uploaded: list[str] = []
+
+    def failing_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = real_client(self, *args, **kwargs)
+        put = client.put_object
+
+        def put_object(**params: Any) -> Any:
+            if len(uploaded) == 3:
+                raise ClientError(
+                    {"Error": {"Code": "SlowDown", "Message": "try later"}}, "PutObject"
+                )
+            uploaded.append(params["Key"])
+            return put(**params)
+
+        client.put_object = put_object
+        return client
+
+    monkeypatch.setattr(boto3.session.Session, "client", failing_client)
+    code, out, err = run(
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}"], capsys
+    )
+    assert code == build_templates.EXIT_UPLOAD
+    assert "only 3 of 8 files were uploaded, the set is incomplete: do not launch it" in err
+    assert err.count("\n") == 1
+    assert "Launch Stack" not in out
+    assert not [
+        k for k in uploaded if k.count("/") == PREFIX.count("/") + 1 and "cloud-optimizer-" in k
+    ]

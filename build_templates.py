@@ -189,22 +189,21 @@ def build_artifacts(formats: Iterable[str], base_url: str | None) -> list[Artifa
     """Every file of the build, in a fixed order, without touching the disk."""
     artifacts: list[Artifact] = []
     nested = {name: NESTED_BUILDERS[name]() for name in NESTED_STACKS}
+    parents: dict[str, Template] = {}
     for fmt in formats:
 
         def url(name: str, fmt: str = fmt) -> str:
             return f"{base_url or ''}nested/{name}.{fmt}"
 
         for profile in PROFILES:
-            parent = build_parent(profile, url)
+            parent = parents[profile.name] = build_parent(profile, url)
             artifacts.append(
                 Artifact(f"{profile.template_name}.{fmt}", RENDERERS[fmt](parent), parent)
             )
         for name, template in nested.items():
             artifacts.append(Artifact(f"nested/{name}.{fmt}", RENDERERS[fmt](template), template))
     for profile in PROFILES:
-        parent = build_parent(profile, lambda name: f"nested/{name}.yaml")
-        values = parameter_values(parent, profile)
-        text = json.dumps(values, indent=2) + "\n"
+        text = json.dumps(parameter_values(parents[profile.name]), indent=2) + "\n"
         artifacts.append(Artifact(f"parameters/{profile.parameters_name}.json", text))
     return artifacts
 

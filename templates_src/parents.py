@@ -426,17 +426,16 @@ def _add_rules(t: Template, profile: Profile) -> None:
         )
 
 
-def parameter_values(template: Template, profile: Profile) -> list[dict[str, str]]:
+def parameter_values(parent: Template) -> list[dict[str, str]]:
     """The parent's parameters as ``create-stack --parameters file://`` takes them.
 
-    Every parameter at the profile's value (its default); the certificate, which only
+    Every parameter at its default (the profile's value); the certificate, which only
     the customer can supply, is a placeholder its pattern rejects until replaced.
     """
     values = []
-    for name, parameter in template.parameters.items():
+    for name, parameter in parent.parameters.items():
         value = parameter.properties.get("Default")
         if value is None:
             value = CERTIFICATE_PLACEHOLDER if name == P_CERTIFICATE else ""
         values.append({"ParameterKey": name, "ParameterValue": str(value)})
-    del profile
     return values

@@ -145,12 +145,12 @@ class _Context:
         return node
 
 
-def _references(node: Any, resources: Mapping[str, Any]) -> set[str]:
-    """Logical ids of the resources that ``node`` refers to."""
+def references(node: Any, resources: Mapping[str, Any] | set[str]) -> set[str]:
+    """Logical ids among ``resources`` that ``node`` refers to (Ref, GetAtt, Sub)."""
     found: set[str] = set()
     if isinstance(node, list):
         for item in node:
-            found |= _references(item, resources)
+            found |= references(item, resources)
     elif isinstance(node, dict):
         for key, value in node.items():
             if key == "Ref" and value in resources:
@@ -163,9 +163,9 @@ def _references(node: Any, resources: Mapping[str, Any]) -> set[str]:
                 text = value[0] if isinstance(value, list) else value
                 found |= {m for m in SUB_REFERENCE.findall(text) if m in resources}
                 if isinstance(value, list):
-                    found |= _references(value[1], resources)
+                    found |= references(value[1], resources)
             else:
-                found |= _references(value, resources)
+                found |= references(value, resources)
     return found
 
 
@@ -197,18 +197,19 @@ def critical_path(
     }
     steps: dict[str, Step] = {}
 
+    def needs(name: str) -> set[str]:
+        resource = context.live(resources[name])
+        depends = resource.get("DependsOn", [])
+        explicit = {depends} if isinstance(depends, str) else set(depends)
+        return references(resource.get("Properties", {}), resources) | explicit
+
     def finish(name: str, visiting: frozenset[str] = frozenset()) -> Step:
         if name in steps:
             return steps[name]
         if name in visiting:
             raise ValueError(f"circular dependency through {name}")
         resource = resources[name]
-        live = context.live(resource)
-        depends = resource.get("DependsOn", [])
-        needs = _references(live.get("Properties", {}), resources) | set(
-            [depends] if isinstance(depends, str) else depends
-        )
-        start = max((finish(n, visiting | {name}).finish for n in needs), default=0.0)
+        start = max((finish(n, visiting | {name}).finish for n in needs(name)), default=0.0)
         inner: list[Step] = []
         seconds = float(DURATIONS[duration_key(resource, context)].seconds)
         if resource["Type"] == "AWS::CloudFormation::Stack":
@@ -228,13 +229,8 @@ def critical_path(
     last = max(steps.values(), key=lambda s: (s.finish, s.logical_id))
     chain = [last]
     while chain[0].start > 0:
-        current = chain[0]
-        resource = context.live(resources[current.logical_id])
-        depends = resource.get("DependsOn", [])
-        needs = _references(resource.get("Properties", {}), resources) | set(
-            [depends] if isinstance(depends, str) else depends
-        )
-        chain.insert(0, max((steps[n] for n in needs), key=lambda s: (s.finish, s.logical_id)))
+        previous = (steps[n] for n in needs(chain[0].logical_id))
+        chain.insert(0, max(previous, key=lambda s: (s.finish, s.logical_id)))
     return Estimate(last.finish, chain)
 
 

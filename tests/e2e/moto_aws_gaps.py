@@ -102,6 +102,8 @@ from moto.rds.models import DBInstance, MasterUserSecret
 from moto.s3.models import s3_backends
 from moto.secretsmanager.models import secretsmanager_backends
 
+from templates_src.setup_time import references
+
 Json = dict[str, Any]
 
 
@@ -855,11 +857,7 @@ def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
     def diff(self: Any, other_template: Json, parameters: Json | None = None) -> Json:
         actions: Json = original(self, other_template, parameters)
         new: Json = other_template["Resources"]
-        needs = {
-            name: set(parsing.get_references_from_template(resource)) & set(new)
-            | _getatt_targets(resource, set(new))
-            for name, resource in new.items()
-        }
+        needs = {name: references(resource, set(new)) for name, resource in new.items()}
         modified = set(actions["Modify"])
         changed = True
         while changed:  # everything that (transitively) references a modified resource
@@ -881,24 +879,6 @@ def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
         return actions
 
     return diff
-
-
-def _getatt_targets(node: Any, names: set[str]) -> set[str]:
-    found: set[str] = set()
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "Fn::GetAtt" and value[0] in names:
-                found.add(value[0])
-            elif key == "Fn::Sub":
-                text = value[0] if isinstance(value, list) else value
-                found |= {m for m in re.findall(r"\$\{([A-Za-z0-9]+)", text) if m in names}
-                found |= _getatt_targets(value, names)
-            else:
-                found |= _getatt_targets(value, names)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _getatt_targets(item, names)
-    return found
 
 
 # --- 12: deletion ---------------------------------------------------------------------------
@@ -984,11 +964,7 @@ def _delete_stack_resources(self: Any) -> None:
     template: Json = self._resource_json_map
     names = set(template)
     needs = {
-        name: (
-            set(parsing.get_references_from_template(resource)) | _getatt_targets(resource, names)
-        )
-        & names
-        | set(_as_list(resource.get("DependsOn", [])))
+        name: references(resource, names) | set(_as_list(resource.get("DependsOn", [])))
         for name, resource in template.items()
     }
     order: list[str] = []
@@ -996,8 +972,6 @@ def _delete_stack_resources(self: Any) -> None:
     def visit(name: str) -> None:
         if name in order:
             return
-        order.append(name)  # placeholder position, fixed below
-        order.remove(name)
         for dependency in sorted(needs[name]):
             visit(dependency)
         order.append(name)

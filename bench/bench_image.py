@@ -61,7 +61,7 @@ def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | 
                 name,
                 "--network",
                 "host",
-                *images.RUN_LIMITS,
+                *images.RUN_DEFAULTS,
                 "--read-only",
                 "--tmpfs",
                 "/tmp",

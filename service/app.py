@@ -16,6 +16,7 @@ from service import api, assessments, contract, health
 from service.db import describe_error
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, build_openapi
+from service.secrets import SecretError
 from service.state import AppState
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,10 @@ def create_app(state: AppState) -> Starlette:
             asyncpg.PostgresConnectionError,
             asyncpg.InterfaceError,
             asyncpg.CannotConnectNowError,
-            # The password was rejected even after re-reading the secret.
+            # The password was rejected even after re-reading the secret, or the secret
+            # could not be re-read: either way the database cannot be used right now.
             asyncpg.InvalidAuthorizationSpecificationError,
+            SecretError,
         )
     }
     app = Starlette(

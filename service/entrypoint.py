@@ -40,6 +40,7 @@ from service.migrate import (
     MigrationLockTimeout,
     RollbackWouldLoseData,
     UnknownMigration,
+    applied_migration_ids,
     apply_migrations,
     expected_migration_ids,
     rollback_to,
@@ -316,6 +317,14 @@ async def run_check(settings: Settings) -> int:
     except CredentialsRejected as exc:
         raise StartupFailed(contract.EXIT_CONFIG, str(exc)) from None
     log.info("check: database %s answers", credentials.describe())
+    applied = await asyncio.to_thread(applied_migration_ids, credentials.yoyo_url())
+    pending = [m for m in expected_migration_ids(settings.migrations_dir) if m not in applied]
+    # Pending migrations are not a failure here: `migrate` or the next start applies them.
+    log.info(
+        "check: %s",
+        f"{len(pending)} migration(s) pending" if pending else "migrations at head",
+        extra={"pending": pending},
+    )
     redis = _redis_client(settings)
     if redis is not None:
         try:

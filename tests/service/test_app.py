@@ -24,6 +24,7 @@ from service.ib import initialise_ib
 from service.kb import load_knowledge_base
 from service.logs import JsonFormatter
 from service.migrate import apply_migrations, expected_migration_ids
+from service.secrets import DatabaseCredentials, SecretError
 from service.state import AppState
 from tests.support.net import free_port
 
@@ -305,3 +306,26 @@ async def test_ready_follows_migrations_applied_after_start(state: AppState) -> 
     started_early = replace(state, migrations_at_head=False)
     assert await ready_problems(started_early) == (200, [])
     assert started_early.migrations_at_head is True
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_secret_answers_503_not_500(state: AppState) -> None:
+    class SecretsManagerDown:
+        async def database_credentials(self) -> DatabaseCredentials:
+            raise SecretError("secret arn:...:co/db could not be read: ServiceUnavailable")
+
+        async def refresh(self) -> DatabaseCredentials:
+            raise NotImplementedError
+
+    db = Database(SecretsManagerDown(), min_size=0)
+    await db.open()
+    try:
+        app = create_app(replace(state, db=db))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://co.test"
+        ) as http:
+            response = await http.get(ASSESSMENTS)
+    finally:
+        await db.close()
+    assert response.status_code == 503
+    assert response.json() == {"error": "database unavailable"}

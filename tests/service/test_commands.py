@@ -36,6 +36,10 @@ def test_check_passes_when_every_dependency_answers(service_env: dict[str, str])
     messages = [r["message"] for r in log_records(result.stderr)]
     assert "check: redis answers" in messages
     assert "check: all dependencies answer" in messages
+    assert any(m.endswith("migration(s) pending") for m in messages)
+    assert run_command(["migrate"], env).returncode == 0
+    again = [r["message"] for r in log_records(run_command(["check"], env).stderr)]
+    assert "check: migrations at head" in again
 
 
 def test_check_fails_when_redis_does_not_answer(service_env: dict[str, str]) -> None:

@@ -16,6 +16,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from typing import Any
 
 SKIPPED_TREES = ("/proc", "/sys", "/dev")
 
@@ -125,5 +126,72 @@ PROBES: dict[str, Callable[[], dict[str, object]]] = {
     "contents": contents,
 }
 
+
+def _ownership_problems(found: dict[str, Any]) -> list[str]:
+    wrong = []
+    if found["uid"] != 1000:
+        wrong.append(f"runs as uid {found['uid']}, not 1000")
+    if found["owned"]:
+        wrong.append(f"uid 1000 owns {found['owned'][:10]}")
+    if found["writable"] != ["/tmp"]:
+        wrong.append(f"uid 1000 may write {found['writable'][:10]}, not only /tmp")
+    return wrong
+
+
+def _leftover_problems(found: dict[str, Any]) -> list[str]:
+    keys = ("tools", "modules", "caches")
+    return [f"build leftovers ({key}): {found[key]}" for key in keys if found[key]]
+
+
+def _bytecode_problems(found: dict[str, Any]) -> list[str]:
+    wrong = []
+    if found["checked"] <= 500:
+        wrong.append(f"only {found['checked']} .py files found: wrong paths?")
+    if found["bad_count"]:
+        wrong.append(f"{found['bad_count']} modules without a valid pyc, e.g. {found['bad']}")
+    return wrong
+
+
+def _contents_problems(found: dict[str, Any]) -> list[str]:
+    wrong = []
+    if found["service"] != ["/app/service/entrypoint.py"]:
+        wrong.append("no /app/service/entrypoint.py")
+    wrong.extend(f"nothing in {key}" for key in ("ib", "co", "kb", "schema") if not found[key])
+    wrong.extend(f"{key} must not be in the image" for key in ("tests", "docker") if found[key])
+    return wrong
+
+
+EXPECTATIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "ownership": _ownership_problems,
+    "build_leftovers": _leftover_problems,
+    "bytecode": _bytecode_problems,
+    "contents": _contents_problems,
+}
+
+
+def problems(probe: str, found: dict[str, Any]) -> list[str]:
+    """What is wrong with a probe's result; empty when the image is as it must be."""
+    if probe not in EXPECTATIONS:
+        return [f"no expectations for probe {probe!r}"]
+    return EXPECTATIONS[probe](found)
+
+
+def judge(paths: list[str]) -> int:
+    """CI: read ``probe-NAME.json`` files written by running the probes; exit 1 on a problem."""
+    failed = False
+    for path in paths:
+        probe = os.path.basename(path).removeprefix("probe-").removesuffix(".json")
+        with open(path, encoding="utf-8") as f:
+            found = json.load(f)
+        wrong = problems(probe, found)
+        for problem in wrong:
+            print(f"{probe}: {problem}")
+        print(f"{probe}: {'FAILED' if wrong else 'ok'}")
+        failed = failed or bool(wrong)
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--judge":
+        sys.exit(judge(sys.argv[2:]))
     print(json.dumps(PROBES[sys.argv[1]]()))

@@ -13,6 +13,7 @@ fresh credentials as connections are next used) and tries once more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 5.0  # seconds for one connection attempt
 ACQUIRE_TIMEOUT = 10.0  # seconds a request waits for a pooled connection
+# Connections opened by open() when the server answers. asyncpg itself gets a minimum of 0,
+# so that creating the pool, and the pool's upkeep, never fails while the server is down.
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 10
 # Errors that mean "these credentials are no longer accepted", not "the server is down".
@@ -100,11 +103,12 @@ class Database:
         )
         self._pool = await pool
         if self.min_size:
-            # Warm one connection when the server is up; a failure here is not fatal
-            # because /ready reports it and the pool reconnects on the next use.
+            # Warm the pool when the server is up; a failure here is not fatal because
+            # /ready reports it and the pool reconnects on the next use.
             try:
-                async with self.connection():
-                    pass
+                async with contextlib.AsyncExitStack() as held:
+                    for _ in range(min(self.min_size, self.max_size)):
+                        await held.enter_async_context(self.connection())
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("database not reachable yet: %s", describe_error(exc))
 

@@ -203,7 +203,9 @@ def test_stop_drains_then_exits_0_within_the_grace_period(service: RunningServic
         stderr=subprocess.PIPE,
         text=True,
     )
-    draining = images.wait_for_status(service.url(contract.READY_PATH), 503, 5.0, started)
+    draining = images.wait_for_status(
+        service.url(contract.READY_PATH), 503, contract.SHUTDOWN_DELAY, started
+    )
     health_while_draining = images.http_status(service.url(contract.HEALTH_PATH))
     stop.communicate(timeout=contract.CONTAINER_STOP_TIMEOUT + 30)
     elapsed = time.monotonic() - started

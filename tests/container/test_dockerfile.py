@@ -159,8 +159,8 @@ def dockerignore_allowlist() -> list[str]:
 def test_dockerignore_lets_in_exactly_the_image_inputs() -> None:
     allowed = set(dockerignore_allowlist())
     # The runtime image's inputs, which the test build's cache key hashes, plus the dev
-    # image's lock file (docker/Dockerfile.dev).
-    assert allowed == {*images.IMAGE_INPUTS, "requirements/dev.txt"}
+    # image's lock files (docker/Dockerfile.dev).
+    assert allowed == {*images.IMAGE_INPUTS, "requirements/dev.txt", "requirements/scanners.txt"}
 
 
 def test_every_copy_source_is_let_in_by_dockerignore(dockerfile: list[Instruction]) -> None:

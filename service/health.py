@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from service import contract
 from service.db import describe_error
+from service.license import HEALTH_COMPONENT as LICENCE_COMPONENT
 from service.state import AppState
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ NO_STORE = {"Cache-Control": "no-store"}
 MIGRATION_TABLE = "_yoyo_migration"
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
+# Shown on /health but never a readiness problem: startup step 7 already exits 77 on a
+# refusal, so a running process holds a licence, and /ready must not add conditions.
+NOT_FOR_READINESS = frozenset({LICENCE_COMPONENT})
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,14 @@ async def _check_redis(state: AppState) -> ComponentCheck:
     return ComponentCheck(PASS, "datastore", _now(), observed_ms=elapsed)
 
 
+def _check_licence(state: AppState) -> ComponentCheck:
+    """The Marketplace licence as step 7 found it; no call to AWS (RegisterUsage is once)."""
+    licence = state.licence  # service.license.LicenceStatus: status and output, no token
+    if licence is None:
+        return ComponentCheck(WARN, "system", _now(), "not checked yet")
+    return ComponentCheck(licence.status, "system", _now(), licence.output)
+
+
 class DependencyChecks:
     """Cached, single-flight dependency checks for both probes."""
 
@@ -157,7 +169,12 @@ class DependencyChecks:
         (database, migrations_problem), ib, redis = await asyncio.gather(
             _check_database(self.state), _check_ib(self.state), _check_redis(self.state)
         )
-        checks = {"database": database, "ib_platform": ib, "redis": redis}
+        checks = {
+            "database": database,
+            "ib_platform": ib,
+            "redis": redis,
+            LICENCE_COMPONENT: _check_licence(self.state),
+        }
         if database.status == PASS and self.state.expected_migrations:
             # Live, not only what start-up saw: a migration Job (AUTO_MIGRATE off) may
             # finish after this process started, and an operator may roll back.
@@ -216,7 +233,7 @@ def readiness_problems(state: AppState, snapshot: Snapshot | None) -> list[str]:
         problems.append("knowledge_base: not loaded")
     if snapshot is not None:
         for name, check in snapshot.checks.items():
-            if check.status == FAIL:
+            if check.status == FAIL and name not in NOT_FOR_READINESS:
                 problems.append(f"{name}: {check.output or 'failed'}")
     return problems
 

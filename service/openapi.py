@@ -24,7 +24,10 @@ PROBE_PATHS: dict[str, Any] = {
             "summary": "Liveness: 200 whenever the process can serve",
             "responses": {
                 "200": {
-                    "description": "Status of each component (database, ib_platform, redis)",
+                    "description": (
+                        "Status of each component "
+                        "(database, ib_platform, redis, marketplace_licence)"
+                    ),
                     "content": {"application/health+json": {"schema": {"type": "object"}}},
                 }
             },

@@ -1,0 +1,113 @@
+"""Follow-up fixes: the licence on /health, yoyo's printing, lazy aioboto3, SIGTERM during
+start-up and a database connection killed mid-request. Real PostgreSQL, real processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
+from service.db import Database
+from service.health import DependencyChecks
+from service.ib import initialise_ib
+from service.kb import load_knowledge_base
+from service.license import HEALTH_COMPONENT, LicenceStatus
+from service.migrate import (
+    apply_migrations,
+    expected_migration_ids,
+)
+from service.state import AppState
+from tests.service.process import (
+    StartService,
+)
+
+ASSESSMENTS = "/api/v1/assessments"
+
+
+def wait_for(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not {what} after {timeout}s")
+
+
+# --- 1. /health shows the Marketplace licence ---------------------------------------------
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def state(database_url: str) -> AsyncIterator[AppState]:
+    apply_migrations(
+        database_url.replace("postgresql://", "postgresql+psycopg://", 1), DEFAULT_MIGRATIONS_DIR
+    )
+    settings = load_settings({"DATABASE_URL": database_url})
+    db = Database.from_url(database_url, max_size=3)
+    await db.open()
+    try:
+        ib = await initialise_ib(db)
+        kb = await load_knowledge_base(db, settings.compliance_dir, ib=ib)
+        yield AppState(
+            settings=settings,
+            db=db,
+            ib=ib,
+            kb=kb,
+            migrations_at_head=True,
+            expected_migrations=expected_migration_ids(DEFAULT_MIGRATIONS_DIR),
+        )
+    finally:
+        await db.close()
+
+
+@pytest.mark.anyio
+async def test_health_shows_the_licence_and_ready_ignores_it(state: AppState) -> None:
+    app = create_app(state)
+    # No cache, so each probe sees the state as it is now.
+    app.state.dependency_checks = DependencyChecks(state, ttl=0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as client:
+        # Before step 7 has run: a warning, and readiness is not affected.
+        health = (await client.get("/health")).json()
+        (licence,) = health["checks"][HEALTH_COMPONENT]
+        assert licence["status"] == "warn"
+        assert licence["output"] == "not checked yet"
+        assert health["status"] == "warn"
+        assert (await client.get("/ready")).status_code == 200
+
+        state.licence = LicenceStatus("off", None, None, 0, datetime.now(UTC))
+        health = (await client.get("/health")).json()
+        (licence,) = health["checks"][HEALTH_COMPONENT]
+        assert licence["status"] == "pass"
+        assert licence["output"] == "licensing off (MARKETPLACE_PRODUCT_CODE not set)"
+        assert health["status"] == "pass"
+
+        state.licence = LicenceStatus(
+            "registered", "prod-abc123", "eu-west-1", 2, datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        (licence,) = (await client.get("/health")).json()["checks"][HEALTH_COMPONENT]
+        assert licence["status"] == "pass"
+        assert licence["output"].startswith(
+            "RegisterUsage accepted for product prod-abc123 in eu-west-1 after 2 attempt(s)"
+        )
+        assert (await client.get("/ready")).status_code == 200
+
+
+def test_running_service_reports_licensing_off_on_health(
+    service_env: dict[str, str], start_service: StartService
+) -> None:
+    service = start_service(service_env)
+    service.wait_until_ready()
+    health = service.get("/health").json()
+    (licence,) = health["checks"][HEALTH_COMPONENT]
+    assert licence["status"] == "pass"
+    assert licence["output"] == "licensing off (MARKETPLACE_PRODUCT_CODE not set)"

@@ -15,11 +15,12 @@ refuses a rollback that would drop data unless forced.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,48 @@ def _clear_stale_yoyo_lock(conn: psycopg.Connection[Any]) -> None:
         log.warning("removed a stale yoyo_lock row left by process %s", pid)
 
 
+class _LineLogger(io.TextIOBase):
+    """A text stream that logs each complete line it is given at DEBUG."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self._logger = logger
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            if line.strip():
+                self._logger.debug("yoyo: %s", line.rstrip())
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending.strip():
+            self._logger.debug("yoyo: %s", self._pending.rstrip())
+        self._pending = ""
+
+
+@contextmanager
+def _yoyo_output_logged() -> Iterator[None]:
+    """Send what yoyo prints (the result table of any statement that returns rows, such
+    as ``SELECT pg_sleep(1)``) to the log at DEBUG instead of stdout, where a stray table
+    would break the JSON-lines output log shippers parse.
+
+    redirect_stdout swaps the process-wide sys.stdout; that is safe here because the
+    migrations run while nothing else in the process prints (startup or a subcommand).
+    """
+    stream = _LineLogger(log)
+    try:
+        with redirect_stdout(stream):
+            yield
+    finally:
+        stream.flush()
+
+
 def _backend(url: str) -> Any:
     return get_backend(url, migration_table=MIGRATION_TABLE)
 
@@ -158,7 +201,7 @@ def apply_migrations(
         _clear_stale_yoyo_lock(lock_conn)
         backend = _backend(url)
         try:
-            with backend.lock():
+            with backend.lock(), _yoyo_output_logged():
                 for migration_set in migration_sets(root, include_contract=include_contract):
                     pending = backend.to_apply(read_migrations(str(migration_set.directory)))
                     for migration in pending:
@@ -403,7 +446,7 @@ def rollback_to(
                 )
         backend = _backend(url)
         try:
-            with backend.lock():
+            with backend.lock(), _yoyo_output_logged():
                 for migration_id, forward in plan:
                     migrations = read_migrations(str(forward.parent))
                     chosen = [m for m in migrations if m.id == migration_id]

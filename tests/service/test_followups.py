@@ -3,13 +3,17 @@ start-up and a database connection killed mid-request. Real PostgreSQL, real pro
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from service import contract
 from service.app import create_app
 from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
 from service.db import Database
@@ -18,12 +22,15 @@ from service.ib import initialise_ib
 from service.kb import load_knowledge_base
 from service.license import HEALTH_COMPONENT, LicenceStatus
 from service.migrate import (
+    AUTOMATIC_SETS,
     apply_migrations,
     expected_migration_ids,
 )
 from service.state import AppState
 from tests.service.process import (
     StartService,
+    log_records,
+    run_command,
 )
 
 ASSESSMENTS = "/api/v1/assessments"
@@ -111,3 +118,45 @@ def test_running_service_reports_licensing_off_on_health(
     (licence,) = health["checks"][HEALTH_COMPONENT]
     assert licence["status"] == "pass"
     assert licence["output"] == "licensing off (MARKETPLACE_PRODUCT_CODE not set)"
+
+
+# --- 2. yoyo's printing stays out of the JSON-lines output --------------------------------
+
+
+def test_a_select_in_a_migration_keeps_the_output_json_lines(
+    service_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    for name in AUTOMATIC_SETS:
+        shutil.copytree(DEFAULT_MIGRATIONS_DIR / name, tmp_path / name)
+    (tmp_path / "co" / "co-9000-select.sql").write_text(
+        "SELECT pg_sleep(0.1);\nSELECT 'printed by yoyo' AS note, 42 AS answer;\n"
+    )
+    (tmp_path / "co" / "co-9000-select.rollback.sql").write_text("SELECT 'rolled back' AS note;\n")
+    env = {**service_env, contract.ENV_MIGRATIONS_DIR: str(tmp_path)}
+
+    migrated = run_command(["migrate"], env)
+    rolled_back = run_command(["rollback", "--to", "co-0002-assessment-framework-index"], env)
+
+    for result in (migrated, rolled_back):
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "", f"printed to stdout: {result.stdout!r}"
+        log_records(result.stdout + result.stderr)  # every line is JSON
+    assert any(
+        r["message"] == "applying migration co-9000-select" for r in log_records(migrated.stderr)
+    )
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM _yoyo_migration WHERE migration_id = 'co-9000-select'"
+        ).fetchone()
+    assert row == (0,)
+
+
+def test_yoyo_output_is_logged_at_debug(service_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "co").mkdir()
+    (tmp_path / "co" / "co-9000-select.sql").write_text("SELECT 'printed by yoyo' AS note;\n")
+    env = {**service_env, contract.ENV_MIGRATIONS_DIR: str(tmp_path), "LOG_LEVEL": "DEBUG"}
+    result = run_command(["migrate"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    debug = [r["message"] for r in log_records(result.stderr) if r["level"] == "DEBUG"]
+    assert any("printed by yoyo" in message for message in debug), debug

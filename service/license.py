@@ -18,13 +18,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
-
-import aioboto3
-from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from service import contract
+
+if TYPE_CHECKING:
+    # Imported where RegisterUsage is called: aioboto3 (with aiobotocore, aiohttp and
+    # botocore) costs ~0.35 s of CPU at every start, and licensing is off unless
+    # MARKETPLACE_PRODUCT_CODE is set.
+    import aioboto3
+    from botocore.exceptions import ClientError
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +42,12 @@ FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 8.0
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
 # Our retry loop is the only one: botocore's own retries would hide attempts from the log
-# and multiply the wait.
-_CLIENT_CONFIG = AioConfig(
-    retries={"total_max_attempts": 1, "mode": "standard"},
-    connect_timeout=5,
-    read_timeout=10,
-)
+# and multiply the wait. Passed to AioConfig when the client is made (imported lazily).
+_CLIENT_CONFIG: dict[str, Any] = {
+    "retries": {"total_max_attempts": 1, "mode": "standard"},
+    "connect_timeout": 5,
+    "read_timeout": 10,
+}
 
 
 class LicenceSettings(Protocol):
@@ -127,6 +130,11 @@ async def check_licence(
             contract.ENV_MARKETPLACE_PRODUCT_CODE,
         )
         return LicenceStatus("off", None, None, 0, datetime.now(UTC))
+    # Only now: see the TYPE_CHECKING import above.
+    import aioboto3  # noqa: PLC0415
+    from aiobotocore.config import AioConfig  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
     session = session or aioboto3.Session()
     region = settings.aws_region or session.region_name
     if not region:
@@ -138,7 +146,7 @@ async def check_licence(
     attempt = 0
     try:
         async with session.client(
-            "meteringmarketplace", region_name=region, config=_CLIENT_CONFIG
+            "meteringmarketplace", region_name=region, config=AioConfig(**_CLIENT_CONFIG)
         ) as client:
             while True:
                 attempt += 1

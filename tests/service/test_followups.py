@@ -4,6 +4,9 @@ start-up and a database connection killed mid-request. Real PostgreSQL, real pro
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -28,9 +31,11 @@ from service.migrate import (
 )
 from service.state import AppState
 from tests.service.process import (
+    PROJECT_ROOT,
     StartService,
     log_records,
     run_command,
+    service_environment,
 )
 
 ASSESSMENTS = "/api/v1/assessments"
@@ -160,3 +165,35 @@ def test_yoyo_output_is_logged_at_debug(service_env: dict[str, str], tmp_path: P
     assert result.stdout == ""
     debug = [r["message"] for r in log_records(result.stderr) if r["level"] == "DEBUG"]
     assert any("printed by yoyo" in message for message in debug), debug
+
+
+# --- 3. aioboto3 only when it is needed -------------------------------------------------------
+
+
+def test_entrypoint_does_not_import_aioboto3_when_licensing_is_off() -> None:
+    probe = textwrap.dedent(
+        """
+        import asyncio, sys
+        import service.entrypoint
+        from service.license import check_licence
+
+        class Off:
+            marketplace_product_code = None
+            aws_region = None
+
+        before = "aioboto3" in sys.modules
+        asyncio.run(check_licence(Off()))
+        print(before, "aioboto3" in sys.modules)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PROJECT_ROOT,
+        env=service_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"], result.stdout

@@ -15,6 +15,7 @@ setup-time estimate of each parent (docs/setup-time.md).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import re
@@ -229,20 +230,35 @@ def write_artifacts(out: Path, artifacts: Sequence[Artifact], stale: Sequence[st
         raise WriteError(f"cannot write --out {out}: {reason}: {where}") from exc
 
 
-def lint(out: Path, artifacts: Sequence[Artifact]) -> LintResult:
-    """cfn-lint every template written; parents resolve their children by relative path."""
+def _lint_group(paths: list[str]) -> list[tuple[str, int, str, str]]:
+    """cfn-lint some templates; plain tuples, so that a worker process can return them."""
     # Imported here: cfn-lint takes half a second to import, --no-lint needs none of it.
     from cfnlint.api import ManualArgs, lint_by_config  # noqa: PLC0415
 
+    return [
+        (str(m.filename), m.linenumber, m.rule.id, m.message)
+        for m in lint_by_config(ManualArgs(templates=paths))
+    ]
+
+
+def lint(out: Path, artifacts: Sequence[Artifact]) -> LintResult:
+    """cfn-lint every template written; parents resolve their children by relative path.
+
+    Parents and children are linted in two processes at once (the parents still read
+    their children for the nested-parameter check, E3043).
+    """
     templates = [a for a in artifacts if a.template is not None]
     paths = {str(out / a.path): a.path for a in templates}
-    matches = lint_by_config(ManualArgs(templates=sorted(paths)))
+    groups = [
+        [p for p, rel in paths.items() if "/" not in rel],
+        [p for p, rel in paths.items() if "/" in rel],
+    ]
+    with concurrent.futures.ProcessPoolExecutor(max_workers=len(groups)) as pool:
+        found = [finding for group in pool.map(_lint_group, groups) for finding in group]
     result = LintResult({a.path: [] for a in templates})
-    for match in matches:
-        relative = paths.get(str(match.filename), str(match.filename))
-        result.findings.setdefault(relative, []).append(
-            f"{relative}:{match.linenumber}: {match.rule.id} {match.message}"
-        )
+    for filename, line, rule, message in sorted(found):
+        relative = paths.get(filename, filename)
+        result.findings.setdefault(relative, []).append(f"{relative}:{line}: {rule} {message}")
     return result
 
 

@@ -75,9 +75,9 @@ from service import contract
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
-    LOG_RETENTION_DAYS,
     add_flag,
     add_parameter,
+    add_retention,
 )
 from templates_src.profile import MAX_AZS
 from templates_src.security import name_tags, no_egress, scanner_skips
@@ -257,15 +257,12 @@ def _add_parameters(t: Template) -> None:
         description="Protect the load balancer from deletion.",
         default=True,
     )
-    add_parameter(
+    add_retention(
         t,
         PARAM_ACCESS_LOG_RETENTION,
         group=GROUP,
         label="Access log retention (days)",
-        Type="Number",
-        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
-        Default="365",
-        Description="How long access logs are kept in the bucket.",
+        description="How long access logs are kept in the bucket.",
     )
     add_parameter(
         t,

@@ -79,10 +79,10 @@ from troposphere.secretsmanager import Secret as SecretsManagerSecret
 from service import contract
 from templates_src.params import (
     ECR_IMAGE_PATTERN,
-    LOG_RETENTION_DAYS,
     MARKETPLACE_PRODUCT_CODE_PATTERN,
     TASK_SIZES,
     add_parameter,
+    add_retention,
 )
 from templates_src.security import name_tags, scanner_skips, wildcard_reason
 
@@ -314,14 +314,12 @@ def _add_parameters(t: Template) -> None:
         Default="",
         AllowedPattern=MARKETPLACE_PRODUCT_CODE_PATTERN,
     )
-    param(
+    add_retention(
+        t,
         PARAM_LOG_RETENTION,
-        GROUP_SERVICE,
-        "Log retention (days)",
-        "How long the service's logs are kept.",
-        Type="Number",
-        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
-        Default="365",
+        group=GROUP_SERVICE,
+        label="Log retention (days)",
+        description="How long the service's logs are kept.",
     )
 
 

@@ -80,6 +80,22 @@ def add_flag(
     )
 
 
+def add_retention(
+    template: Template, name: str, *, group: str, label: str, description: str, default: int = 365
+) -> Parameter:
+    """A retention period in days, limited to the values CloudWatch Logs accepts."""
+    return add_parameter(
+        template,
+        name,
+        group=group,
+        label=label,
+        Type="Number",
+        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
+        Default=str(default),
+        Description=description,
+    )
+
+
 def flag(value: bool) -> str:
     """The string CloudFormation parameters use for a boolean."""
     return "true" if value else "false"

@@ -20,13 +20,13 @@ from templates_src.params import (
     CIDR_PATTERN,
     DB_INSTANCE_CLASSES,
     ECR_IMAGE_PATTERN,
-    LOG_RETENTION_DAYS,
     MARKETPLACE_PRODUCT_CODE_PATTERN,
     SUBNET_LIST,
     TASK_SIZES,
     VPC_CIDR_PATTERN,
     VPC_ID,
     add_parameter,
+    add_retention,
     flag,
 )
 from templates_src.profile import Profile
@@ -340,15 +340,13 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         ConstraintDescription="lower-case letters and digits, or empty",
         Description="Set by the AWS Marketplace listing; empty outside Marketplace.",
     )
-    add_parameter(
+    add_retention(
         t,
         P_LOG_RETENTION,
         group=G_APP,
         label="Log retention (days)",
-        Type="Number",
-        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
-        Default=str(profile.log_retention_days),
-        Description="How long service logs, flow logs and access logs are kept.",
+        description="How long service logs, flow logs and access logs are kept.",
+        default=profile.log_retention_days,
     )
     add_parameter(
         t,

@@ -40,7 +40,7 @@ from troposphere.ec2 import (
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
-from templates_src.params import LOG_RETENTION_DAYS, VPC_CIDR_PATTERN, add_parameter
+from templates_src.params import VPC_CIDR_PATTERN, add_parameter, add_retention
 from templates_src.profile import MAX_AZS
 from templates_src.security import customer_managed_key, name_tags
 
@@ -103,15 +103,12 @@ def build_vpc_stack() -> Template:
         ConstraintDescription="a private /16 to /19 block, e.g. 10.0.0.0/16",
         Description="Address range of the new VPC; six /22 subnets are carved from it.",
     )
-    add_parameter(
+    add_retention(
         t,
         PARAM_FLOW_LOG_RETENTION,
         group=GROUP,
         label="Flow log retention (days)",
-        Type="Number",
-        AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
-        Default="365",
-        Description="How long VPC flow logs are kept.",
+        description="How long VPC flow logs are kept.",
     )
     t.add_condition(THREE_AZS, Equals(Ref(PARAM_AZ_COUNT), "3"))
 

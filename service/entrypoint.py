@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -39,6 +40,7 @@ from service.migrate import (
     MigrationError,
     MigrationLockTimeout,
     RollbackWouldLoseData,
+    StopSignal,
     UnknownMigration,
     applied_migration_ids,
     apply_migrations,
@@ -68,8 +70,20 @@ class StartupFailed(Exception):
         self.exit_code = exit_code
 
 
+@dataclass
+class StartupProgress:
+    """The startup step running now, for the log line of a stop during start."""
+
+    number: str = "1"
+    name: str = "validate configuration"
+
+
+progress = StartupProgress()
+
+
 async def _step(number: str, name: str, action: Callable[[], Awaitable[T]]) -> T:
     """Run one startup step between a start and a done log line."""
+    progress.number, progress.name = number, name
     log.info("step %s: %s", number, name, extra={"step": name})
     started = time.perf_counter()
     result = await action()
@@ -107,13 +121,28 @@ async def step_run_migrations(
     settings: Settings, resolver: SecretResolver, *, include_contract: bool = False
 ) -> list[str]:
     credentials = await resolver.database_credentials()
-    try:
-        applied = await asyncio.to_thread(
+    stop = StopSignal()
+    worker = asyncio.ensure_future(
+        asyncio.to_thread(
             apply_migrations,
             credentials.yoyo_url(),
             settings.migrations_dir,
             include_contract=include_contract,
+            stop=stop,
         )
+    )
+    try:
+        # Shielded: cancelling the await cannot stop the thread, and the loop's executor
+        # shutdown would wait for it (up to MIGRATION_LOCK_TIMEOUT behind another replica).
+        applied = await asyncio.shield(worker)
+    except asyncio.CancelledError:
+        # Stopped during start: tell the thread, and wait for it so that the lock's
+        # connection and yoyo's are closed before the process exits. stop.set() may
+        # send a cancel request to the server, so it runs off the event loop.
+        await asyncio.to_thread(stop.set)
+        with contextlib.suppress(Exception):
+            await worker
+        raise
     except MigrationLockTimeout as exc:
         raise StartupFailed(contract.EXIT_TEMPFAIL, f"migrations: {exc}") from None
     except MigrationError as exc:
@@ -235,7 +264,49 @@ async def serve(state: AppState) -> None:
 
 
 async def run_service(settings: Settings) -> int:
-    """The whole startup sequence, then serve until SIGTERM."""
+    """The whole startup sequence, then serve until SIGTERM.
+
+    A SIGTERM (or SIGINT) before serving stops the start promptly with exit 0: waiting
+    for the database or the migration lock can take minutes, and an orchestrator that
+    stops the task then should not see a failure. Stopping is safe at any step: the
+    advisory lock goes with its connection and every migration is idempotent. Once
+    serving, serve() installs the drain sequence in place of this handler.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    received: list[int] = []
+
+    def stop_starting(signum: int) -> None:
+        if received:
+            return
+        received.append(signum)
+        log.info(
+            "%s received during startup step %s (%s): stopping",
+            signal.Signals(signum).name,
+            progress.number,
+            progress.name,
+        )
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_starting, signum)
+    try:
+        return await _start_and_serve(settings)
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        task.uncancel()
+        log.info(
+            "stopped during startup step %s (%s) on %s",
+            progress.number,
+            progress.name,
+            signal.Signals(received[0]).name,
+        )
+        return contract.EXIT_OK
+
+
+async def _start_and_serve(settings: Settings) -> int:
     resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
     await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
     if settings.auto_migrate:

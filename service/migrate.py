@@ -15,9 +15,11 @@ refuses a rollback that would drop data unless forced.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
@@ -62,6 +64,50 @@ class RollbackWouldLoseData(MigrationError):
     """Rolling back would drop data; ``--force`` is needed. The message lists what."""
 
 
+class MigrationsStopped(MigrationError):
+    """The run was asked to stop (SIGTERM during start) and stopped without finishing."""
+
+
+class StopSignal:
+    """Asks a migration run in another thread to stop soon, for SIGTERM during start.
+
+    Stopping is safe at any point: the advisory lock goes with its connection, a cancelled
+    migration's transaction is rolled back, and every migration is idempotent, so the next
+    start simply carries on. ``set()`` makes the run stop waiting for the lock at once,
+    cancels the statement in flight on the connections given to ``watch`` and applies
+    nothing more.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._guard = threading.Lock()
+        self._connections: list[Any] = []
+
+    def set(self) -> None:
+        self._event.set()
+        with self._guard:
+            connections = list(self._connections)
+        for conn in connections:
+            # The connection may be idle, closing or gone; stopping goes on regardless.
+            with contextlib.suppress(Exception):
+                conn.cancel()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._event.wait(timeout)
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise MigrationsStopped("stopped on request")
+
+    def watch(self, conn: Any) -> None:
+        """``set()`` also cancels what this psycopg connection is running."""
+        with self._guard:
+            self._connections = [c for c in self._connections if not c.closed] + [conn]
+
+
 @dataclass(frozen=True)
 class MigrationSet:
     name: str
@@ -96,13 +142,17 @@ def _psycopg_url(yoyo_url: str) -> str:
 
 
 @contextmanager
-def migration_lock(url: str, timeout: float) -> Iterator[psycopg.Connection[Any]]:
+def migration_lock(
+    url: str, timeout: float, stop: StopSignal | None = None
+) -> Iterator[psycopg.Connection[Any]]:
     """Hold the advisory lock on a connection of its own for the duration of the block."""
+    stop = stop or StopSignal()
     conn = psycopg.connect(_psycopg_url(url), autocommit=True)
     try:
         deadline = time.monotonic() + timeout
         announced = False
         while True:
+            stop.check()
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_KEY,)).fetchone()
             if row is not None and row[0]:
                 break
@@ -121,7 +171,8 @@ def migration_lock(url: str, timeout: float) -> Iterator[psycopg.Connection[Any]
                     holder[0] if holder else "unknown",
                 )
                 announced = True
-            time.sleep(LOCK_POLL_INTERVAL)
+            # Sleeps like time.sleep, but a stop request ends the wait at once.
+            stop.wait(LOCK_POLL_INTERVAL)
         try:
             yield conn
         finally:
@@ -184,8 +235,23 @@ def _yoyo_output_logged() -> Iterator[None]:
         stream.flush()
 
 
-def _backend(url: str) -> Any:
-    return get_backend(url, migration_table=MIGRATION_TABLE)
+def _backend(url: str, stop: StopSignal | None = None) -> Any:
+    backend = get_backend(url, migration_table=MIGRATION_TABLE)
+    if stop is not None:
+        stop.watch(backend.connection)
+        # yoyo runs each migration's statements on a copy of the backend with a connection
+        # of its own (backend.copy()); watch those too, so a stop cancels a long migration
+        # instead of waiting for it. Were yoyo to stop using copy(), a stop would wait for
+        # the migration in flight, which is slower but as safe.
+        make_copy = backend.copy
+
+        def watched_copy() -> Any:
+            copy = make_copy()
+            stop.watch(copy.connection)
+            return copy
+
+        backend.copy = watched_copy
+    return backend
 
 
 def apply_migrations(
@@ -194,21 +260,30 @@ def apply_migrations(
     *,
     include_contract: bool = False,
     lock_timeout: float = contract.MIGRATION_LOCK_TIMEOUT,
+    stop: StopSignal | None = None,
 ) -> list[str]:
-    """Startup step 4: apply every pending migration; returns the ids applied now."""
+    """Startup step 4: apply every pending migration; returns the ids applied now.
+
+    ``stop`` (set from another thread) ends the run early with MigrationsStopped; the
+    lock and yoyo's connections are closed before it is raised.
+    """
+    stop = stop or StopSignal()
     applied: list[str] = []
-    with migration_lock(url, lock_timeout) as lock_conn:
+    with migration_lock(url, lock_timeout, stop) as lock_conn:
         _clear_stale_yoyo_lock(lock_conn)
-        backend = _backend(url)
+        backend = _backend(url, stop)
         try:
             with backend.lock(), _yoyo_output_logged():
                 for migration_set in migration_sets(root, include_contract=include_contract):
                     pending = backend.to_apply(read_migrations(str(migration_set.directory)))
                     for migration in pending:
+                        stop.check()
                         log.info("applying migration %s", migration.id)
                         try:
                             backend.apply_migrations(_as_list(pending, [migration]))
                         except Exception as exc:
+                            # A statement cancelled by stop.set() fails like any other.
+                            stop.check()
                             raise MigrationError(
                                 f"migration {migration.id} failed: {_first_line(exc)}"
                             ) from exc

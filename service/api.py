@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from service import kb
+from service.db import UNAVAILABLE_ERRORS
 from service.ib import IBError, IBPlatform
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,23 @@ class BadParameter(Exception):
     """A query parameter the API cannot use; the message says which and why."""
 
 
+# Seconds a client should wait before retrying a 503: a killed connection is replaced at
+# once by the pool, and a database that is down for longer is re-tried as often as the
+# probes check it (contract.HEALTH_CACHE_TTL).
+RETRY_AFTER_SECONDS = 2
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def unavailable(message: str) -> JSONResponse:
+    """503 with a JSON error and Retry-After: the request may succeed when repeated."""
+    return JSONResponse(
+        {"error": message},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _usable_text(value: str) -> bool:
@@ -168,6 +184,15 @@ def _cache(request: Request) -> _CatalogueCache:
     return cache
 
 
+# Any database error while reading the catalogue (not only a lost connection): the
+# knowledge base is unavailable, the request itself is fine.
+_CATALOGUE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    IBError,
+    asyncpg.PostgresError,
+    *UNAVAILABLE_ERRORS,
+)
+
+
 def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Give a handler the catalogue; turn every way of not reaching it into 400 or 503."""
 
@@ -175,20 +200,14 @@ def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[
         state = request.app.state.co
         ib, status = state.ib, state.kb
         if not isinstance(ib, IBPlatform) or status is None:
-            return _error(503, "knowledge base not loaded yet")
+            return unavailable("knowledge base not loaded yet")
         try:
             catalogue = await _cache(request).get(status, ib)
-        except (
-            IBError,
-            asyncpg.PostgresError,
-            asyncpg.InterfaceError,
-            OSError,
-            TimeoutError,
-        ) as exc:
+        except _CATALOGUE_UNAVAILABLE as exc:
             log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
-            return _error(503, "knowledge base unavailable")
+            return unavailable("knowledge base unavailable")
         if catalogue is None:
-            return _error(503, "knowledge base not loaded yet")
+            return unavailable("knowledge base not loaded yet")
         try:
             return handler(request, catalogue)
         except BadParameter as exc:

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from service import api, assessments, contract, health
-from service.db import describe_error
+from service.db import UNAVAILABLE_ERRORS, describe_error
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, build_openapi
 from service.secrets import SecretError
@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    # A request that needed the database while it is down: 503 so clients and load
-    # balancers retry elsewhere, and one log line instead of a traceback.
+    # A request that needed the database while it is down or its connection was killed:
+    # 503 with Retry-After so clients and load balancers retry, never a 500, and one log
+    # line instead of a traceback.
     log.warning("database unavailable for %s: %s", request.url.path, describe_error(exc))
-    return JSONResponse({"error": "database unavailable"}, status_code=503)
+    return api.unavailable("database unavailable")
 
 
 def create_app(state: AppState) -> Starlette:
@@ -49,11 +50,7 @@ def create_app(state: AppState) -> Starlette:
     handlers: dict[Any, Any] = {
         exc_type: _database_unavailable
         for exc_type in (
-            OSError,
-            TimeoutError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.InterfaceError,
-            asyncpg.CannotConnectNowError,
+            *UNAVAILABLE_ERRORS,
             # The password was rejected even after re-reading the secret, or the secret
             # could not be re-read: either way the database cannot be used right now.
             asyncpg.InvalidAuthorizationSpecificationError,

@@ -40,6 +40,25 @@ CREDENTIAL_REJECTED = (
 )
 
 
+# Errors that mean "the database cannot be used right now", not "this request is wrong":
+# the server is down or unreachable, the connection was closed or killed under the
+# request (pg_terminate_backend, a failover, a restart), or the pool timed out. asyncpg
+# raises InternalClientError (not an InterfaceError) for some protocol states a killed
+# connection leaves behind, and AdminShutdownError (57P01) when the server ends the
+# session during a query. The web layer answers these with 503 and Retry-After.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError, refused, reset, no route
+    TimeoutError,  # connect or pool acquire timeout
+    asyncpg.PostgresConnectionError,  # class 08, ConnectionDoesNotExistError among them
+    asyncpg.InterfaceError,  # "connection is closed", "connection was closed in the middle"
+    asyncpg.InternalClientError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.TooManyConnectionsError,
+)
+
+
 class DatabaseUnavailable(Exception):
     """The database did not answer within the wait timeout; the message has the last error."""
 

@@ -41,7 +41,7 @@ def build(force: bool) -> tuple[images.BuiltImage, float | None]:
     images.ensure_standin_base()
     base_seconds = time.monotonic() - started
     if force:
-        images.run([*images.PODMAN, "rmi", "--force", images.IMAGE], check=False)
+        images.run([*images.podman_cmd(), "rmi", "--force", images.IMAGE], check=False)
     return images.ensure_image(), base_seconds
 
 
@@ -54,7 +54,7 @@ def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | 
         started = time.monotonic()
         images.run(
             [
-                *images.PODMAN,
+                *images.podman_cmd(),
                 "run",
                 "--detach",
                 "--name",
@@ -83,7 +83,9 @@ def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | 
         return created, health, ready
     finally:
         subprocess.run(
-            [*images.PODMAN, "rm", "--force", "--time", "0", name], capture_output=True, check=False
+            [*images.podman_cmd(), "rm", "--force", "--time", "0", name],
+            capture_output=True,
+            check=False,
         )
         drop_database(admin_url, url)
 

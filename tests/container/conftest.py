@@ -38,7 +38,8 @@ def built_image(container_tools: None) -> images.BuiltImage:
         else "reused (inputs unchanged)"
     )
     print(
-        f"\n[image] {image.name} {how}: total {total_mb:.1f} MB, "
+        f"\n[image] {image.name} ({images.storage_driver()} storage) {how}: "
+        f"total {total_mb:.1f} MB, "
         f"added layers {total_mb - base_mb:.1f} MB on the stand-in base ({base_mb:.1f} MB)"
     )
     return image

@@ -58,4 +58,4 @@ def test_build_stops_on_a_knowledge_base_that_fails_validation(
         assert "'title' is missing" in output
         assert images.inspect_image(BAD_TAG) is None
     finally:
-        images.run([*images.PODMAN, "rmi", "--force", BAD_TAG], check=False)
+        images.run([*images.podman_cmd(), "rmi", "--force", BAD_TAG], check=False)

@@ -46,7 +46,7 @@ class RunningService:
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> str:
-    return images.run([*images.PODMAN, *args], timeout=timeout, check=check)
+    return images.run([*images.podman_cmd(), *args], timeout=timeout, check=check)
 
 
 PROBES_SOURCE = Path(image_probes.__file__).read_text(encoding="utf-8")
@@ -111,14 +111,16 @@ def service(built_image: images.BuiltImage, image_database_url: str) -> Iterator
         yield RunningService(name, port, health, ready, created)
     finally:
         logs = subprocess.run(
-            [*images.PODMAN, "logs", "--tail", "30", name],
+            [*images.podman_cmd(), "logs", "--tail", "30", name],
             capture_output=True,
             text=True,
             check=False,
         )
         print(f"\n[container {name} last log lines]\n{logs.stdout}{logs.stderr}")
         subprocess.run(
-            [*images.PODMAN, "rm", "--force", "--time", "0", name], capture_output=True, check=False
+            [*images.podman_cmd(), "rm", "--force", "--time", "0", name],
+            capture_output=True,
+            check=False,
         )
 
 
@@ -156,7 +158,7 @@ def test_read_only_root_works_with_a_tmpfs_on_tmp(service: RunningService) -> No
 
 def test_healthcheck_command_reports_healthy(service: RunningService) -> None:
     run = subprocess.run(
-        [*images.PODMAN, "healthcheck", "run", service.name],
+        [*images.podman_cmd(), "healthcheck", "run", service.name],
         capture_output=True,
         text=True,
         timeout=60,
@@ -178,7 +180,7 @@ def test_healthcheck_command_fails_when_nothing_answers(
     assert test[0] == "CMD"
     run = subprocess.run(
         [
-            *images.PODMAN,
+            *images.podman_cmd(),
             "exec",
             "-e",
             f"{contract.ENV_PORT}={free_port()}",
@@ -198,7 +200,13 @@ def test_stop_drains_then_exits_0_within_the_grace_period(service: RunningServic
     assert images.http_status(service.url(contract.READY_PATH)) == 200
     started = time.monotonic()
     stop = subprocess.Popen(
-        [*images.PODMAN, "stop", "--time", str(contract.CONTAINER_STOP_TIMEOUT), service.name],
+        [
+            *images.podman_cmd(),
+            "stop",
+            "--time",
+            str(contract.CONTAINER_STOP_TIMEOUT),
+            service.name,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

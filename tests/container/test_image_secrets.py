@@ -35,14 +35,16 @@ def container_name() -> Iterator[str]:
         yield name
     finally:
         logs = subprocess.run(
-            [*images.PODMAN, "logs", "--tail", "40", name],
+            [*images.podman_cmd(), "logs", "--tail", "40", name],
             capture_output=True,
             text=True,
             check=False,
         )
         print(f"\n[container {name} last log lines]\n{logs.stdout}{logs.stderr}")
         subprocess.run(
-            [*images.PODMAN, "rm", "--force", "--time", "0", name], capture_output=True, check=False
+            [*images.podman_cmd(), "rm", "--force", "--time", "0", name],
+            capture_output=True,
+            check=False,
         )
 
 
@@ -74,7 +76,7 @@ def test_image_reads_database_credentials_from_secrets_manager(
     started = time.monotonic()
     images.run(
         [
-            *images.PODMAN,
+            *images.podman_cmd(),
             "run",
             "--detach",
             "--name",

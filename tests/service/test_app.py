@@ -22,6 +22,7 @@ from service.db import Database
 from service.health import CHECK_TIMEOUT, DependencyChecks
 from service.ib import initialise_ib
 from service.kb import load_knowledge_base
+from service.license import check_licence
 from service.logs import JsonFormatter
 from service.migrate import apply_migrations, expected_migration_ids
 from service.secrets import DatabaseCredentials, SecretError
@@ -47,11 +48,13 @@ async def state(database_url: str) -> AsyncIterator[AppState]:
     try:
         ib = await initialise_ib(db)
         kb = await load_knowledge_base(db, settings.compliance_dir, ib=ib)
+        licence = await check_licence(settings)  # licensing off: no product code set
         yield AppState(
             settings=settings,
             db=db,
             ib=ib,
             kb=kb,
+            licence=licence,
             migrations_at_head=True,
             expected_migrations=expected_migration_ids(DEFAULT_MIGRATIONS_DIR),
         )
@@ -89,10 +92,12 @@ async def test_health_is_health_json_with_each_component(client: httpx.AsyncClie
     assert body["releaseId"] == contract.VERSION
     assert body["time"].endswith("Z")
     checks = body["checks"]
-    assert set(checks) == {"database", "ib_platform", "redis"}
+    assert set(checks) == {"database", "ib_platform", "redis", "marketplace_licence"}
     assert checks["database"][0]["status"] == "pass"
     assert checks["ib_platform"][0]["status"] == "pass"
     assert checks["redis"][0] == {**checks["redis"][0], "status": "pass", "output": "disabled"}
+    assert checks["marketplace_licence"][0]["status"] == "pass"
+    assert checks["marketplace_licence"][0]["output"].startswith("licensing off")
 
 
 @pytest.mark.anyio

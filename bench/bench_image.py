@@ -9,7 +9,7 @@ docker/README.md). Prints:
 - the image's total size and the size of the layers added to the base;
 - for N starts of a fresh container (read-only, tmpfs /tmp) on a fresh database, the
   time from ``podman run`` to the first /health 200 and /ready 200, and how much of it
-  was podman creating the container (the vfs driver copies every layer).
+  was podman creating the container (on a vfs store it copies every layer).
 Figures, not pass/fail: the tests hold the limits.
 """
 

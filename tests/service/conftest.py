@@ -1,13 +1,63 @@
-"""Fixtures for the service tests: environments and real service processes."""
+"""Fixtures for the service tests: the app's state on a real database, environments and
+real service processes."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import httpx
 import pytest
 
 from service import contract
+from service.app import create_app
+from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
+from service.db import Database
+from service.ib import initialise_ib
+from service.kb import load_knowledge_base
+from service.license import check_licence
+from service.migrate import apply_migrations, expected_migration_ids
+from service.state import AppState
 from tests.service.process import ServiceProcess, service_environment
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def state(database_url: str) -> AsyncIterator[AppState]:
+    """The state the entrypoint builds: every migration applied, IB and the shipped knowledge
+    base loaded, the licence checked (licensing off: no product code set)."""
+    apply_migrations(
+        database_url.replace("postgresql://", "postgresql+psycopg://", 1), DEFAULT_MIGRATIONS_DIR
+    )
+    settings = load_settings({"DATABASE_URL": database_url})
+    db = Database.from_url(database_url, max_size=3)
+    await db.open()
+    try:
+        ib = await initialise_ib(db)
+        kb = await load_knowledge_base(db, settings.compliance_dir, ib=ib)
+        licence = await check_licence(settings)
+        yield AppState(
+            settings=settings,
+            db=db,
+            ib=ib,
+            kb=kb,
+            licence=licence,
+            migrations_at_head=True,
+            expected_migrations=expected_migration_ids(DEFAULT_MIGRATIONS_DIR),
+        )
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def client(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on ``state`` (a test module may override ``state``), in process over ASGI."""
+    transport = httpx.ASGITransport(app=create_app(state))
+    async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
+        yield http
 
 
 @pytest.fixture

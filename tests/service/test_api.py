@@ -26,12 +26,8 @@ ALL_CONTROLS = 14
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def state(database_url: str) -> AsyncIterator[AppState]:
+    """This module's own state: IB's migrations only and the small fixture knowledge base."""
     apply_ib_migrations(database_url)
     db = Database.from_url(database_url)
     await db.open()
@@ -47,13 +43,6 @@ async def state(database_url: str) -> AsyncIterator[AppState]:
         )
     finally:
         await db.close()
-
-
-@pytest.fixture
-async def client(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
-        yield http
 
 
 async def get_json(client: httpx.AsyncClient, url: str, status: int = 200) -> Any:

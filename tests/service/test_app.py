@@ -7,7 +7,7 @@ import json
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -17,56 +17,14 @@ from redis.asyncio import Redis
 
 from service import contract
 from service.app import create_app
-from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
 from service.db import Database
 from service.health import CHECK_TIMEOUT, DependencyChecks
-from service.ib import initialise_ib
-from service.kb import load_knowledge_base
-from service.license import check_licence
 from service.logs import JsonFormatter
-from service.migrate import apply_migrations, expected_migration_ids
 from service.secrets import DatabaseCredentials, SecretError
 from service.state import AppState
 from tests.support.net import free_port
 
 ASSESSMENTS = "/api/v1/assessments"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def state(database_url: str) -> AsyncIterator[AppState]:
-    apply_migrations(
-        database_url.replace("postgresql://", "postgresql+psycopg://", 1), DEFAULT_MIGRATIONS_DIR
-    )
-    settings = load_settings({"DATABASE_URL": database_url})
-    db = Database.from_url(database_url, max_size=3)
-    await db.open()
-    try:
-        ib = await initialise_ib(db)
-        kb = await load_knowledge_base(db, settings.compliance_dir, ib=ib)
-        licence = await check_licence(settings)  # licensing off: no product code set
-        yield AppState(
-            settings=settings,
-            db=db,
-            ib=ib,
-            kb=kb,
-            licence=licence,
-            migrations_at_head=True,
-            expected_migrations=expected_migration_ids(DEFAULT_MIGRATIONS_DIR),
-        )
-    finally:
-        await db.close()
-
-
-@pytest.fixture
-async def client(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
-        yield http
 
 
 @pytest.fixture

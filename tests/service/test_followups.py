@@ -12,7 +12,6 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,18 +21,10 @@ import pytest
 
 from service import contract
 from service.app import create_app
-from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
-from service.db import Database
+from service.config import DEFAULT_MIGRATIONS_DIR
 from service.health import DependencyChecks
-from service.ib import initialise_ib
-from service.kb import load_knowledge_base
 from service.license import HEALTH_COMPONENT, LicenceStatus
-from service.migrate import (
-    ADVISORY_LOCK_KEY,
-    AUTOMATIC_SETS,
-    apply_migrations,
-    expected_migration_ids,
-)
+from service.migrate import ADVISORY_LOCK_KEY, AUTOMATIC_SETS
 from service.state import AppState
 from tests.service.process import (
     PROJECT_ROOT,
@@ -59,36 +50,9 @@ def wait_for(condition: object, timeout: float, what: str) -> None:
 # --- 1. /health shows the Marketplace licence ---------------------------------------------
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def state(database_url: str) -> AsyncIterator[AppState]:
-    apply_migrations(
-        database_url.replace("postgresql://", "postgresql+psycopg://", 1), DEFAULT_MIGRATIONS_DIR
-    )
-    settings = load_settings({"DATABASE_URL": database_url})
-    db = Database.from_url(database_url, max_size=3)
-    await db.open()
-    try:
-        ib = await initialise_ib(db)
-        kb = await load_knowledge_base(db, settings.compliance_dir, ib=ib)
-        yield AppState(
-            settings=settings,
-            db=db,
-            ib=ib,
-            kb=kb,
-            migrations_at_head=True,
-            expected_migrations=expected_migration_ids(DEFAULT_MIGRATIONS_DIR),
-        )
-    finally:
-        await db.close()
-
-
 @pytest.mark.anyio
 async def test_health_shows_the_licence_and_ready_ignores_it(state: AppState) -> None:
+    state.licence = None  # startup step 7 (the licence check) has not run yet
     app = create_app(state)
     # No cache, so each probe sees the state as it is now.
     app.state.dependency_checks = DependencyChecks(state, ttl=0)

@@ -25,11 +25,6 @@ from service.ib import (
 IB_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "ib"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _yoyo_url(url: str) -> str:
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
 

@@ -32,11 +32,6 @@ REAL_KB = ROOT / "compliance"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def kb_dir(tmp_path: Path) -> Path:
     """A writable copy of the small fixture knowledge base."""
     target = tmp_path / "compliance"

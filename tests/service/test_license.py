@@ -107,11 +107,6 @@ class RecordedSleeps:
         self.delays.append(delay)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.anyio
 async def test_unset_product_code_turns_licensing_off_without_calling_aws(
     endpoint: RegisterUsageEndpoint, caplog: pytest.LogCaptureFixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 
 from service import contract
+from service.config import DEFAULT_MIGRATIONS_DIR
+from service.migrate import AUTOMATIC_SETS
 from tests.support.net import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +50,23 @@ def run_command(
         timeout=timeout,
         check=False,
     )
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is true; fail the test with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not {what} after {timeout}s")
+
+
+def copy_migrations(target: Path) -> None:
+    """Copy the shipped automatic migration sets into ``target`` (for ENV_MIGRATIONS_DIR),
+    where a test may add migrations of its own."""
+    for name in AUTOMATIC_SETS:
+        shutil.copytree(DEFAULT_MIGRATIONS_DIR / name, target / name)
 
 
 def log_records(text: str) -> list[dict[str, Any]]:

@@ -9,9 +9,15 @@ from pathlib import Path
 import psycopg
 
 from service import contract
-from service.config import DEFAULT_COMPLIANCE_DIR, DEFAULT_MIGRATIONS_DIR
-from service.migrate import AUTOMATIC_SETS, applied_migration_ids
-from tests.service.process import StartService, log_records, run_command, service_environment
+from service.config import DEFAULT_COMPLIANCE_DIR
+from service.migrate import applied_migration_ids
+from tests.service.process import (
+    StartService,
+    copy_migrations,
+    log_records,
+    run_command,
+    service_environment,
+)
 from tests.support.net import free_port
 
 
@@ -66,8 +72,7 @@ def test_migrate_applies_and_exits(service_env: dict[str, str], database_url: st
 def test_contract_set_runs_only_when_asked(
     service_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    for name in AUTOMATIC_SETS:
-        shutil.copytree(DEFAULT_MIGRATIONS_DIR / name, tmp_path / name)
+    copy_migrations(tmp_path)
     (tmp_path / "co" / "co-9100-add-title.sql").write_text(
         "ALTER TABLE co.assessment ADD COLUMN IF NOT EXISTS title text;\n"
         "UPDATE co.assessment SET title = name WHERE title IS NULL;\n"

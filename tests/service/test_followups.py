@@ -4,7 +4,6 @@ start-up and a database connection killed mid-request. Real PostgreSQL, real pro
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,30 +20,22 @@ import pytest
 
 from service import contract
 from service.app import create_app
-from service.config import DEFAULT_MIGRATIONS_DIR
 from service.health import DependencyChecks
 from service.license import HEALTH_COMPONENT, LicenceStatus
-from service.migrate import ADVISORY_LOCK_KEY, AUTOMATIC_SETS
+from service.migrate import ADVISORY_LOCK_KEY
 from service.state import AppState
 from tests.service.process import (
     PROJECT_ROOT,
     StartService,
+    copy_migrations,
     log_records,
     run_command,
     service_environment,
+    wait_for,
 )
 from tests.support.net import free_port
 
 ASSESSMENTS = "/api/v1/assessments"
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not {what} after {timeout}s")
 
 
 # --- 1. /health shows the Marketplace licence ---------------------------------------------
@@ -101,8 +92,7 @@ def test_running_service_reports_licensing_off_on_health(
 def test_a_select_in_a_migration_keeps_the_output_json_lines(
     service_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    for name in AUTOMATIC_SETS:
-        shutil.copytree(DEFAULT_MIGRATIONS_DIR / name, tmp_path / name)
+    copy_migrations(tmp_path)
     (tmp_path / "co" / "co-9000-select.sql").write_text(
         "SELECT pg_sleep(0.1);\nSELECT 'printed by yoyo' AS note, 42 AS answer;\n"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from service.migrate import (
     migration_ids,
     rollback_to,
 )
-from tests.service.process import log_records, run_command, service_environment
+from tests.service.process import copy_migrations, log_records, run_command, service_environment
 
 ROOT = DEFAULT_MIGRATIONS_DIR
 
@@ -122,8 +121,7 @@ def test_waiters_apply_nothing_twice(database_url: str) -> None:
 
 
 def test_a_failing_migration_is_named(database_url: str, tmp_path: Path) -> None:
-    for name in AUTOMATIC_SETS:
-        shutil.copytree(ROOT / name, tmp_path / name)
+    copy_migrations(tmp_path)
     (tmp_path / "co" / "co-9999-broken.sql").write_text("SELECT * FROM no_such_table;\n")
     (tmp_path / "co" / "co-9999-broken.rollback.sql").write_text("SELECT 1;\n")
     with pytest.raises(MigrationError, match="co-9999-broken"):
@@ -152,8 +150,7 @@ def test_rollback_refuses_to_drop_rows_unless_forced(database_url: str) -> None:
 def test_rollback_refuses_to_drop_a_column_that_holds_values(
     database_url: str, tmp_path: Path
 ) -> None:
-    for name in AUTOMATIC_SETS:
-        shutil.copytree(ROOT / name, tmp_path / name)
+    copy_migrations(tmp_path)
     (tmp_path / "co" / "co-9000-notes.sql").write_text(
         "ALTER TABLE co.assessment ADD COLUMN IF NOT EXISTS notes text;\n"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import threading
 import time
@@ -15,21 +14,19 @@ import pytest
 
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
-from service.migrate import AUTOMATIC_SETS, expected_migration_ids
-from tests.service.process import StartService, log_records, run_command, service_environment
+from service.migrate import expected_migration_ids
+from tests.service.process import (
+    StartService,
+    copy_migrations,
+    log_records,
+    run_command,
+    service_environment,
+    wait_for,
+)
 from tests.support.net import free_port
 from tests.support.pg import PostgresCluster
 
 ASSESSMENTS = "/api/v1/assessments"
-
-
-def wait_for(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not {what} after {timeout}s")
 
 
 def apply_counts(database_url: str) -> Counter[str]:
@@ -131,8 +128,7 @@ def test_stale_yoyo_lock_row_does_not_block_a_start(
 def test_sigkill_during_migrations_then_restart(
     service_env: dict[str, str], database_url: str, start_service: StartService, tmp_path: Path
 ) -> None:
-    for name in AUTOMATIC_SETS:
-        shutil.copytree(DEFAULT_MIGRATIONS_DIR / name, tmp_path / name)
+    copy_migrations(tmp_path)
     # A migration that waits on a table lock the test holds: the process is inside a
     # migration, holding the migration lock and yoyo's lock row, when it is killed.
     (tmp_path / "co" / "co-9500-gated.sql").write_text(

@@ -10,7 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,18 @@ def service_environment(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
     env.update(overrides)
     return env
+
+
+def bare_environment(database_url: str, **overrides: str) -> dict[str, str]:
+    """Nothing of the caller's environment but PATH: the database, no drain delay and a
+    5 s graceful stop (plus ``overrides``), as a process on a clean host would see it."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        contract.ENV_DATABASE_URL: database_url,
+        contract.ENV_SHUTDOWN_DELAY: "0",
+        contract.ENV_GRACEFUL_TIMEOUT: "5",
+        **overrides,
+    }
 
 
 def run_command(
@@ -149,3 +162,17 @@ class ServiceProcess:
 
 
 StartService = Callable[[dict[str, str]], ServiceProcess]
+
+
+@contextmanager
+def ready_service(
+    env: dict[str, str], log_path: Path, ready_within: float = 60.0
+) -> Iterator[ServiceProcess]:
+    """Start ``python -m service`` (its output to ``log_path``), wait until /ready answers
+    200 and stop it (SIGTERM, then SIGKILL) when the block ends."""
+    service = ServiceProcess(env, log_path=log_path).start()
+    try:
+        service.wait_until_ready(ready_within)
+        yield service
+    finally:
+        service.stop()

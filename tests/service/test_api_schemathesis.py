@@ -8,69 +8,26 @@ schema-invalid ones refused.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from service import contract
-from tests.support.net import free_port
+from tests.service.process import bare_environment, ready_service
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 KB_ROUTES = r"^/api/v1/(frameworks|controls)"
 START_TIMEOUT = 60.0
 
 
-def _wait_until_ready(base_url: str, service: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise AssertionError(f"the service exited with {service.returncode} before ready")
-        try:
-            with urllib.request.urlopen(base_url + contract.READY_PATH, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"the service was not ready within {START_TIMEOUT}s")
-
-
 @pytest.fixture
 def running_service(database_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        contract.ENV_DATABASE_URL: database_url,
-        contract.ENV_PORT: str(port),
-        contract.ENV_HOST: "127.0.0.1",
-        contract.ENV_SHUTDOWN_DELAY: "0",
-        contract.ENV_GRACEFUL_TIMEOUT: "5",
-    }
-    log_path = tmp_path / "service.log"
-    with log_path.open("wb") as log_file:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
-        )
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_until_ready(base_url, service)
-            yield base_url
-        finally:
-            service.send_signal(signal.SIGTERM)
-            try:
-                service.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+    env = bare_environment(database_url)
+    with ready_service(env, tmp_path / "service.log", START_TIMEOUT) as service:
+        yield service.url
 
 
 @pytest.mark.slow

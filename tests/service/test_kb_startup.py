@@ -8,12 +8,7 @@ a restart with a corrupt file keeps the previous version loaded and serving.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -25,9 +20,8 @@ import psycopg
 import pytest
 
 from service import contract
-from tests.support.net import free_port
+from tests.service.process import bare_environment, ready_service
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
 
 
@@ -41,40 +35,9 @@ def _get(url: str) -> tuple[int, Any]:
 
 @contextmanager
 def started_service(database_url: str, kb_dir: Path, log_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        contract.ENV_DATABASE_URL: database_url,
-        contract.ENV_COMPLIANCE_DIR: str(kb_dir),
-        contract.ENV_HOST: "127.0.0.1",
-        contract.ENV_PORT: str(port),
-        contract.ENV_SHUTDOWN_DELAY: "0",
-        contract.ENV_GRACEFUL_TIMEOUT: "5",
-    }
-    base = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log_file:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "service"], cwd=ROOT, env=env, stdout=log_file, stderr=log_file
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert service.poll() is None, log_path.read_text()[-3000:]
-                try:
-                    if _get(base + contract.READY_PATH)[0] == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline, "not ready within 60 s"
-                time.sleep(0.2)
-            yield base
-        finally:
-            service.send_signal(signal.SIGTERM)
-            try:
-                service.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+    env = bare_environment(database_url, **{contract.ENV_COMPLIANCE_DIR: str(kb_dir)})
+    with ready_service(env, log_path) as service:
+        yield service.url
 
 
 def _kb_log_lines(log_path: Path) -> list[str]:

@@ -21,13 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,6 +39,7 @@ from service import contract, kb  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.ib import initialise_ib  # noqa: E402
 from service.migrate import apply_migrations  # noqa: E402
+from tests.service.process import bare_environment, ready_service  # noqa: E402
 
 CONCURRENCY = 20
 QUERY_P99_TARGET_MS = 10.0
@@ -152,50 +149,8 @@ async def _http_latencies(
 @contextmanager
 def _running_service(url: str) -> Iterator[int]:
     """``python -m service`` on the scratch database, ready; yields its port."""
-    port = _free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        contract.ENV_DATABASE_URL: url,
-        contract.ENV_HOST: "127.0.0.1",
-        contract.ENV_PORT: str(port),
-        contract.ENV_SHUTDOWN_DELAY: "0",
-        contract.ENV_GRACEFUL_TIMEOUT: "5",
-    }
-    service = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                ready = f"http://127.0.0.1:{port}{contract.READY_PATH}"
-                with urllib.request.urlopen(ready, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if service.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not become ready")
-            time.sleep(0.2)
-        yield port
-    finally:
-        service.send_signal(signal.SIGTERM)
-        try:
-            service.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            service.kill()
-            service.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    with ready_service(bare_environment(url), Path(os.devnull)) as service:
+        yield service.port
 
 
 def _report(name: str, value_ms: float, target_ms: float, baseline_ms: float, basis: str) -> bool:

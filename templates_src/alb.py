@@ -75,6 +75,7 @@ from service import contract
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
+    add_az_count,
     add_flag,
     add_parameter,
     add_retention,
@@ -283,15 +284,8 @@ def _add_parameters(t: Template) -> None:
         Default="",
         Description="Route tables of the private subnets in AZ order (when creating NATs).",
     )
-    add_parameter(
-        t,
-        PARAM_AZ_COUNT,
-        group=GROUP,
-        label="Availability Zones",
-        Type="String",
-        AllowedValues=["2", "3"],
-        Default=str(MAX_AZS),
-        Description="How many private route tables get a NAT route.",
+    add_az_count(
+        t, PARAM_AZ_COUNT, group=GROUP, description="How many private route tables get a NAT route."
     )
 
 

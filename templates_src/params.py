@@ -11,6 +11,8 @@ from typing import Any
 
 from troposphere import Parameter, Template
 
+from templates_src.profile import MAX_AZS
+
 # Patterns that reject bad values before any resource is created.
 CIDR_PATTERN = (
     r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -92,6 +94,20 @@ def add_retention(
         Type="Number",
         AllowedValues=[str(d) for d in LOG_RETENTION_DAYS],
         Default=str(default),
+        Description=description,
+    )
+
+
+def add_az_count(template: Template, name: str, *, group: str, description: str) -> Parameter:
+    """How many Availability Zones a stack spans: 2 or 3, the most any profile uses by default."""
+    return add_parameter(
+        template,
+        name,
+        group=group,
+        label="Availability Zones",
+        Type="String",
+        AllowedValues=["2", "3"],
+        Default=str(MAX_AZS),
         Description=description,
     )
 

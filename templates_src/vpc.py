@@ -40,7 +40,7 @@ from troposphere.ec2 import (
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
-from templates_src.params import VPC_CIDR_PATTERN, add_parameter, add_retention
+from templates_src.params import VPC_CIDR_PATTERN, add_az_count, add_parameter, add_retention
 from templates_src.profile import MAX_AZS
 from templates_src.security import customer_managed_key, name_tags
 
@@ -82,15 +82,8 @@ def build_vpc_stack() -> Template:
             "S3 gateway endpoint and VPC flow logs encrypted with a customer-managed key."
         )
     )
-    add_parameter(
-        t,
-        PARAM_AZ_COUNT,
-        group=GROUP,
-        label="Availability Zones",
-        Type="String",
-        AllowedValues=["2", "3"],
-        Default=str(MAX_AZS),
-        Description="How many Availability Zones the VPC spans.",
+    add_az_count(
+        t, PARAM_AZ_COUNT, group=GROUP, description="How many Availability Zones the VPC spans."
     )
     add_parameter(
         t,

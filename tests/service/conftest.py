@@ -26,6 +26,17 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """An open connection pool on the test's database."""
+    database = Database.from_url(database_url)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
 async def state(database_url: str) -> AsyncIterator[AppState]:
     """The state the entrypoint builds: every migration applied, IB and the shipped knowledge
     base loaded, the licence checked (licensing off: no product code set)."""

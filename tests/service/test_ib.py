@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
@@ -41,16 +40,6 @@ def rollback_ib_migrations(url: str) -> None:
     migrations = read_migrations(str(IB_MIGRATIONS))
     with backend.lock():
         backend.rollback_migrations(backend.to_rollback(migrations))
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database.from_url(database_url)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

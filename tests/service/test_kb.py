@@ -260,14 +260,10 @@ class CountingDatabase:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
+def database_url(database_url: str) -> str:
+    """This module's database has IB's schema before anything opens it (``db`` included)."""
     apply_ib_migrations(database_url)
-    database = Database.from_url(database_url)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
+    return database_url
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ import json
 import re
 import secrets
 import string
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
@@ -853,6 +853,24 @@ def _ecs_service_delete(
 # --- 11: updates reach the resources that depend on a replaced one -----------------------
 
 
+def _dependency_order(
+    names: Iterable[str], needs: Mapping[str, set[str]], within: set[str] | None = None
+) -> list[str]:
+    """``names`` (only those ``within``, when given) with each after what it needs."""
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in order or (within is not None and name not in within):
+            return
+        for dependency in sorted(needs[name]):
+            visit(dependency)
+        order.append(name)
+
+    for name in names:
+        visit(name)
+    return order
+
+
 def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
     def diff(self: Any, other_template: Json, parameters: Json | None = None) -> Json:
         actions: Json = original(self, other_template, parameters)
@@ -864,18 +882,7 @@ def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
             grown = {n for n, deps in needs.items() if deps & modified and n not in actions["Add"]}
             changed = not grown <= modified
             modified |= grown
-        ordered: list[str] = []
-
-        def visit(name: str) -> None:
-            if name in ordered or name not in modified:
-                return
-            for dependency in sorted(needs[name]):
-                visit(dependency)
-            ordered.append(name)
-
-        for name in new:
-            visit(name)
-        actions["Modify"] = ordered
+        actions["Modify"] = _dependency_order(new, needs, within=modified)
         return actions
 
     return diff
@@ -967,18 +974,7 @@ def _delete_stack_resources(self: Any) -> None:
         name: references(resource, names) | set(_as_list(resource.get("DependsOn", [])))
         for name, resource in template.items()
     }
-    order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order:
-            return
-        for dependency in sorted(needs[name]):
-            visit(dependency)
-        order.append(name)
-
-    for name in template:
-        visit(name)
-    for name in reversed(order):
+    for name in reversed(_dependency_order(template, needs)):
         if template[name].get("DeletionPolicy") == "Retain":
             continue
         parsed = self._parsed_resources.get(name)

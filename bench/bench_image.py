@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -82,11 +81,7 @@ def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | 
         )
         return created, health, ready
     finally:
-        subprocess.run(
-            [*images.podman_cmd(), "rm", "--force", "--time", "0", name],
-            capture_output=True,
-            check=False,
-        )
+        images.remove_container(name)
         drop_database(admin_url, url)
 
 

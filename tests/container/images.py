@@ -307,6 +307,22 @@ def wait_for_status(url: str, want: int, limit: float, started: float) -> float 
     return None
 
 
+def remove_container(name: str, *, print_log_lines: int = 0) -> None:
+    """Remove a container, running or not, without a grace period; first print its last
+    ``print_log_lines`` log lines when asked (for the test output)."""
+    if print_log_lines:
+        logs = subprocess.run(
+            [*podman_cmd(), "logs", "--tail", str(print_log_lines), name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        print(f"\n[container {name} last log lines]\n{logs.stdout}{logs.stderr}")
+    subprocess.run(
+        [*podman_cmd(), "rm", "--force", "--time", "0", name], capture_output=True, check=False
+    )
+
+
 def remove_leftover_containers() -> None:
     """Remove stopped containers of earlier, interrupted runs (vfs keeps a full copy each)."""
     for status in ("exited", "created"):

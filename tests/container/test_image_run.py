@@ -110,18 +110,7 @@ def service(built_image: images.BuiltImage, image_database_url: str) -> Iterator
         )
         yield RunningService(name, port, health, ready, created)
     finally:
-        logs = subprocess.run(
-            [*images.podman_cmd(), "logs", "--tail", "30", name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        print(f"\n[container {name} last log lines]\n{logs.stdout}{logs.stderr}")
-        subprocess.run(
-            [*images.podman_cmd(), "rm", "--force", "--time", "0", name],
-            capture_output=True,
-            check=False,
-        )
+        images.remove_container(name, print_log_lines=30)
 
 
 def test_health_answers_200_within_60_seconds(service: RunningService) -> None:

@@ -34,18 +34,7 @@ def container_name() -> Iterator[str]:
     try:
         yield name
     finally:
-        logs = subprocess.run(
-            [*images.podman_cmd(), "logs", "--tail", "40", name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        print(f"\n[container {name} last log lines]\n{logs.stdout}{logs.stderr}")
-        subprocess.run(
-            [*images.podman_cmd(), "rm", "--force", "--time", "0", name],
-            capture_output=True,
-            check=False,
-        )
+        images.remove_container(name, print_log_lines=40)
 
 
 def test_image_reads_database_credentials_from_secrets_manager(

@@ -29,7 +29,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 from service import contract  # noqa: E402
 from tests.container import images  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
-from tests.support.pg import create_database, drop_database  # noqa: E402
+from tests.support.pg import scratch_database  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MB = 1_000_000
@@ -46,43 +46,42 @@ def build(force: bool) -> tuple[images.BuiltImage, float | None]:
 
 def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | None]:
     """(create, health, ready) seconds from `podman run` for one container."""
-    url = create_database(admin_url, prefix="co_bench_image")
     name = f"co-bench-{uuid.uuid4().hex[:10]}"
     port = free_port()
-    try:
-        started = time.monotonic()
-        images.run(
-            [
-                *images.podman_cmd(),
-                "run",
-                "--detach",
-                "--name",
-                name,
-                "--network",
-                "host",
-                *images.RUN_DEFAULTS,
-                "--read-only",
-                "--tmpfs",
-                "/tmp",
-                "-e",
-                f"{contract.ENV_DATABASE_URL}={url}",
-                "-e",
-                f"{contract.ENV_PORT}={port}",
-                image,
-            ]
-        )
-        created = time.monotonic() - started
-        base = f"http://127.0.0.1:{port}"
-        health = images.wait_for_status(
-            base + contract.HEALTH_PATH, 200, images.STARTUP_LIMIT, started
-        )
-        ready = images.wait_for_status(
-            base + contract.READY_PATH, 200, images.STARTUP_LIMIT, started
-        )
-        return created, health, ready
-    finally:
-        images.remove_container(name)
-        drop_database(admin_url, url)
+    with scratch_database(admin_url, prefix="co_bench_image") as url:
+        try:
+            started = time.monotonic()
+            images.run(
+                [
+                    *images.podman_cmd(),
+                    "run",
+                    "--detach",
+                    "--name",
+                    name,
+                    "--network",
+                    "host",
+                    *images.RUN_DEFAULTS,
+                    "--read-only",
+                    "--tmpfs",
+                    "/tmp",
+                    "-e",
+                    f"{contract.ENV_DATABASE_URL}={url}",
+                    "-e",
+                    f"{contract.ENV_PORT}={port}",
+                    image,
+                ]
+            )
+            created = time.monotonic() - started
+            base = f"http://127.0.0.1:{port}"
+            health = images.wait_for_status(
+                base + contract.HEALTH_PATH, 200, images.STARTUP_LIMIT, started
+            )
+            ready = images.wait_for_status(
+                base + contract.READY_PATH, 200, images.STARTUP_LIMIT, started
+            )
+            return created, health, ready
+        finally:
+            images.remove_container(name)
 
 
 def describe(values: list[float]) -> str:

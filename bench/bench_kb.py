@@ -24,13 +24,9 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,6 +36,7 @@ from service.db import Database  # noqa: E402
 from service.ib import initialise_ib  # noqa: E402
 from service.migrate import apply_migrations  # noqa: E402
 from tests.service.process import bare_environment, ready_service  # noqa: E402
+from tests.support.pg import scratch_database  # noqa: E402
 
 CONCURRENCY = 20
 QUERY_P99_TARGET_MS = 10.0
@@ -50,11 +47,6 @@ RESTART_REPEATS = 30
 # The steady series: 20 clients together sending this many requests per second.
 STEADY_RATE = 400.0
 STEADY_REQUESTS = 2000
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def _percentile(samples: list[float], fraction: float) -> float:
@@ -163,11 +155,7 @@ def _report(name: str, value_ms: float, target_ms: float, baseline_ms: float, ba
 
 
 async def run(admin_url: str, requests: int) -> int:
-    name = f"co_bench_kb_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(admin_url, name)
-    try:
+    with scratch_database(admin_url, prefix="co_bench_kb") as url:
         apply_migrations(
             url.replace("postgresql://", "postgresql+psycopg://", 1), ROOT / "migrations"
         )
@@ -177,9 +165,6 @@ async def run(admin_url: str, requests: int) -> int:
             return await _measure(db, url, requests)
         finally:
             await db.close()
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _measure(db: Database, url: str, requests: int) -> int:

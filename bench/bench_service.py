@@ -16,50 +16,26 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psycopg
 import uvloop
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from service import contract  # noqa: E402
+from tests.support.net import free_port  # noqa: E402
+from tests.support.pg import scratch_database  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 16  # concurrent keep-alive connections of the load generator
 THROUGHPUT_PAIRS = 5
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    name = f"co_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(admin_url)
-    try:
-        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def service_env(database_url: str, port: int) -> dict[str, str]:
@@ -114,7 +90,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def bench_first_start(admin_url: str, rounds: int) -> list[float]:
     times = []
     for _ in range(rounds):
-        with fresh_database(admin_url) as url:
+        with scratch_database(admin_url, prefix="co_bench") as url:
             port = free_port()
             started = time.perf_counter()
             process = start(["-m", "service"], service_env(url, port))
@@ -128,7 +104,7 @@ def bench_first_start(admin_url: str, rounds: int) -> list[float]:
 
 def bench_restart(admin_url: str, rounds: int) -> list[float]:
     times = []
-    with fresh_database(admin_url) as url:
+    with scratch_database(admin_url, prefix="co_bench") as url:
         port = free_port()
         first = start(["-m", "service"], service_env(url, port))
         time_until(first, f"http://127.0.0.1:{port}{contract.READY_PATH}")
@@ -223,7 +199,7 @@ class Throughput:
 
 
 def bench_throughput(admin_url: str, seconds: float) -> Throughput:
-    with fresh_database(admin_url) as url:
+    with scratch_database(admin_url, prefix="co_bench") as url:
         service_port, bare_port = free_port(), free_port()
         service = start(["-m", "service"], service_env(url, service_port))
         health_url = f"http://127.0.0.1:{service_port}{contract.HEALTH_PATH}"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.aws import FAKE_CREDENTIALS, moto_server, reset_moto
-from tests.support.pg import PostgresCluster, create_database, drop_database
+from tests.support.pg import PostgresCluster, scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +35,8 @@ def pg_admin_url() -> Iterator[str]:
 @pytest.fixture
 def database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, empty database (``postgresql://`` URL) that is dropped after the test."""
-    url = create_database(pg_admin_url)
-    try:
+    with scratch_database(pg_admin_url) as url:
         yield url
-    finally:
-        drop_database(pg_admin_url, url)
 
 
 @pytest.fixture

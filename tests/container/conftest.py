@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.container import images
-from tests.support.pg import create_database, drop_database
+from tests.support.pg import scratch_database
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +48,5 @@ def built_image(container_tools: None) -> images.BuiltImage:
 @pytest.fixture(scope="module")
 def image_database_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh database for the containers of one test module, dropped afterwards."""
-    url = create_database(pg_admin_url, prefix="co_image")
-    try:
+    with scratch_database(pg_admin_url, prefix="co_image") as url:
         yield url
-    finally:
-        drop_database(pg_admin_url, url)

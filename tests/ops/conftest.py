@@ -15,6 +15,8 @@ __all__ = ["ops_env", "start_service"]
 # draining instance long before it stops accepting. Production uses the contract's values.
 TEST_SHUTDOWN_DELAY = 10 * CHECK_INTERVAL
 TEST_GRACEFUL_TIMEOUT = TEST_SHUTDOWN_DELAY + 5
+# Seconds a release of the operations tests may take to answer /ready.
+READY_TIMEOUT = 90.0
 
 
 def ops_environment(database_url: str) -> dict[str, str]:

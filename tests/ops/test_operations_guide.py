@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from service.entrypoint import build_parser
 from service.migrate import expected_migration_ids
 from service.secrets import SECRET_CACHE_TTL
 from tests.ops.guide import GUIDE, SHELL_LANGUAGES, Block, commands_in, read_blocks
-from tests.service.process import ServiceProcess, service_environment
+from tests.service.process import StartService, service_environment
 from tests.support.pg import create_database, drop_database
 
 REPO_ROOT = GUIDE.parents[1]
@@ -44,7 +44,6 @@ VENV_BIN = Path(sys.executable).parent
 CONTRACT_ENV_NAMES = frozenset(
     v for k, v in vars(contract).items() if k.startswith("ENV_") and isinstance(v, str)
 )
-StartService = Callable[[dict[str, str]], ServiceProcess]
 
 # Helm 3 and kubectl subcommands (neither binary can be installed here; these are the
 # commands of their reference pages).

@@ -6,7 +6,6 @@ The operator's procedure (docs/operations.md): stop N+1, run
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ from service import contract
 from service.assessments import ASSESSMENTS_PATH
 from service.config import DEFAULT_MIGRATIONS_DIR
 from service.migrate import expected_migration_ids
+from tests.ops.conftest import READY_TIMEOUT
 from tests.ops.releases import (
     applied_ids,
     build_release_n1,
@@ -25,10 +25,8 @@ from tests.ops.releases import (
     release_env,
     release_n_head,
 )
-from tests.service.process import ServiceProcess, log_records, run_command
+from tests.service.process import ServiceProcess, StartService, log_records, run_command
 
-StartService = Callable[[dict[str, str]], ServiceProcess]
-READY_TIMEOUT = 90.0
 # The fixture's column, as N+1's own feature would fill it.
 N1_COLUMN = ("co", "assessment", "note")
 

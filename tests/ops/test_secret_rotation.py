@@ -18,7 +18,6 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Callable
 from urllib.parse import quote
 
 import boto3
@@ -27,15 +26,13 @@ import pytest
 from psycopg import sql
 
 from service import contract
-from tests.ops.conftest import TEST_GRACEFUL_TIMEOUT, TEST_SHUTDOWN_DELAY
+from tests.ops.conftest import READY_TIMEOUT, TEST_GRACEFUL_TIMEOUT, TEST_SHUTDOWN_DELAY
 from tests.ops.loadbalancer import describe_failures, load_balanced
-from tests.service.process import ServiceProcess, service_environment
+from tests.service.process import StartService, service_environment
 from tests.support.pg import PostgresCluster, with_database
 
-StartService = Callable[[dict[str, str]], ServiceProcess]
 APP_ROLE = "co_app"
 APP_DATABASE = "co_rotation"
-READY_TIMEOUT = 90.0
 # Concurrent writes in the spike: more than the steady load keeps pooled, fewer than
 # service.db.POOL_MAX_SIZE so /ready's own check still finds a free connection.
 SPIKE = 6

@@ -10,7 +10,6 @@ processes get SIGTERM one at a time, as ECS (minimum healthy 100%) or a Deployme
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import psycopg
 import pytest
 
 from service.migrate import expected_migration_ids, find_destructive_statements
-from tests.ops.conftest import TEST_GRACEFUL_TIMEOUT
+from tests.ops.conftest import READY_TIMEOUT, TEST_GRACEFUL_TIMEOUT
 from tests.ops.loadbalancer import Outcome, describe_failures, load_balanced
 from tests.ops.releases import (
     applied_ids,
@@ -30,13 +29,11 @@ from tests.ops.releases import (
     fixture_migration_seconds,
     release_env,
 )
-from tests.service.process import ServiceProcess
+from tests.service.process import ServiceProcess, StartService
 
-StartService = Callable[[dict[str, str]], ServiceProcess]
 # Successful requests each phase must see before the next step, so every step is taken
 # under real load rather than in a quiet moment.
 REQUESTS_PER_PHASE = 30
-READY_TIMEOUT = 90.0
 # A request to N that started during N+1's migration may take at most this share of the
 # migration's time (requests take milliseconds; a blocking migration would take seconds).
 STALL_FRACTION = 0.5

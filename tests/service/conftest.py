@@ -3,7 +3,7 @@ real service processes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from service.kb import load_knowledge_base
 from service.license import check_licence
 from service.migrate import apply_migrations, expected_migration_ids
 from service.state import AppState
-from tests.service.process import ServiceProcess, service_environment
+from tests.service.process import ServiceProcess, StartService, service_environment
 
 
 @pytest.fixture
@@ -84,7 +84,7 @@ def service_env(database_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_service() -> Iterator[Callable[[dict[str, str]], ServiceProcess]]:
+def start_service() -> Iterator[StartService]:
     """Start real service processes; every one is stopped at the end of the test."""
     started: list[ServiceProcess] = []
 

@@ -51,25 +51,8 @@ def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | 
     with scratch_database(admin_url, prefix="co_bench_image") as url:
         try:
             started = time.monotonic()
-            images.run(
-                [
-                    *images.podman_cmd(),
-                    "run",
-                    "--detach",
-                    "--name",
-                    name,
-                    "--network",
-                    "host",
-                    *images.RUN_DEFAULTS,
-                    "--read-only",
-                    "--tmpfs",
-                    "/tmp",
-                    "-e",
-                    f"{contract.ENV_DATABASE_URL}={url}",
-                    "-e",
-                    f"{contract.ENV_PORT}={port}",
-                    image,
-                ]
+            images.start_service_container(
+                name, image, {contract.ENV_DATABASE_URL: url, contract.ENV_PORT: str(port)}
             )
             created = time.monotonic() - started
             base = f"http://127.0.0.1:{port}"

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,6 +305,31 @@ def wait_for_status(url: str, want: int, limit: float, started: float) -> float 
             return time.monotonic() - started
         time.sleep(0.05)
     return None
+
+
+def start_service_container(
+    name: str, image: str, env: Mapping[str, str], *, tmpfs: str = "/tmp", timeout: float = 600
+) -> None:
+    """``podman run --detach`` the service as deployed: on the host network, with the test
+    containers' label and limits, a read-only root with a tmpfs on /tmp, and ``env`` only."""
+    run(
+        [
+            *podman_cmd(),
+            "run",
+            "--detach",
+            "--name",
+            name,
+            "--network",
+            "host",
+            *RUN_DEFAULTS,
+            "--read-only",
+            "--tmpfs",
+            tmpfs,
+            *[arg for key, value in env.items() for arg in ("-e", f"{key}={value}")],
+            image,
+        ],
+        timeout=timeout,
+    )
 
 
 def remove_container(name: str, *, print_log_lines: int = 0) -> None:

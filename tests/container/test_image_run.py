@@ -83,22 +83,12 @@ def service(built_image: images.BuiltImage, image_database_url: str) -> Iterator
     name = f"co-test-{uuid.uuid4().hex[:10]}"
     port = free_port()
     started = time.monotonic()
-    podman(
-        "run",
-        "--detach",
-        "--name",
+    images.start_service_container(
         name,
-        "--network",
-        "host",
-        *images.RUN_DEFAULTS,
-        "--read-only",
-        "--tmpfs",
-        "/tmp:rw,nosuid,nodev,size=64m",
-        "-e",
-        f"{contract.ENV_DATABASE_URL}={image_database_url}",
-        "-e",
-        f"{contract.ENV_PORT}={port}",
         built_image.name,
+        {contract.ENV_DATABASE_URL: image_database_url, contract.ENV_PORT: str(port)},
+        tmpfs="/tmp:rw,nosuid,nodev,size=64m",
+        timeout=120,
     )
     created = time.monotonic() - started
     try:

@@ -63,28 +63,17 @@ def test_image_reads_database_credentials_from_secrets_manager(
     assert seed.returncode == 0, seed.stderr
     port = free_port()
     started = time.monotonic()
-    images.run(
-        [
-            *images.podman_cmd(),
-            "run",
-            "--detach",
-            "--name",
-            container_name,
-            "--network",
-            "host",
-            *images.RUN_DEFAULTS,
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-e",
-            f"{contract.ENV_DB_SECRET_ARN}=arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}",
-            *[arg for key, value in FAKE_CREDENTIALS.items() for arg in ("-e", f"{key}={value}")],
-            "-e",
-            f"AWS_ENDPOINT_URL={aws}",
-            "-e",
-            f"{contract.ENV_PORT}={port}",
-            built_image.name,
-        ]
+    images.start_service_container(
+        container_name,
+        built_image.name,
+        {
+            contract.ENV_DB_SECRET_ARN: (
+                f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}"
+            ),
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": aws,
+            contract.ENV_PORT: str(port),
+        },
     )
     created = time.monotonic() - started
     ready = images.wait_for_status(

@@ -19,13 +19,10 @@ from awacs.aws import (
     ArnLike,
     Condition,
     PolicyDocument,
-    Principal,
     Statement,
     StringEquals,
 )
-from awacs.sts import AssumeRole
 from troposphere import (
-    AccountId,
     FindInMap,
     GetAtt,
     Join,
@@ -84,7 +81,7 @@ from templates_src.params import (
     add_parameter,
     add_retention,
 )
-from templates_src.security import name_tags, scanner_skips, wildcard_reason
+from templates_src.security import name_tags, scanner_skips, service_trust, wildcard_reason
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
@@ -392,24 +389,12 @@ def _add_network_rules(t: Template) -> None:
 
 
 def _trust(service: str) -> PolicyDocument:
-    return PolicyDocument(
-        Version="2012-10-17",
-        Statement=[
-            Statement(
-                Effect=Allow,
-                Principal=Principal("Service", service),
-                Action=[AssumeRole],
-                Condition=Condition(
-                    [
-                        StringEquals("aws:SourceAccount", AccountId),
-                        ArnLike(
-                            "aws:SourceArn",
-                            Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"),
-                        ),
-                    ]
-                ),
-            )
-        ],
+    """``service`` may assume the role for this account's ECS resources in this region."""
+    return service_trust(
+        service,
+        ArnLike(
+            "aws:SourceArn", Sub("arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*")
+        ),
     )
 
 

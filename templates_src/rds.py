@@ -11,10 +11,7 @@ one (``Snapshot`` in production, ``Delete`` in the trial).
 
 from __future__ import annotations
 
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from awacs.sts import AssumeRole
 from troposphere import (
-    AccountId,
     Equals,
     GetAtt,
     If,
@@ -29,7 +26,7 @@ from troposphere.rds import DBInstance, DBParameterGroup, DBSubnetGroup, MasterU
 
 from service import contract
 from templates_src.params import DB_INSTANCE_CLASSES, add_flag, add_parameter
-from templates_src.security import customer_managed_key, name_tags, no_egress
+from templates_src.security import customer_managed_key, name_tags, no_egress, service_trust
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
@@ -115,17 +112,7 @@ def build_rds_stack() -> Template:
     t.add_resource(
         Role(
             "MonitoringRole",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", "monitoring.rds.amazonaws.com"),
-                        Action=[AssumeRole],
-                        Condition=Condition([StringEquals("aws:SourceAccount", AccountId)]),
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=service_trust("monitoring.rds.amazonaws.com"),
             ManagedPolicyArns=[
                 "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
             ],

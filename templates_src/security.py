@@ -14,11 +14,13 @@ from awacs.aws import (
     Allow,
     ArnLike,
     Condition,
+    ConditionElement,
     PolicyDocument,
     Principal,
     Statement,
     StringEquals,
 )
+from awacs.sts import AssumeRole
 from troposphere import AccountId, Sub, Tags
 from troposphere.ec2 import SecurityGroupRule
 from troposphere.kms import Key
@@ -131,6 +133,22 @@ def customer_managed_key(title: str, description: str) -> Key:
         KeyPolicy=PolicyDocument(Version="2012-10-17", Statement=statements),
         Metadata=wildcard_reason(KEY_POLICY_WILDCARD),
         Tags=Tags(Name=Sub(f"${{AWS::StackName}}-{title}")),
+    )
+
+
+def service_trust(service: str, *conditions: ConditionElement) -> PolicyDocument:
+    """A role's trust policy: the AWS ``service`` may assume it, for this account only
+    (``aws:SourceAccount``), under any further ``conditions``."""
+    return PolicyDocument(
+        Version="2012-10-17",
+        Statement=[
+            Statement(
+                Effect=Allow,
+                Principal=Principal("Service", service),
+                Action=[AssumeRole],
+                Condition=Condition([StringEquals("aws:SourceAccount", AccountId), *conditions]),
+            )
+        ],
     )
 
 

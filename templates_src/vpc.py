@@ -9,10 +9,8 @@ them (see docs/setup-time.md).
 from __future__ import annotations
 
 from awacs import logs as logs_actions
-from awacs.aws import Allow, Condition, PolicyDocument, Principal, Statement, StringEquals
-from awacs.sts import AssumeRole
+from awacs.aws import Allow, PolicyDocument, Statement
 from troposphere import (
-    AccountId,
     Cidr,
     Equals,
     GetAtt,
@@ -42,7 +40,7 @@ from troposphere.logs import LogGroup
 
 from templates_src.params import VPC_CIDR_PATTERN, add_az_count, add_parameter, add_retention
 from templates_src.profile import MAX_AZS
-from templates_src.security import customer_managed_key, name_tags
+from templates_src.security import customer_managed_key, name_tags, service_trust
 
 # The stack's interface: parameter and output names the parents wire.
 PARAM_AZ_COUNT = "AvailabilityZoneCount"
@@ -238,17 +236,7 @@ def _add_flow_logs(t: Template) -> None:
     t.add_resource(
         Role(
             "FlowLogRole",
-            AssumeRolePolicyDocument=PolicyDocument(
-                Version="2012-10-17",
-                Statement=[
-                    Statement(
-                        Effect=Allow,
-                        Principal=Principal("Service", "vpc-flow-logs.amazonaws.com"),
-                        Action=[AssumeRole],
-                        Condition=Condition([StringEquals("aws:SourceAccount", AccountId)]),
-                    )
-                ],
-            ),
+            AssumeRolePolicyDocument=service_trust("vpc-flow-logs.amazonaws.com"),
             Policies=[
                 Policy(
                     PolicyName="deliver-flow-logs",

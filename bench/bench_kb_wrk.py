@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from service import contract  # noqa: E402
 from tests.service.process import ServiceProcess, service_environment  # noqa: E402
-from tests.support.pg import create_database, drop_database  # noqa: E402
+from tests.support.pg import scratch_database  # noqa: E402
 
 CONNECTIONS = 20
 P99_TARGET_MS = 10.0
@@ -67,7 +67,11 @@ def main() -> int:
         print("bench_kb_wrk: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     admin = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    url = create_database(admin, prefix="co_bench")
+    with scratch_database(admin, prefix="co_bench") as url:
+        return _measure(url, args.seconds)
+
+
+def _measure(url: str, seconds: int) -> int:
     service = ServiceProcess(
         service_environment(**{contract.ENV_DATABASE_URL: url, contract.ENV_LOG_LEVEL: "WARNING"})
     )
@@ -75,12 +79,12 @@ def main() -> int:
     try:
         service.start().wait_until_ready(60)
         print(
-            f"{CONNECTIONS} connections, wrk 1 thread, {args.seconds}s per route; "
+            f"{CONNECTIONS} connections, wrk 1 thread, {seconds}s per route; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         baseline_p99 = 0.0
         for name, path in ROUTES.items():
-            p50, p99, rate = _wrk(service.url + path, args.seconds)
+            p50, p99, rate = _wrk(service.url + path, seconds)
             baseline_p99 = baseline_p99 or p99
             verdict = (
                 "" if name.endswith("(baseline)") else ("PASS" if p99 < P99_TARGET_MS else "FAIL")
@@ -92,7 +96,6 @@ def main() -> int:
             )
     finally:
         service.stop()
-        drop_database(admin, url)
     return 1 if failed else 0
 
 

@@ -31,6 +31,10 @@ PRESTOP_SLEEP: Final = 5
 TERMINATION_GRACE_PERIOD: Final = PRESTOP_SLEEP + GRACEFUL_TIMEOUT + 15
 # ECS: how long a new task may take to pass its first load-balancer health check.
 HEALTH_CHECK_GRACE_PERIOD: Final = 180
+# Rolling deployments: a replacement starts beside every old instance and no old one stops
+# before its replacement is healthy (ECS 100/200; Kubernetes maxUnavailable 0).
+ROLLING_MIN_HEALTHY_PERCENT: Final = 100
+ROLLING_MAX_PERCENT: Final = 200
 
 # --- Probes (seconds) ------------------------------------------------------------------
 PROBE_INTERVAL: Final = 10

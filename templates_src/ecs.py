@@ -601,8 +601,8 @@ def _add_service(t: Template) -> None:
             TaskDefinition=Ref("TaskDefinition"),
             DesiredCount=Ref(PARAM_DESIRED_COUNT),
             DeploymentConfiguration=DeploymentConfiguration(
-                MinimumHealthyPercent=100,
-                MaximumPercent=200,
+                MinimumHealthyPercent=contract.ROLLING_MIN_HEALTHY_PERCENT,
+                MaximumPercent=contract.ROLLING_MAX_PERCENT,
                 DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
             ),
             HealthCheckGracePeriodSeconds=contract.HEALTH_CHECK_GRACE_PERIOD,

@@ -26,10 +26,6 @@ from tests.helm.chart import SCENARIOS, container, only, pod_spec, render_scenar
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_NESTED = REPO_ROOT / "out" / "nested"
-# The rolling-deployment shape for ECS: a replacement task starts beside every old
-# one (200%) and no old task stops before its replacement is healthy (100%).
-ECS_MINIMUM_HEALTHY_PERCENT = 100
-ECS_MAXIMUM_PERCENT = 200
 FARGATE_MAX_STOP_TIMEOUT = 120  # seconds; Fargate refuses more
 
 Template = dict[str, Any]
@@ -108,8 +104,8 @@ def test_ecs_service_replaces_tasks_without_dropping_below_desired(
 ) -> None:
     for service in resources(load(), "AWS::ECS::Service"):
         deployment = service["DeploymentConfiguration"]
-        assert deployment["MinimumHealthyPercent"] == ECS_MINIMUM_HEALTHY_PERCENT
-        assert deployment["MaximumPercent"] == ECS_MAXIMUM_PERCENT
+        assert deployment["MinimumHealthyPercent"] == contract.ROLLING_MIN_HEALTHY_PERCENT
+        assert deployment["MaximumPercent"] == contract.ROLLING_MAX_PERCENT
         assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
         assert service["HealthCheckGracePeriodSeconds"] == contract.HEALTH_CHECK_GRACE_PERIOD
 

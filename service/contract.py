@@ -46,6 +46,10 @@ STARTUP_PROBE_FAILURE_THRESHOLD: Final = 30  # 30 x 10 s = 5 min for a first mig
 DB_WAIT_TIMEOUT_DEFAULT: Final = 60
 DB_DEFAULT_PORT: Final = 5432
 DB_DEFAULT_NAME: Final = "cloud_optimizer"
+# Amazon RDS's global certificate bundle (every commercial region's CAs), shipped in the
+# image so that DB_SSLMODE=verify-full can verify an RDS endpoint's certificate:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html
+RDS_CA_BUNDLE_PATH: Final = "/opt/cloud-optimizer/certs/rds-global-bundle.pem"
 
 # --- Environment variable names ---------------------------------------------------------
 ENV_DATABASE_URL: Final = "DATABASE_URL"
@@ -56,6 +60,7 @@ ENV_DB_USERNAME: Final = "DB_USERNAME"
 ENV_DB_PASSWORD: Final = "DB_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 ENV_DB_SECRET_ARN: Final = "DB_SECRET_ARN"  # noqa: S105
 ENV_DB_SSLMODE: Final = "DB_SSLMODE"
+ENV_DB_SSLROOTCERT: Final = "DB_SSLROOTCERT"
 ENV_DB_WAIT_TIMEOUT: Final = "DB_WAIT_TIMEOUT"
 ENV_APP_SECRET: Final = "APP_SECRET"  # noqa: S105
 ENV_APP_SECRET_ARN: Final = "APP_SECRET_ARN"  # noqa: S105

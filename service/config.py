@@ -52,6 +52,7 @@ class Settings:
     db_password: str | None = field(default=None, repr=False)
     db_secret_arn: str | None = None
     db_sslmode: str | None = None
+    db_sslrootcert: str | None = None  # CA bundle for verify-ca/verify-full; None: system store
     db_wait_timeout: float = float(contract.DB_WAIT_TIMEOUT_DEFAULT)
     app_secret: str | None = field(default=None, repr=False)
     app_secret_arn: str | None = None
@@ -153,6 +154,15 @@ def _secret_arn(raw: str) -> str:
     return raw
 
 
+def _readable_file(raw: str) -> str:
+    try:
+        with open(raw, "rb"):
+            pass
+    except OSError:
+        raise ValueError(raw) from None
+    return raw
+
+
 def _directory(raw: str) -> Path:
     path = Path(raw)
     if not path.is_dir():
@@ -175,6 +185,7 @@ class _UrlParts:
     username: str | None
     password: str | None = field(repr=False)
     sslmode: str | None
+    sslrootcert: str | None = None
 
 
 def parse_database_url(raw: str) -> _UrlParts:
@@ -193,6 +204,12 @@ def parse_database_url(raw: str) -> _UrlParts:
     sslmode = query.get("sslmode", [None])[-1]
     if sslmode is not None and sslmode not in SSL_MODES:
         raise ValueError(f"sslmode one of {', '.join(SSL_MODES)}")
+    sslrootcert = query.get("sslrootcert", [None])[-1]
+    if sslrootcert is not None:
+        try:
+            _readable_file(sslrootcert)
+        except ValueError:
+            raise ValueError("sslrootcert naming a readable file") from None
     return _UrlParts(
         host=parts.hostname,
         port=port,
@@ -200,6 +217,7 @@ def parse_database_url(raw: str) -> _UrlParts:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         sslmode=sslmode,
+        sslrootcert=sslrootcert,
     )
 
 
@@ -227,11 +245,15 @@ def _database_settings(env: _Collector) -> dict[str, object]:
     sslmode = env.parsed(
         contract.ENV_DB_SSLMODE, None, _choice(SSL_MODES), "one of " + ", ".join(SSL_MODES)
     )
+    sslrootcert = env.parsed(
+        contract.ENV_DB_SSLROOTCERT, None, _readable_file, "a readable CA bundle file (PEM)"
+    )
     result: dict[str, object] = {
         "db_port": port,
         "db_name": name or contract.DB_DEFAULT_NAME,
         "db_name_from_default": name is None,
         "db_sslmode": sslmode,
+        "db_sslrootcert": sslrootcert,
     }
 
     if url is not None:
@@ -254,6 +276,7 @@ def _database_settings(env: _Collector) -> dict[str, object]:
             db_username=username or parts.username or "postgres",
             db_password=password or parts.password,
             db_sslmode=sslmode or parts.sslmode,
+            db_sslrootcert=sslrootcert or parts.sslrootcert,
             db_secret_arn=secret_arn,
         )
         return result

@@ -106,6 +106,7 @@ class Database:
             username=parts.username or "postgres",
             password=parts.password,
             sslmode=parts.sslmode,
+            sslrootcert=parts.sslrootcert,
         )
         return cls(StaticCredentials(credentials), **options)
 

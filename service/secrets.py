@@ -17,10 +17,11 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from service.config import Settings
 
@@ -32,6 +33,8 @@ for _name in SDK_LOGGERS:
 
 SECRET_CACHE_TTL = 300.0  # seconds a fetched secret is trusted before it is read again
 POSTGRES_ENGINES = ("postgres", "postgresql", "aurora-postgresql")
+# The modes that verify the server's certificate against a CA bundle (libpq's meaning).
+VERIFYING_SSL_MODES = ("verify-ca", "verify-full")
 
 
 class SecretError(Exception):
@@ -48,6 +51,20 @@ class DatabaseCredentials:
     username: str
     password: str | None = field(repr=False)
     sslmode: str | None = None
+    # The CA bundle that verify-ca/verify-full check the server against (the image ships
+    # RDS's, contract.RDS_CA_BUNDLE_PATH). None: the system's trust store, for both drivers.
+    sslrootcert: str | None = None
+
+    @property
+    def verifies_server(self) -> bool:
+        return self.sslmode in VERIFYING_SSL_MODES
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """asyncpg's form of verify-ca/verify-full: a context that trusts only the bundle."""
+        context = ssl.create_default_context(cafile=self.sslrootcert)
+        # verify-ca checks the chain but not that the certificate names the host.
+        context.check_hostname = self.sslmode == "verify-full"
+        return context
 
     def asyncpg_arguments(self) -> dict[str, Any]:
         """Keyword arguments for asyncpg.connect (no URL, so nothing needs quoting)."""
@@ -58,9 +75,25 @@ class DatabaseCredentials:
             "user": self.username,
             "password": self.password,
         }
-        if self.sslmode is not None:
+        if self.verifies_server:
+            arguments["ssl"] = self.ssl_context()
+        elif self.sslmode is not None:
             arguments["ssl"] = self.sslmode
         return arguments
+
+    def libpq_parameters(self) -> dict[str, str]:
+        """sslmode and, when the server is verified, the bundle, as libpq (psycopg) reads them.
+
+        ``sslrootcert=system`` (libpq 16+) is libpq's name for the system trust store, the
+        same store asyncpg uses without a bundle; libpq would otherwise look for
+        ~/.postgresql/root.crt, which the image does not have.
+        """
+        parameters: dict[str, str] = {}
+        if self.sslmode is not None:
+            parameters["sslmode"] = self.sslmode
+        if self.verifies_server:
+            parameters["sslrootcert"] = self.sslrootcert or "system"
+        return parameters
 
     def url(self, scheme: str = "postgresql", *, quote_dbname: bool = True) -> str:
         """A URL with user and password percent-quoted (libpq and yoyo decode them)."""
@@ -68,7 +101,8 @@ class DatabaseCredentials:
         if self.password is not None:
             userinfo += ":" + quote(self.password, safe="")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        query = f"?sslmode={self.sslmode}" if self.sslmode else ""
+        parameters = self.libpq_parameters()
+        query = "?" + urlencode(parameters, quote_via=quote) if parameters else ""
         dbname = quote(self.dbname, safe="") if quote_dbname else self.dbname
         return f"{scheme}://{userinfo}@{host}:{self.port}/{dbname}{query}"
 
@@ -172,6 +206,7 @@ def parse_database_secret(arn: str, text: str, settings: Settings) -> DatabaseCr
         username=username,
         password=str(password),
         sslmode=settings.db_sslmode,
+        sslrootcert=settings.db_sslrootcert,
     )
 
 
@@ -201,6 +236,7 @@ class SecretResolver:
             username=settings.db_username,
             password=settings.db_password,
             sslmode=settings.db_sslmode,
+            sslrootcert=settings.db_sslrootcert,
         )
 
     async def _fetch(self) -> DatabaseCredentials:

@@ -76,6 +76,8 @@ class PostgresCluster:
 
     port: int = field(default_factory=free_port)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="co-pg-")))
+    # More `-c name=value` server settings, e.g. ssl=on with a certificate and key.
+    settings: dict[str, str] = field(default_factory=dict)
     _run_as: Sequence[str] = ()
 
     @property
@@ -119,7 +121,7 @@ class PostgresCluster:
             f"-c listen_addresses=127.0.0.1 -c port={self.port} "
             f"-c unix_socket_directories={self.root} -c fsync=off "
             "-c max_connections=200"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         subprocess.run(
             self._cmd(
                 "pg_ctl",

@@ -97,3 +97,11 @@ EXIT_ROLLBACK_REFUSED: Final = 79
 # The image runs as this non-root uid:gid; ECS task definitions and the chart enforce it.
 CONTAINER_UID: Final = 1000
 CONTAINER_GID: Final = 1000
+
+# --- Container image (added by the container engineer) ----------------------------------------
+# The only paths the service writes. The image owns each (CONTAINER_UID) and declares it a
+# VOLUME, so that the ECS data plane, which copies a VOLUME path's data into a task volume
+# mounted at the same containerPath, hands the service a directory it can write; a task
+# definition mounts a volume at each, and the chart an emptyDir.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+CONTAINER_WRITABLE_PATHS: Final = ("/tmp",)  # noqa: S108 - a mount point, not a temp file

@@ -31,6 +31,7 @@ STANDIN_IMAGES = (
     "co-standin/postgres:15-bookworm",
     "co-standin/redis:7-bookworm",
     "co-standin/moto:5.2.5",
+    "cloud-optimizer:dev",  # not a stand-in, but as slow to build from nothing
 )
 
 

@@ -4,9 +4,11 @@ tests/container/task_definition.py maps the container definition onto `docker ru
 user, read-only root, dropped capabilities and init process, its environment and its
 secrets (read from the Secrets Manager emulator the way ECS resolves ``valueFrom``), and its
 task volumes as Fargate creates them: empty root-owned 0755 bind mounts (not a tmpfs),
-populated from the image's VOLUME as the ECS data plane does. The database and the emulator
-are the compose stack's (the stand-ins), on a compose network of their own, as the task's
-awsvpc interface reaches RDS and Secrets Manager. Then the task definition's own health
+populated from the image's VOLUME as the ECS data plane does. The emulator is the compose
+stack's (seeded as RDS attaches its secret) and RDS is a PostgreSQL serving TLS with a
+certificate from a test CA, on a compose network of their own, as the task's awsvpc
+interface reaches Secrets Manager and RDS; when the task definition sets DB_SSLROOTCERT, the
+test CA is mounted at that path in place of the RDS bundle. Then the task definition's own health
 check command runs inside the container, and `docker stop -t StopTimeout` must drain and
 exit 0 within it.
 """
@@ -24,7 +26,7 @@ from typing import Any
 import pytest
 
 from service import contract
-from tests.container import compose, docker_images, images, task_definition
+from tests.container import compose, docker_images, images, task_definition, tls_postgres
 from tests.container.conftest import DockerImage
 from tests.container.engine import Engine
 from tests.support.aws import FAKE_CREDENTIALS, REGION
@@ -35,6 +37,11 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 PROJECT = "co-task"
 NETWORK = f"{PROJECT}_default"
 DB_SECRET_NAME = "cloud-optimizer/database"  # what the compose stack's aws-seed creates
+# RDS's stand-in: a PostgreSQL serving TLS with a certificate for this name, signed by a test
+# CA, with the credentials the seeded secret holds (docker-compose.yml's defaults).
+RDS_ALIAS = "rds"
+RDS_USER = "cloud_optimizer"
+RDS_PASSWORD = "local-only-not-a-secret"
 # Inside the task's network: the emulator as the compose file names it. On ECS the SDK
 # reaches Secrets Manager with the task role's credentials; here the emulator's stand-ins.
 EMULATOR_ENV = {**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": "http://aws:5000"}
@@ -91,7 +98,6 @@ def aws_side(docker_engine: Engine, docker_image: DockerImage) -> Iterator[AwsSi
             "--wait",
             "--wait-timeout",
             "300",
-            "postgres",
             "aws",
             "aws-seed",
             timeout=1800,
@@ -108,6 +114,7 @@ class Task:
     run: task_definition.FargateRun
     refs: dict[str, str]
     ready_seconds: float | None
+    database: tls_postgres.TlsPostgres
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -117,7 +124,7 @@ def resolved_refs(aws_side: AwsSide, image: str) -> dict[str, str]:
     """What each Ref of the container definition resolves to in this test."""
     return {
         "ContainerImage": image,
-        "DatabaseEndpointAddress": "postgres",  # the compose service: RDS's stand-in
+        "DatabaseEndpointAddress": RDS_ALIAS,
         "DatabaseEndpointPort": str(contract.DB_DEFAULT_PORT),
         "DatabaseName": contract.DB_DEFAULT_NAME,
         "DatabaseSecretArn": aws_side.secret_arn(DB_SECRET_NAME),
@@ -146,6 +153,23 @@ def task(
         aws_side.secret_string,
         tmp_path_factory.mktemp("task-volumes"),
     )
+    database = tls_postgres.start(
+        docker_engine,
+        NETWORK,
+        RDS_ALIAS,
+        tmp_path_factory.mktemp("rds-tls"),
+        user=RDS_USER,
+        password=RDS_PASSWORD,
+        dbname=contract.DB_DEFAULT_NAME,
+    )
+    # With DB_SSLROOTCERT the task verifies RDS's certificate against the bundle at that path;
+    # here the CA that signed the stand-in's certificate takes the bundle's place.
+    bundle = run.env.get(contract.ENV_DB_SSLROOTCERT)
+    ca_mount = (
+        ["--mount", f"type=bind,source={database.ca.cert_path},target={bundle},readonly"]
+        if bundle
+        else []
+    )
     name = f"co-task-{uuid.uuid4().hex[:8]}"
     port = free_port()
     started = time.monotonic()
@@ -161,6 +185,7 @@ def task(
         "--publish",
         f"127.0.0.1:{port}:{contract.PORT}",
         *run.options,
+        *ca_mount,
         *docker_images.env_args({**run.env, **EMULATOR_ENV}),
         docker_image.name,
     )
@@ -168,15 +193,29 @@ def task(
         ready = images.wait_for_status(
             f"http://127.0.0.1:{port}{contract.READY_PATH}", 200, images.STARTUP_LIMIT, started
         )
-        yield Task(name, port, run, refs, ready)
+        yield Task(name, port, run, refs, ready, database)
     finally:
         docker_images.remove_container(docker_engine, name, print_log_lines=40)
+        docker_images.remove_container(docker_engine, database.container)
 
 
 def test_task_serves_as_the_task_definition_runs_it(task: Task) -> None:
     assert task.ready_seconds is not None, "/ready not 200 as the task definition runs it"
     print(f"\n[ecs task] ready after {task.ready_seconds:.2f} s; docker run {task.run.options}")
     assert images.http_status(task.url(contract.HEALTH_PATH)) == 200
+
+
+def test_task_reaches_the_database_over_tls_verified_as_the_task_definition_asks(
+    docker_engine: Engine, task: Task
+) -> None:
+    sessions = tls_postgres.tls_sessions(
+        docker_engine, task.database, RDS_USER, contract.DB_DEFAULT_NAME
+    )
+    sslmode = task.run.env.get(contract.ENV_DB_SSLMODE)
+    print(f"\n[ecs task] DB_SSLMODE={sslmode}: {sessions} TLS sessions to the RDS stand-in")
+    assert sessions >= 1
+    if sslmode in ("verify-ca", "verify-full"):
+        assert task.run.env[contract.ENV_DB_SSLROOTCERT] == contract.RDS_CA_BUNDLE_PATH
 
 
 def test_every_process_runs_as_the_task_definitions_user(docker_engine: Engine, task: Task) -> None:

@@ -10,7 +10,6 @@ no traceback.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from service import contract
-from tests.container import docker_images, images
+from tests.container import docker_images, images, tls_postgres
 from tests.container.conftest import DockerImage
 from tests.container.engine import Engine
 from tests.support.net import free_port
@@ -36,9 +35,15 @@ DB_PASSWORD = "tls-test-password"
 @dataclass(frozen=True)
 class TlsDatabase:
     network: str
-    container: str
-    ca: CertificateAuthority
-    other_ca: CertificateAuthority
+    server: tls_postgres.TlsPostgres
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        return self.server.ca
+
+    @property
+    def other_ca(self) -> CertificateAuthority:
+        return self.server.other_ca
 
     def service_env(self, **extra: str) -> dict[str, str]:
         return {
@@ -58,61 +63,23 @@ class TlsDatabase:
 def tls_database(
     docker_engine: Engine, docker_image: DockerImage, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TlsDatabase]:
-    image = docker_images.ensure_standin_postgres(docker_engine)
-    certs = tmp_path_factory.mktemp("tls")
-    ca = CertificateAuthority.create(certs, "co-test-ca")
-    other_ca = CertificateAuthority.create(certs, "co-other-ca")
-    server = certs / "server"
-    server.mkdir()
-    cert, key = ca.issue_server_certificate(server, (DB_ALIAS,))
-    uid = int(
-        docker_engine.docker(
-            "run", "--rm", "--entrypoint", "id", image, "-u", "postgres"
-        ).stdout.strip()
-    )
-    for path in (server, cert, key):
-        shutil.chown(path, uid, uid)  # PostgreSQL refuses a key it does not own
     network = f"co-tls-{uuid.uuid4().hex[:8]}"
-    container = f"{network}-db"
     docker_engine.docker("network", "create", network)
+    server = None
     try:
-        docker_engine.docker(
-            "run",
-            "--detach",
-            "--name",
-            container,
-            "--label",
-            docker_images.CONTAINER_LABEL,
-            "--network",
+        server = tls_postgres.start(
+            docker_engine,
             network,
-            "--network-alias",
             DB_ALIAS,
-            "--env",
-            f"POSTGRES_USER={DB_USER}",
-            "--env",
-            f"POSTGRES_PASSWORD={DB_PASSWORD}",
-            "--env",
-            f"POSTGRES_DB={contract.DB_DEFAULT_NAME}",
-            "--mount",
-            f"type=bind,source={server},target=/tls,readonly",
-            image,
-            "postgres",
-            "-c",
-            "ssl=on",
-            "-c",
-            "ssl_cert_file=/tls/server.crt",
-            "-c",
-            "ssl_key_file=/tls/server.key",
+            tmp_path_factory.mktemp("tls"),
+            user=DB_USER,
+            password=DB_PASSWORD,
+            dbname=contract.DB_DEFAULT_NAME,
         )
-        deadline = time.monotonic() + 60
-        while docker_engine.docker(
-            "exec", container, "pg_isready", "-h", "127.0.0.1", "-U", DB_USER, check=False
-        ).returncode:
-            assert time.monotonic() < deadline, "the TLS PostgreSQL did not start"
-            time.sleep(0.3)
-        yield TlsDatabase(network, container, ca, other_ca)
+        yield TlsDatabase(network, server)
     finally:
-        docker_images.remove_container(docker_engine, container, print_log_lines=10)
+        if server is not None:
+            docker_images.remove_container(docker_engine, server.container, print_log_lines=10)
         docker_engine.docker("network", "rm", network, check=False)
 
 
@@ -190,19 +157,10 @@ def test_verify_full_with_the_ca_at_the_bundle_path_connects_over_tls(
             f"http://127.0.0.1:{port}{contract.READY_PATH}", 200, images.STARTUP_LIMIT, started
         )
         assert ready is not None, "not ready with verify-full and the right CA"
-        sessions = docker_engine.docker(
-            "exec",
-            tls_database.container,
-            "psql",  # over the local socket (trust), not counted below
-            "-U",
-            DB_USER,
-            "-d",
-            contract.DB_DEFAULT_NAME,
-            "-tAc",
-            "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) "
-            f"WHERE ssl AND usename = '{DB_USER}' AND pid <> pg_backend_pid()",
-        ).stdout.strip()
-        assert int(sessions) >= 1  # the service's pool, encrypted
+        sessions = tls_postgres.tls_sessions(
+            docker_engine, tls_database.server, DB_USER, contract.DB_DEFAULT_NAME
+        )
+        assert sessions >= 1  # the service's pool, encrypted
         print(f"\n[tls] verify-full ready after {ready:.2f} s; {sessions} TLS sessions")
     finally:
         docker_images.remove_container(docker_engine, name, print_log_lines=0)

@@ -76,11 +76,11 @@ from troposphere.secretsmanager import Secret as SecretsManagerSecret
 from service import contract
 from templates_src.params import (
     ECR_IMAGE_PATTERN,
-    MARKETPLACE_PRODUCT_CODE_PATTERN,
     TASK_SIZES,
     add_parameter,
     add_retention,
 )
+from templates_src.profile import UNLISTED, Listing
 from templates_src.security import name_tags, scanner_skips, service_trust, wildcard_reason
 
 PARAM_VPC_ID = "VpcId"
@@ -99,7 +99,6 @@ PARAM_IMAGE = "ContainerImage"
 PARAM_TASK_SIZE = "TaskSize"
 PARAM_DESIRED_COUNT = "DesiredCount"
 PARAM_MAX_COUNT = "MaxCount"
-PARAM_PRODUCT_CODE = "MarketplaceProductCode"
 PARAM_LOG_RETENTION = "LogRetentionDays"
 
 OUTPUT_CLUSTER = "ClusterName"
@@ -110,12 +109,12 @@ OUTPUT_LOG_GROUP = "LogGroupName"
 OUTPUT_TASK_SECURITY_GROUP = "TaskSecurityGroupId"
 
 CONTAINER_NAME = contract.APP_NAME
+#: The task's only volume: Fargate ephemeral storage mounted on /tmp.
+TMP_VOLUME = "tmp"
 CPU_TARGET_PERCENT = 60.0
 REQUESTS_PER_TARGET = 500.0
 MAX_TASKS = 20
 HTTPS_PORT = 443
-#: ECS caps a container health check's start period at 300 s.
-ECS_MAX_START_PERIOD = 300
 SECRETSMANAGER_ARN = (
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
 )
@@ -132,8 +131,12 @@ HEALTH_CHECK_SCRIPT = (
 )
 
 
-def build_ecs_stack() -> Template:
-    """The nested service template (shared by both parents)."""
+def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
+    """The nested service template (shared by both parents).
+
+    The Marketplace product code is the listing's, baked in at build time: a stack
+    parameter would let whoever launches the stack switch licensing off.
+    """
     t = Template(
         Description=(
             "Cloud Optimizer service: ECS Fargate cluster, task definition and rolling, "
@@ -170,7 +173,7 @@ def build_ecs_stack() -> Template:
     )
     _add_network_rules(t)
     _add_roles(t)
-    _add_task_definition(t)
+    _add_task_definition(t, listing)
     _add_service(t)
 
     t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
@@ -303,14 +306,6 @@ def _add_parameters(t: Template) -> None:
         MaxValue=MAX_TASKS,
         Default="2",
     )
-    param(
-        PARAM_PRODUCT_CODE,
-        GROUP_SERVICE,
-        "Marketplace product code",
-        "AWS Marketplace product code for RegisterUsage; empty outside Marketplace.",
-        Default="",
-        AllowedPattern=MARKETPLACE_PRODUCT_CODE_PATTERN,
-    )
     add_retention(
         t,
         PARAM_LOG_RETENTION,
@@ -408,6 +403,18 @@ def _image_repositories() -> Sub:
     )
 
 
+def _log_stream_resources() -> list[Sub]:
+    """The service's log group and the streams the awslogs driver creates in it.
+
+    Not ``${LogGroup.Arn}:log-stream:*``: GetAtt LogGroup.Arn already ends in ":*", which
+    would make it match no stream at all. The driver names each stream
+    PREFIX/CONTAINER/TASK-ID ("Using the awslogs log driver", awslogs-stream-prefix:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using_awslogs.html).
+    """
+    group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}"
+    return [Sub(group), Sub(f"{group}:log-stream:{CONTAINER_NAME}/{CONTAINER_NAME}/*")]
+
+
 def _add_roles(t: Template) -> None:
     read_secrets = Statement(
         Sid="ReadTheTaskSecrets",
@@ -454,7 +461,7 @@ def _add_roles(t: Template) -> None:
                                 Sid="WriteTheServiceLogs",
                                 Effect=Allow,
                                 Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                                Resource=[Sub("${LogGroup.Arn}:log-stream:*")],
+                                Resource=_log_stream_resources(),
                             ),
                             read_secrets,
                             decrypt_secrets,
@@ -505,11 +512,16 @@ def _add_roles(t: Template) -> None:
     )
 
 
-def _add_task_definition(t: Template) -> None:
+def _add_task_definition(t: Template, listing: Listing) -> None:
     def env(name: str, value: object) -> Environment:
         return Environment(Name=name, Value=value)
 
     db_secret = Ref(PARAM_DB_SECRET)
+    licensing = (
+        [env(contract.ENV_MARKETPLACE_PRODUCT_CODE, listing.product_code)]
+        if listing.product_code
+        else []
+    )
     container = ContainerDefinition(
         Name=CONTAINER_NAME,
         Image=Ref(PARAM_IMAGE),
@@ -522,8 +534,13 @@ def _add_task_definition(t: Template) -> None:
             env(contract.ENV_DB_PORT, Ref(PARAM_DB_PORT)),
             env(contract.ENV_DB_NAME, Ref(PARAM_DB_NAME)),
             env(contract.ENV_DB_SECRET_ARN, db_secret),
+            # The RDS endpoint's certificate is verified against the RDS CA bundle the
+            # image ships, host name included ("Using SSL/TLS to encrypt a connection to a
+            # DB instance": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html).
+            env(contract.ENV_DB_SSLMODE, "verify-full"),
+            env(contract.ENV_DB_SSLROOTCERT, contract.RDS_CA_BUNDLE_PATH),
             env(contract.ENV_AWS_REGION, Region),
-            env(contract.ENV_MARKETPLACE_PRODUCT_CODE, Ref(PARAM_PRODUCT_CODE)),
+            *licensing,
         ],
         Secrets=[
             Secret(Name=contract.ENV_DB_USERNAME, ValueFrom=Sub("${S}:username::", S=db_secret)),
@@ -535,17 +552,18 @@ def _add_task_definition(t: Template) -> None:
             Interval=contract.PROBE_INTERVAL,
             Timeout=contract.PROBE_TIMEOUT,
             Retries=3,
-            StartPeriod=min(
-                ECS_MAX_START_PERIOD,
-                contract.STARTUP_PROBE_FAILURE_THRESHOLD * contract.PROBE_INTERVAL,
-            ),
+            StartPeriod=contract.CONTAINER_HEALTH_CHECK_START_PERIOD,
         ),
         StopTimeout=contract.CONTAINER_STOP_TIMEOUT,
         LinuxParameters=LinuxParameters(
             Capabilities=KernelCapabilities(Drop=["ALL"]), InitProcessEnabled=True
         ),
-        # The root file system is read-only; /tmp is a per-task scratch volume.
-        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],  # noqa: S108
+        # The root file system is read-only; /tmp is a per-task scratch volume. On Fargate a
+        # task volume is a bind mount of the task's ephemeral storage, created empty, owned by
+        # root, mode 0755 (the image makes /tmp its own); Fargate has no tmpfs
+        # (LinuxParameters.tmpfs "isn't supported for tasks that run on Fargate"): "Bind
+        # mounts", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+        MountPoints=[MountPoint(SourceVolume=TMP_VOLUME, ContainerPath="/tmp", ReadOnly=False)],  # noqa: S108
         LogConfiguration=LogConfiguration(
             LogDriver="awslogs",
             Options={
@@ -567,7 +585,7 @@ def _add_task_definition(t: Template) -> None:
             ),
             ExecutionRoleArn=GetAtt("ExecutionRole", "Arn"),
             TaskRoleArn=GetAtt("TaskRole", "Arn"),
-            Volumes=[Volume(Name="tmp")],
+            Volumes=[Volume(Name=TMP_VOLUME)],
             ContainerDefinitions=[container],
             Metadata=scanner_skips(
                 trivy=[
@@ -599,7 +617,12 @@ def _add_service(t: Template) -> None:
             LaunchType="FARGATE",
             PlatformVersion="LATEST",
             TaskDefinition=Ref("TaskDefinition"),
-            DesiredCount=Ref(PARAM_DESIRED_COUNT),
+            # No DesiredCount: Application Auto Scaling owns the count (MinCapacity below).
+            # Set here, every stack update would reset it, scaling in mid-deployment; left
+            # out, a new service starts with one task and an update leaves the count alone
+            # (AWS::ECS::Service DesiredCount: "For existing services, if a desired count is
+            # not specified, it is omitted from the operation"):
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-service.html
             DeploymentConfiguration=DeploymentConfiguration(
                 MinimumHealthyPercent=contract.ROLLING_MIN_HEALTHY_PERCENT,
                 MaximumPercent=contract.ROLLING_MAX_PERCENT,

@@ -18,6 +18,7 @@ from troposphere import (
     NoValue,
     Output,
     Ref,
+    Sub,
     Template,
 )
 from troposphere.ec2 import SecurityGroup
@@ -32,6 +33,7 @@ PARAM_VPC_ID = "VpcId"
 PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
 PARAM_INSTANCE_CLASS = "InstanceClass"
 PARAM_ALLOCATED_STORAGE = "AllocatedStorage"
+PARAM_MAX_ALLOCATED_STORAGE = "MaxAllocatedStorage"
 PARAM_BACKUP_RETENTION = "BackupRetentionDays"
 PARAM_MULTI_AZ = "MultiAZ"
 PARAM_DELETION_PROTECTION = "DeletionProtection"
@@ -50,11 +52,21 @@ SNAPSHOT = "KeepSnapshotOnDelete"
 NO_SNAPSHOT = "DeleteWithStack"
 PERFORMANCE_INSIGHTS = "PerformanceInsightsEnabled"
 
-ENGINE_VERSION = "17.6"
-PARAMETER_GROUP_FAMILY = "postgres17"
+#: The major version only: RDS creates the instance with a current minor of 17 ("If a major
+#: version is specified but a minor version is not, Amazon RDS defaults to a recent release
+#: of the major version": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/PostgreSQL.Concepts.General.DBVersions.html),
+#: so no pinned minor can be retired under the template. AutoMinorVersionUpgrade keeps it
+#: current in the maintenance window (docs/operations.md, "Database engine versions").
+ENGINE_MAJOR_VERSION = "17"
+PARAMETER_GROUP_FAMILY = f"postgres{ENGINE_MAJOR_VERSION}"
+ENGINE_VERSION_LINT_REASON = (
+    "W3691 lists the major-only version 17 as deprecated; RDS accepts a major version and "
+    "picks its current minor (RDS User Guide, PostgreSQL versions; cfn-lint issue #3849)."
+)
 MASTER_USERNAME = "co_admin"
 ENHANCED_MONITORING_INTERVAL = 60
 MIN_STORAGE_GIB, MAX_STORAGE_GIB = 20, 16384
+DEFAULT_MAX_STORAGE_GIB = 100
 GROUP = "Database"
 
 
@@ -71,10 +83,13 @@ def build_rds_stack() -> Template:
     t.add_condition(NO_SNAPSHOT, Equals(Ref(PARAM_SNAPSHOT_ON_DELETE), "false"))
     t.add_condition(PERFORMANCE_INSIGHTS, Equals(Ref(PARAM_PERFORMANCE_INSIGHTS), "true"))
 
+    # Retained with the stack's deletion: it encrypts the final snapshot and the automated
+    # backups, which must stay restorable after the instance is gone.
     t.add_resource(
         customer_managed_key(
             "DataKey",
             "Encrypts Cloud Optimizer data: database storage, secrets, logs",
+            retain=True,
         )
     )
     t.add_resource(
@@ -114,7 +129,10 @@ def build_rds_stack() -> Template:
             "MonitoringRole",
             AssumeRolePolicyDocument=service_trust("monitoring.rds.amazonaws.com"),
             ManagedPolicyArns=[
-                "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+                Sub(
+                    "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                    "AmazonRDSEnhancedMonitoringRole"
+                )
             ],
         )
     )
@@ -178,7 +196,21 @@ def _add_parameters(t: Template) -> None:
         MinValue=MIN_STORAGE_GIB,
         MaxValue=MAX_STORAGE_GIB,
         Default=str(MIN_STORAGE_GIB),
-        Description="Initial gp3 storage; RDS grows it automatically up to 4 times this.",
+        Description="Initial gp3 storage.",
+    )
+    add_parameter(
+        t,
+        PARAM_MAX_ALLOCATED_STORAGE,
+        group=GROUP,
+        label="Storage limit (GiB)",
+        Type="Number",
+        MinValue=MIN_STORAGE_GIB + 2,
+        MaxValue=MAX_STORAGE_GIB,
+        Default=str(DEFAULT_MAX_STORAGE_GIB),
+        Description=(
+            "RDS storage autoscaling grows the storage up to this when free space runs low; "
+            "at least 10% above the initial storage."
+        ),
     )
     add_parameter(
         t,
@@ -217,7 +249,7 @@ def _db_instance(title: str, *, snapshot: bool) -> DBInstance:
         DeletionPolicy=policy,
         UpdateReplacePolicy=policy,
         Engine="postgres",
-        EngineVersion=ENGINE_VERSION,
+        EngineVersion=ENGINE_MAJOR_VERSION,
         DBInstanceClass=Ref(PARAM_INSTANCE_CLASS),
         DBName=contract.DB_DEFAULT_NAME,
         Port=str(contract.DB_DEFAULT_PORT),
@@ -226,6 +258,10 @@ def _db_instance(title: str, *, snapshot: bool) -> DBInstance:
         MasterUserSecret=MasterUserSecret(KmsKeyId=key),
         StorageType="gp3",
         AllocatedStorage=Ref(PARAM_ALLOCATED_STORAGE),
+        # Storage autoscaling: without a limit RDS never grows the disk, and a full disk
+        # stops the database ("Managing capacity automatically with Amazon RDS storage
+        # autoscaling": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIOPS.Autoscaling.html).
+        MaxAllocatedStorage=Ref(PARAM_MAX_ALLOCATED_STORAGE),
         StorageEncrypted=True,
         KmsKeyId=key,
         DBSubnetGroupName=Ref("SubnetGroup"),
@@ -246,5 +282,9 @@ def _db_instance(title: str, *, snapshot: bool) -> DBInstance:
         MonitoringInterval=ENHANCED_MONITORING_INTERVAL,
         MonitoringRoleArn=GetAtt("MonitoringRole", "Arn"),
         CACertificateIdentifier="rds-ca-rsa2048-g1",
+        Metadata={
+            "cfn-lint": {"config": {"ignore_checks": ["W3691"]}},
+            "LintReason": ENGINE_VERSION_LINT_REASON,
+        },
         Tags=name_tags("db"),
     )

@@ -60,6 +60,13 @@ Gaps (what AWS does -> what moto 5.2.5 did):
 14. Change sets (``aws cloudformation deploy``): executing one gives the stack the outputs
     of its new template -> the stack kept the outputs of its previous template (none).
 
+15. S3 Block Public Access: with ``RestrictPublicBuckets`` a public bucket policy grants
+    nothing to anonymous callers or other accounts, and with ``BlockPublicPolicy`` S3
+    refuses to store a public policy (AccessDenied); "Blocking public access to your
+    Amazon S3 storage",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html
+    -> moto stored the settings and ignored them (a public policy always granted reads).
+
 :func:`fill_gaps` applies every fill to moto's classes in this process (a
 ``ThreadedMotoServer`` serves from this process) and undoes them on exit.
 """
@@ -97,9 +104,12 @@ from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 from moto.ecs.models import Cluster, Service, TaskDefinition, ecs_backends
 from moto.elbv2.models import FakeListener, FakeLoadBalancer, FakeTargetGroup, elbv2_backends
+from moto.iam.access_control import PermissionResult
 from moto.kms.models import Key
 from moto.rds.models import DBInstance, MasterUserSecret
-from moto.s3.models import s3_backends
+from moto.s3.exceptions import AccessDeniedByLock
+from moto.s3.models import FakeBucket, S3Backend, s3_backends
+from moto.s3.utils import bucket_policy_is_public
 from moto.secretsmanager.models import secretsmanager_backends
 
 from templates_src.setup_time import references
@@ -601,6 +611,9 @@ def _rule_value(node: Any, values: Json) -> Any:
     ((function, argument),) = node.items()
     if function == "Ref":
         return values[argument]
+    if function == "Fn::Contains":
+        options, value = argument
+        return _rule_value(value, values) in [_rule_value(o, values) for o in options]
     evaluate = RULE_FUNCTIONS.get(function)
     if evaluate is None:
         raise NotImplementedError(f"rule function {function} is not emulated")
@@ -612,7 +625,6 @@ RULE_FUNCTIONS: dict[str, Callable[[list[Any]], bool]] = {
     "Fn::Not": lambda args: not args[0],
     "Fn::And": all,
     "Fn::Or": any,
-    "Fn::Contains": lambda args: args[1] in args[0],
 }
 
 
@@ -626,6 +638,12 @@ def _load_parameters(original: Callable[..., Any]) -> Callable[..., Any]:
         for name, slot in slots.items():
             _check_constraints(name, slot, self.resolved_parameters[name])
         values = {name: self.resolved_parameters[name] for name in slots}
+        # Rules may name pseudo parameters too (the region and partition rules do).
+        values |= {
+            "AWS::Region": self._region_name,
+            "AWS::AccountId": self._account_id,
+            "AWS::Partition": "aws",
+        }
         for rule in self._template.get("Rules", {}).values():
             if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
                 continue
@@ -1027,6 +1045,41 @@ def _execute_change_set(original: Callable[..., None]) -> Callable[..., None]:
     return execute
 
 
+# --- 15: S3 Block Public Access ------------------------------------------------------------
+
+
+def _blocks(bucket: FakeBucket, setting: str) -> bool:
+    block = bucket.public_access_block
+    return bool(block is not None and getattr(block, setting))
+
+
+def _bucket_permission(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        result = original(self, action, resource)
+        public = self.policy is not None and bucket_policy_is_public(self.policy)
+        if (
+            result == PermissionResult.PERMITTED
+            and public
+            and _blocks(self, "restrict_public_buckets")
+        ):
+            # Only the owner's account and AWS services keep access: signed requests of
+            # the owner never reach this check in moto, anonymous ones get nothing.
+            return PermissionResult.NEUTRAL
+        return result
+
+    return get_permission
+
+
+def _put_bucket_policy(original: Callable[..., Any]) -> Callable[..., Any]:
+    def put(self: S3Backend, bucket_name: str, policy: bytes) -> None:
+        bucket = self.get_bucket(bucket_name)
+        if _blocks(bucket, "block_public_policy") and bucket_policy_is_public(policy):
+            raise AccessDeniedByLock()  # AWS answers AccessDenied, "Access Denied"
+        original(self, bucket_name, policy)
+
+    return put
+
+
 # --- applying the fills ---------------------------------------------------------------------
 
 
@@ -1116,6 +1169,8 @@ def fill_gaps() -> Iterator[None]:
     patch(Service, "update_from_cloudformation_json", classmethod(_ecs_service_update))
     patch(Service, "delete_from_cloudformation_json", classmethod(_ecs_service_delete))
     patch(parsing.ResourceMap, "delete", _delete_stack_resources)
+    patch(FakeBucket, "get_permission", _bucket_permission(FakeBucket.get_permission))
+    patch(S3Backend, "put_bucket_policy", _put_bucket_policy(S3Backend.put_bucket_policy))
     for owner, delete in (
         (RouteTable, _with_region(_delete_route_table)),
         (Route, _with_region(_delete_route)),

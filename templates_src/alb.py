@@ -77,7 +77,6 @@ from templates_src.params import (
     CIDR_PATTERN,
     DOMAIN_NAME,
     add_az_count,
-    add_flag,
     add_parameter,
     add_retention,
 )
@@ -90,7 +89,6 @@ PARAM_PUBLIC_SUBNETS = "PublicSubnetIds"
 PARAM_CERTIFICATE = "CertificateArn"
 PARAM_DOMAIN_NAME = "DomainName"
 PARAM_INGRESS_CIDR = "IngressCidr"
-PARAM_DELETION_PROTECTION = "DeletionProtection"
 PARAM_ACCESS_LOG_RETENTION = "AccessLogRetentionDays"
 PARAM_NAT_GATEWAYS = "NatGateways"
 PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
@@ -241,14 +239,6 @@ def _add_parameters(t: Template) -> None:
         AllowedPattern=CIDR_PATTERN,
         ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
         Description="Who may reach the load balancer on 80/443.",
-    )
-    add_flag(
-        t,
-        PARAM_DELETION_PROTECTION,
-        group=GROUP,
-        label="Deletion protection",
-        description="Protect the load balancer from deletion.",
-        default=True,
     )
     add_retention(
         t,
@@ -425,9 +415,9 @@ def _add_load_balancer(t: Template) -> None:
             Subnets=Ref(PARAM_PUBLIC_SUBNETS),
             SecurityGroups=[Ref("LoadBalancerSecurityGroup")],
             LoadBalancerAttributes=[
-                LoadBalancerAttributes(
-                    Key="deletion_protection.enabled", Value=Ref(PARAM_DELETION_PROTECTION)
-                ),
+                # No deletion_protection.enabled here: protected from the first second, the
+                # load balancer would make a failed create's rollback fail. The ECS stack's
+                # Custom::DeletionProtection turns it on once everything is up.
                 LoadBalancerAttributes(
                     Key="routing.http.drop_invalid_header_fields.enabled", Value="true"
                 ),

@@ -9,9 +9,12 @@ circuit breaker rolls a failing deployment back.
 
 from __future__ import annotations
 
+from awacs import cloudformation as cfn_actions
 from awacs import ecr as ecr_actions
+from awacs import elasticloadbalancing as elb_actions
 from awacs import kms as kms_actions
 from awacs import logs as logs_actions
+from awacs import rds as rds_actions
 from awacs import secretsmanager as sm_actions
 from awacs.aws import (
     Action,
@@ -74,14 +77,17 @@ from troposphere.secretsmanager import GenerateSecretString
 from troposphere.secretsmanager import Secret as SecretsManagerSecret
 
 from service import contract
+from templates_src import rds, stack_helper
 from templates_src.params import (
     ECR_IMAGE_PATTERN,
     TASK_SIZES,
+    add_flag,
     add_parameter,
     add_retention,
 )
 from templates_src.profile import UNLISTED, Listing
 from templates_src.security import name_tags, scanner_skips, service_trust, wildcard_reason
+from templates_src.stack_helper import add_stack_helper, custom_resource
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
@@ -100,6 +106,9 @@ PARAM_TASK_SIZE = "TaskSize"
 PARAM_DESIRED_COUNT = "DesiredCount"
 PARAM_MAX_COUNT = "MaxCount"
 PARAM_LOG_RETENTION = "LogRetentionDays"
+PARAM_DB_INSTANCE = "DatabaseInstanceIdentifier"
+PARAM_LOAD_BALANCER = "LoadBalancerArn"
+PARAM_DELETION_PROTECTION = "DeletionProtection"
 
 OUTPUT_CLUSTER = "ClusterName"
 OUTPUT_SERVICE = "ServiceName"
@@ -175,6 +184,7 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
     _add_roles(t)
     _add_task_definition(t, listing)
     _add_service(t)
+    _add_helper_resources(t)
 
     t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
     t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name")))
@@ -312,6 +322,28 @@ def _add_parameters(t: Template) -> None:
         group=GROUP_SERVICE,
         label="Log retention (days)",
         description="How long the service's logs are kept.",
+    )
+    param(
+        PARAM_DB_INSTANCE,
+        GROUP_DATABASE,
+        "Database instance",
+        "Identifier of the database instance (for its deletion protection).",
+        AllowedPattern=r"^[a-z][a-z0-9-]{0,62}$",
+    )
+    param(
+        PARAM_LOAD_BALANCER,
+        GROUP_NETWORK,
+        "Load balancer ARN",
+        "The load balancer (for its deletion protection).",
+        AllowedPattern=r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/app/.+$",
+    )
+    add_flag(
+        t,
+        PARAM_DELETION_PROTECTION,
+        group=GROUP_SERVICE,
+        label="Deletion protection",
+        description="Protect the database and the load balancer once the stack is up.",
+        default=True,
     )
 
 
@@ -602,6 +634,109 @@ def _add_task_definition(t: Template, listing: Listing) -> None:
                 ]
             ),
             Tags=name_tags("app"),
+        )
+    )
+
+
+def _add_helper_resources(t: Template) -> None:
+    """Deletion protection once everything is up, and the Container Insights log group."""
+    account = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}"
+    helper = add_stack_helper(
+        t,
+        kinds=("DeletionProtection", "LogGroups"),
+        key_arn=Ref(PARAM_DATA_KEY),
+        retention_days=Ref(PARAM_LOG_RETENTION),
+        statements=[
+            Statement(
+                Sid="SwitchTheDatabasesDeletionProtection",
+                Effect=Allow,
+                Action=[rds_actions.DescribeDBInstances, rds_actions.ModifyDBInstance],
+                Resource=[
+                    Sub(account.replace("{service}", "rds") + f":db:${{{PARAM_DB_INSTANCE}}}")
+                ],
+            ),
+            Statement(
+                Sid="SwitchTheLoadBalancersDeletionProtection",
+                Effect=Allow,
+                Action=[elb_actions.ModifyLoadBalancerAttributes],
+                Resource=[Ref(PARAM_LOAD_BALANCER)],
+            ),
+            Statement(
+                Sid="ReadLoadBalancerAttributes",
+                Effect=Allow,
+                Action=[elb_actions.DescribeLoadBalancerAttributes],
+                Resource=["*"],
+            ),
+            Statement(
+                Sid="ReadTheStackStatus",
+                Effect=Allow,
+                Action=[cfn_actions.DescribeStacks],
+                Resource=[Sub(account.replace("{service}", "cloudformation") + ":stack/*")],
+            ),
+            Statement(
+                Sid="OwnTheLogGroupsAwsCreates",
+                Effect=Allow,
+                Action=[
+                    logs_actions.CreateLogGroup,
+                    logs_actions.AssociateKmsKey,
+                    logs_actions.PutRetentionPolicy,
+                    logs_actions.DeleteLogGroup,
+                ],
+                Resource=[
+                    Sub(
+                        account.replace("{service}", "logs")
+                        + ":log-group:/aws/ecs/containerinsights/${Cluster}/*"
+                    ),
+                    Sub(
+                        account.replace("{service}", "logs")
+                        + f":log-group:/aws/rds/instance/${{{PARAM_DB_INSTANCE}}}/*"
+                    ),
+                ],
+            ),
+        ],
+    )
+    t.resources[stack_helper.ROLE].Metadata = wildcard_reason(
+        "elasticloadbalancing:DescribeLoadBalancerAttributes has no resource-level "
+        'permissions: the API requires Resource "*". Changes are limited to this stack\'s '
+        "load balancer and database."
+    )
+    # Log groups AWS creates by itself (no retention, no key, left behind after the stack):
+    # Container Insights' ("Setting up Container Insights on Amazon ECS",
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/deploy-container-insights-ECS-cluster.html)
+    # and the RDS log export's ("Publishing database logs to Amazon CloudWatch Logs",
+    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.Procedural.UploadtoCloudWatch.html).
+    t.add_resource(
+        custom_resource(
+            "AwsCreatedLogGroups",
+            "LogGroups",
+            helper,
+            {
+                "LogGroupNames": [
+                    Sub("/aws/ecs/containerinsights/${Cluster}/performance"),
+                    *(
+                        Sub(f"/aws/rds/instance/${{{PARAM_DB_INSTANCE}}}/{log}")
+                        for log in rds.EXPORTED_LOGS
+                    ),
+                ],
+                "RetentionInDays": Ref(PARAM_LOG_RETENTION),
+                "KmsKeyId": Ref(PARAM_DATA_KEY),
+            },
+        )
+    )
+    # After the service: protected only once everything is up, so that a failed create
+    # rolls back cleanly (the switch turns it off again for a rollback); a deliberate
+    # delete is refused while protection is on.
+    t.add_resource(
+        custom_resource(
+            "DeletionProtectionSwitch",
+            "DeletionProtection",
+            helper,
+            {
+                "DBInstanceIdentifier": Ref(PARAM_DB_INSTANCE),
+                "LoadBalancerArn": Ref(PARAM_LOAD_BALANCER),
+                "Enabled": Ref(PARAM_DELETION_PROTECTION),
+            },
+            DependsOn=["Service"],
         )
     )
 

@@ -145,7 +145,6 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             alb.PARAM_CERTIFICATE: Ref(P_CERTIFICATE),
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
             alb.PARAM_INGRESS_CIDR: Ref(P_INGRESS_CIDR),
-            alb.PARAM_DELETION_PROTECTION: flag(profile.alb_deletion_protection),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
             alb.PARAM_NAT_GATEWAYS: If(
                 CREATE_VPC,
@@ -170,7 +169,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             rds.PARAM_MAX_ALLOCATED_STORAGE: Ref(P_DB_MAX_STORAGE),
             rds.PARAM_BACKUP_RETENTION: Ref(P_DB_BACKUP),
             rds.PARAM_MULTI_AZ: flag(profile.db_multi_az),
-            rds.PARAM_DELETION_PROTECTION: flag(profile.db_deletion_protection),
+            rds.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
             rds.PARAM_PERFORMANCE_INSIGHTS: flag(profile.db_performance_insights),
             rds.PARAM_SNAPSHOT_ON_DELETE: flag(profile.db_snapshot_on_delete),
         },
@@ -197,6 +196,9 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_DESIRED_COUNT: Ref(P_DESIRED),
             ecs.PARAM_MAX_COUNT: Ref(P_MAX),
             ecs.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
+            ecs.PARAM_DB_INSTANCE: nested_output("rds", rds.OUTPUT_INSTANCE_ID),
+            ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
+            ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
         },
     )
 

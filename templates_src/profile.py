@@ -30,9 +30,10 @@ class Profile:
     customer_chooses_azs: bool
     nat_gateway_per_az: bool
 
-    # Load balancer: is an ACM certificate mandatory (HTTPS only), deletion protection.
+    # Load balancer: is an ACM certificate mandatory (HTTPS only).
     certificate_required: bool
-    alb_deletion_protection: bool
+    #: Deletion protection of the database and the load balancer, on once the stack is up.
+    deletion_protection: bool
 
     # Database.
     db_instance_class: str
@@ -41,7 +42,6 @@ class Profile:
     db_max_allocated_storage_gib: int
     db_backup_retention_days: int
     db_multi_az: bool
-    db_deletion_protection: bool
     db_performance_insights: bool
     #: DeletionPolicy/UpdateReplacePolicy Snapshot (keep the data) instead of Delete.
     db_snapshot_on_delete: bool
@@ -65,13 +65,12 @@ TRIAL = Profile(
     customer_chooses_azs=False,
     nat_gateway_per_az=False,
     certificate_required=False,
-    alb_deletion_protection=False,
+    deletion_protection=False,
     db_instance_class="db.t3.micro",
     db_allocated_storage_gib=20,
     db_max_allocated_storage_gib=100,
     db_backup_retention_days=1,
     db_multi_az=False,
-    db_deletion_protection=False,
     db_performance_insights=False,
     db_snapshot_on_delete=False,
     task_size="1vCPU-2GB",
@@ -93,13 +92,12 @@ PRODUCTION = Profile(
     customer_chooses_azs=True,
     nat_gateway_per_az=True,
     certificate_required=True,
-    alb_deletion_protection=True,
+    deletion_protection=True,
     db_instance_class="db.m6g.large",
     db_allocated_storage_gib=100,
     db_max_allocated_storage_gib=1000,
     db_backup_retention_days=14,
     db_multi_az=True,
-    db_deletion_protection=True,
     db_performance_insights=True,
     db_snapshot_on_delete=True,
     task_size="2vCPU-4GB",

@@ -11,6 +11,10 @@ one (``Snapshot`` in production, ``Delete`` in the trial).
 
 from __future__ import annotations
 
+from awacs import cloudformation as cfn_actions
+from awacs import iam as iam_actions
+from awacs import rds as rds_actions
+from awacs.aws import Allow, Condition, Statement, StringLike
 from troposphere import (
     Equals,
     GetAtt,
@@ -26,8 +30,9 @@ from troposphere.iam import Role
 from troposphere.rds import DBInstance, DBParameterGroup, DBSubnetGroup, MasterUserSecret
 
 from service import contract
-from templates_src.params import DB_INSTANCE_CLASSES, add_flag, add_parameter
+from templates_src.params import DB_INSTANCE_CLASSES, add_flag, add_parameter, add_retention
 from templates_src.security import customer_managed_key, name_tags, no_egress, service_trust
+from templates_src.stack_helper import add_stack_helper, custom_resource
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
@@ -36,7 +41,7 @@ PARAM_ALLOCATED_STORAGE = "AllocatedStorage"
 PARAM_MAX_ALLOCATED_STORAGE = "MaxAllocatedStorage"
 PARAM_BACKUP_RETENTION = "BackupRetentionDays"
 PARAM_MULTI_AZ = "MultiAZ"
-PARAM_DELETION_PROTECTION = "DeletionProtection"
+PARAM_LOG_RETENTION = "LogRetentionDays"
 PARAM_PERFORMANCE_INSIGHTS = "PerformanceInsights"
 PARAM_SNAPSHOT_ON_DELETE = "SnapshotOnDelete"
 
@@ -47,6 +52,9 @@ OUTPUT_SECRET_ARN = "MasterSecretArn"  # noqa: S105 - a name, not a secret
 OUTPUT_SECURITY_GROUP = "DatabaseSecurityGroupId"
 OUTPUT_KEY_ARN = "DataKeyArn"
 OUTPUT_INSTANCE_ID = "DBInstanceIdentifier"
+#: The log groups RDS creates for the exported logs, per EnableCloudwatchLogsExports (the
+#: ECS stack's helper owns them: it runs beside the service, off the critical path).
+EXPORTED_LOGS = ("postgresql", "upgrade")
 
 SNAPSHOT = "KeepSnapshotOnDelete"
 NO_SNAPSHOT = "DeleteWithStack"
@@ -136,6 +144,7 @@ def build_rds_stack() -> Template:
             ],
         )
     )
+    _add_helper_resources(t)
     t.add_resource(_db_instance("Database", snapshot=True))
     t.add_resource(_db_instance("TrialDatabase", snapshot=False))
 
@@ -158,6 +167,66 @@ def build_rds_stack() -> Template:
         Output(OUTPUT_INSTANCE_ID, Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")))
     )
     return t
+
+
+def _add_helper_resources(t: Template) -> None:
+    """The helper function, the ECS service-linked role and the database's guard."""
+    account = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}"
+    ecs_role = Sub(
+        "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/aws-service-role/"
+        "ecs.amazonaws.com/AWSServiceRoleForECS"
+    )
+    helper = add_stack_helper(
+        t,
+        kinds=("EcsServiceLinkedRole", "StackGuard"),
+        key_arn=GetAtt("DataKey", "Arn"),
+        retention_days=Ref(PARAM_LOG_RETENTION),
+        statements=[
+            Statement(
+                Sid="CreateTheEcsServiceLinkedRole",
+                Effect=Allow,
+                Action=[iam_actions.CreateServiceLinkedRole],
+                Resource=[ecs_role],
+                Condition=Condition(StringLike("iam:AWSServiceName", "ecs.amazonaws.com")),
+            ),
+            Statement(
+                Sid="SeeTheEcsServiceLinkedRole",
+                Effect=Allow,
+                Action=[iam_actions.GetRole],
+                Resource=[ecs_role],
+            ),
+            Statement(
+                Sid="ReadThisStack",
+                Effect=Allow,
+                Action=[cfn_actions.DescribeStackResources],
+                Resource=[Ref("AWS::StackId")],
+            ),
+            Statement(
+                Sid="FindTheDatabasesVpc",
+                Effect=Allow,
+                Action=[rds_actions.DescribeDBInstances],
+                Resource=[Sub(account.replace("{service}", "rds") + ":db:*")],
+            ),
+        ],
+    )
+    # In a new account ECS creates its service-linked role on first use, asynchronously, and
+    # the first cluster can fail with "Unable to assume the service linked role" ("Using
+    # service-linked roles for Amazon ECS":
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html).
+    # Created here, minutes before the ECS stack starts, it has propagated by then.
+    t.add_resource(custom_resource("EcsServiceLinkedRole", "EcsServiceLinkedRole", helper, {}))
+    t.add_resource(
+        custom_resource(
+            "StackGuard",
+            "StackGuard",
+            helper,
+            {
+                "Database": If(SNAPSHOT, "Database", "TrialDatabase"),
+                "OtherDatabase": If(SNAPSHOT, "TrialDatabase", "Database"),
+                "VpcId": Ref(PARAM_VPC_ID),
+            },
+        )
+    )
 
 
 def _add_parameters(t: Template) -> None:
@@ -223,9 +292,15 @@ def _add_parameters(t: Template) -> None:
         Default="7",
         Description="Automated backups are kept this long (1 to 35 days).",
     )
+    add_retention(
+        t,
+        PARAM_LOG_RETENTION,
+        group=GROUP,
+        label="Log retention (days)",
+        description="How long the database's exported logs are kept.",
+    )
     for name, label, description in (
         (PARAM_MULTI_AZ, "Multi-AZ", "A synchronous standby in a second AZ."),
-        (PARAM_DELETION_PROTECTION, "Deletion protection", "Refuse to delete the instance."),
         (
             PARAM_PERFORMANCE_INSIGHTS,
             "Performance Insights",
@@ -245,6 +320,8 @@ def _db_instance(title: str, *, snapshot: bool) -> DBInstance:
     key = GetAtt("DataKey", "Arn")
     return DBInstance(
         title,
+        # The guard refuses an update that would delete this database or move it.
+        DependsOn=["StackGuard"],
         Condition=SNAPSHOT if snapshot else NO_SNAPSHOT,
         DeletionPolicy=policy,
         UpdateReplacePolicy=policy,
@@ -269,13 +346,15 @@ def _db_instance(title: str, *, snapshot: bool) -> DBInstance:
         DBParameterGroupName=Ref("ParameterGroup"),
         PubliclyAccessible=False,
         MultiAZ=Ref(PARAM_MULTI_AZ),
-        DeletionProtection=Ref(PARAM_DELETION_PROTECTION),
+        # No DeletionProtection here: protected from the first second, the database would
+        # make a failed create's rollback fail (ROLLBACK_FAILED). The ECS stack's
+        # Custom::DeletionProtection turns it on once everything is up.
         BackupRetentionPeriod=Ref(PARAM_BACKUP_RETENTION),
         DeleteAutomatedBackups=not snapshot,
         CopyTagsToSnapshot=True,
         AutoMinorVersionUpgrade=True,
         EnableIAMDatabaseAuthentication=True,
-        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
+        EnableCloudwatchLogsExports=list(EXPORTED_LOGS),
         EnablePerformanceInsights=Ref(PARAM_PERFORMANCE_INSIGHTS),
         PerformanceInsightsKMSKeyId=If(PERFORMANCE_INSIGHTS, key, NoValue),
         PerformanceInsightsRetentionPeriod=If(PERFORMANCE_INSIGHTS, 7, NoValue),

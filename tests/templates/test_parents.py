@@ -96,10 +96,12 @@ def test_profile_values_reach_the_children(
     alb = props(stacks["AlbStack"])["Parameters"]
     nat = "per-az" if profile.nat_gateway_per_az else "single"
     assert alb["NatGateways"] == {"Fn::If": ["CreateVpc", nat, "none"]}
-    assert alb["DeletionProtection"] == str(profile.alb_deletion_protection).lower()
+    ecs = props(stacks["EcsStack"])["Parameters"]
+    assert ecs["DeletionProtection"] == str(profile.deletion_protection).lower()
+    assert "DeletionProtection" not in alb
     rds = props(stacks["RdsStack"])["Parameters"]
     assert rds["MultiAZ"] == str(profile.db_multi_az).lower()
-    assert rds["DeletionProtection"] == str(profile.db_deletion_protection).lower()
+    assert "DeletionProtection" not in rds
     assert rds["PerformanceInsights"] == str(profile.db_performance_insights).lower()
     assert rds["SnapshotOnDelete"] == str(profile.db_snapshot_on_delete).lower()
 
@@ -112,7 +114,8 @@ def test_trial_is_small_and_production_is_highly_available() -> None:
     )
     assert (PRODUCTION.availability_zones, PRODUCTION.nat_gateway_per_az) == (3, True)
     assert PRODUCTION.db_multi_az
-    assert PRODUCTION.db_deletion_protection
+    assert PRODUCTION.deletion_protection
+    assert not TRIAL.deletion_protection
     assert PRODUCTION.db_snapshot_on_delete
     assert not TRIAL.db_snapshot_on_delete
     assert PRODUCTION.certificate_required

@@ -65,7 +65,7 @@ def test_backups_multi_az_deletion_protection_and_insights_follow_parameters(rds
     assert p["BackupRetentionPeriod"] == {"Ref": "BackupRetentionDays"}
     assert rds_t["Parameters"]["BackupRetentionDays"]["MinValue"] == 1  # backups always on
     assert p["MultiAZ"] == {"Ref": "MultiAZ"}
-    assert p["DeletionProtection"] == {"Ref": "DeletionProtection"}
+    assert "DeletionProtection" not in p  # switched on later by the ECS stack
     assert p["EnablePerformanceInsights"] == {"Ref": "PerformanceInsights"}
     assert p["PerformanceInsightsKMSKeyId"] == {
         "Fn::If": ["PerformanceInsightsEnabled", KEY, {"Ref": "AWS::NoValue"}]

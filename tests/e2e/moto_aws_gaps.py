@@ -16,8 +16,9 @@ Gaps (what AWS does -> what moto 5.2.5 did):
    ``AWS::ApplicationAutoScaling::ScalableTarget``/``ScalingPolicy``,
    ``AWS::S3::BucketPolicy`` and ``AWS::EC2::SecurityGroupEgress`` are created ->
    skipped silently (no such secret, target, policy or rule existed).
-4. ``AWS::KMS::Key`` takes ``Tags`` as ``[{Key, Value}]`` -> moto passed them to KMS as
-   ``[{TagKey, TagValue}]`` and failed.
+4. ``AWS::KMS::Key`` takes ``Tags`` as ``[{Key, Value}]`` and ``KeyPolicy`` as a JSON
+   object -> moto passed the tags to KMS as ``[{TagKey, TagValue}]`` and failed, and kept
+   the policy as an object, so that every later DescribeKey answered HTTP 500.
 5. ``AWS::RDS::DBInstance``: ``ManageMasterUserPassword`` creates an RDS-managed secret
    holding ``{"username": <MasterUsername>, "password": ...}`` encrypted with
    ``MasterUserSecret.KmsKeyId``, and ``GetAtt MasterUserSecret.SecretArn`` returns it;
@@ -93,6 +94,8 @@ Gaps (what AWS does -> what moto 5.2.5 did):
     taken in this account" ("Using service-linked roles for Amazon ECS",
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html)
     -> moto named it AWSServiceRoleForEcs and answered EntityAlreadyExists.
+21. CloudWatch Logs ``AssociateKmsKey`` makes the key the log group's (DescribeLogGroups
+    shows it as kmsKeyId) -> moto answered HTTP 500 (not implemented).
 
 :func:`fill_gaps` applies every fill to moto's classes in this process (a
 ``ThreadedMotoServer`` serves from this process) and undoes them on exit.
@@ -145,6 +148,8 @@ from moto.iam.exceptions import EntityAlreadyExists as IamEntityAlreadyExists
 from moto.iam.exceptions import InvalidInput as IamInvalidInput
 from moto.iam.models import SERVICE_NAME_CONVERSION, IAMBackend
 from moto.kms.models import Key
+from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFound
+from moto.logs.responses import LogsResponse
 from moto.rds.models import DBInstance, MasterUserSecret, rds_backends
 from moto.s3.exceptions import AccessDeniedByLock
 from moto.s3.models import FakeBucket, S3Backend, s3_backends
@@ -491,6 +496,8 @@ def _kms_key_create(original: Any) -> Callable[..., Any]:
         properties["Tags"] = [
             {"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])
         ]
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
         key = original.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
         key.key_rotation_status = _truthy(properties.get("EnableKeyRotation"))
         return key
@@ -1372,6 +1379,18 @@ def _create_service_linked_role(original: Callable[..., Any]) -> Callable[..., A
     return create
 
 
+# --- 21: CloudWatch Logs AssociateKmsKey ----------------------------------------------------
+
+
+def _associate_kms_key(self: LogsResponse) -> str:
+    name = self._get_param("logGroupName")
+    group = self.logs_backend.groups.get(name)
+    if group is None:
+        raise LogsResourceNotFound()
+    group.kms_key_id = self._get_param("kmsKeyId")
+    return ""
+
+
 # --- applying the fills ---------------------------------------------------------------------
 
 
@@ -1475,6 +1494,7 @@ def fill_gaps() -> Iterator[None]:
     patch(Stack, "delete", _stack_delete)
     patch(CloudFormationBackend, "describe_stack_resources", _describe_stack_resources)
     patch(CloudFormationBackend, "delete_stack", _delete_stack)
+    patch(LogsResponse, "associate_kms_key", _associate_kms_key)
     SERVICE_NAME_CONVERSION["ecs"] = "ECS"
     undo.append(lambda: SERVICE_NAME_CONVERSION.pop("ecs", None))
     patch(

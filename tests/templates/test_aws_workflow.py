@@ -99,7 +99,13 @@ def test_create_update_delete_in_that_order_with_the_capabilities_the_console_as
 def test_every_aws_command_and_option_exists(step: dict[str, Any]) -> None:
     functions = {"stack_resources"}
     script = step["run"].split("python - ")[0]  # the Python here-document is not shell
-    script = script.replace("$AWS_REGION", "us-east-1")  # the job's region, as a value
+    # The job's values, as a run would have them.
+    for name, value in (
+        ("$AWS_REGION", "us-east-1"),
+        ("$BUCKET", "co-templates-us-east-1"),
+        ("$PREFIX", "ci/1/trial"),
+    ):
+        script = script.replace(name, value)
     for words in commands_in(script):
         if words[:2] == ["python", "-m"] or words[:2] == ["aws", "s3"]:
             continue  # pip, and the CLI's s3 customisation (no command table to check)

@@ -1056,7 +1056,7 @@ def _delete_stack_resources(self: Any) -> None:
         if isinstance(parsed, Stack) and parsed.status == "DELETE_FAILED":
             raise ValidationError(
                 message=f"The following resource(s) failed to delete: [{name}]. "
-                f"{parsed.status_reason}"
+                f"{getattr(parsed, 'status_reason', '')}"
             )
         self._parsed_resources.pop(name)
 
@@ -1301,7 +1301,7 @@ def _stack_delete(self: Stack) -> None:
         self.resource_map.delete()
     except ValidationError as exc:
         self.status = "DELETE_FAILED"
-        self.status_reason = exc.message
+        self.status_reason = exc.message  # type: ignore[attr-defined]
         self._add_stack_event("DELETE_FAILED", resource_status_reason=exc.message)
         return
     self._add_stack_event("DELETE_COMPLETE")
@@ -1484,7 +1484,13 @@ def fill_gaps() -> Iterator[None]:
     inbox.answers = {}
     INBOX.insert(0, inbox)
     threading.Thread(target=inbox.serve_forever, daemon=True).start()
-    undo.append(lambda: (inbox.shutdown(), inbox.server_close(), INBOX.remove(inbox)))
+
+    def close_inbox() -> None:
+        inbox.shutdown()
+        inbox.server_close()
+        INBOX.remove(inbox)
+
+    undo.append(close_inbox)
     patch(parsing, "CustomModel", CustomResource)
     patch(
         Stack,
@@ -1496,7 +1502,11 @@ def fill_gaps() -> Iterator[None]:
     patch(CloudFormationBackend, "delete_stack", _delete_stack)
     patch(LogsResponse, "associate_kms_key", _associate_kms_key)
     SERVICE_NAME_CONVERSION["ecs"] = "ECS"
-    undo.append(lambda: SERVICE_NAME_CONVERSION.pop("ecs", None))
+
+    def forget_ecs_name() -> None:
+        SERVICE_NAME_CONVERSION.pop("ecs", None)
+
+    undo.append(forget_ecs_name)
     patch(
         IAMBackend,
         "create_service_linked_role",

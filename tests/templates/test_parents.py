@@ -280,14 +280,14 @@ def test_production_service_url_is_the_certificates_domain(production_t: Doc) ->
 
 def _aligned_private(value: str) -> bool:
     try:
-        network = ipaddress.ip_network(value)  # strict: refuses host bits
+        network = ipaddress.IPv4Network(value)  # strict: refuses host bits
     except ValueError:
         return False
     return (
         network.is_private
         and 16 <= network.prefixlen <= 19
         and any(
-            network.subnet_of(ipaddress.ip_network(r))
+            network.subnet_of(ipaddress.IPv4Network(r))
             for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
         )
     )

@@ -49,6 +49,7 @@ def physical(logical_id: str, attribute: str | None) -> Any:
         ("FlowLogGroup", None): FLOW_LOG_GROUP,
         ("FlowLogGroup", "Arn"): f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{FLOW_LOG_GROUP}:*",
         ("AppSecret", None): APP_SECRET,
+        ("Cluster", None): "co-cluster",
         ("AccessLogBucket", None): BUCKET,
         ("AccessLogBucket", "Arn"): f"arn:aws:s3:::{BUCKET}",
     }
@@ -258,3 +259,75 @@ def test_the_policies_under_test_are_the_templates_roles(ecs_t: Doc) -> None:
     assert {"ExecutionRole", "TaskRole"} <= roles
     assert props(resources(ecs_t)["ExecutionRole"])["Policies"]
     assert contract.APP_NAME == CONTAINER_NAME
+
+
+DB_ID = "co-rdsstack-abc-database-xyz"
+LB_ARN = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:loadbalancer/app/co-alb/0123456789abcdef"
+
+
+def test_the_database_stacks_helper_may_create_only_the_ecs_service_linked_role(rds_t: Doc) -> None:
+    statements = role_statements(resolved(rds_t)["StackHelperRole"])
+    ecs_role = (
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS"
+    )
+
+    def create(service: str, role: str = ecs_role) -> bool:
+        context = (("iam:AWSServiceName", service),)
+        return allowed(statements, Request("iam:CreateServiceLinkedRole", role, context))
+
+    assert create("ecs.amazonaws.com")
+    assert allowed(statements, Request("iam:GetRole", ecs_role))
+    assert not create("rds.amazonaws.com")
+    assert not create("ecs.amazonaws.com", ecs_role.replace("AWSServiceRoleForECS", "Admin"))
+    stack_id = "00000000-0000-0000-0000-000000000000"
+    stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/stack/{stack_id}"
+    assert allowed(statements, Request("cloudformation:DescribeStackResources", stack))
+    assert allowed(
+        statements, Request("rds:DescribeDBInstances", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{DB_ID}")
+    )
+    assert not allowed(
+        statements, Request("rds:DeleteDBInstance", f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{DB_ID}")
+    )
+    assert not allowed(statements, Request("iam:CreateRole", "*"))
+
+
+def test_the_service_stacks_helper_switches_only_its_own_database_and_load_balancer(
+    ecs_t: Doc,
+) -> None:
+    ecs = resolved(
+        ecs_t,
+        DatabaseSecretArn=DB_SECRET,
+        DataKeyArn=DATA_KEY,
+        ContainerImage=MARKETPLACE_IMAGE,
+        DatabaseInstanceIdentifier=DB_ID,
+        LoadBalancerArn=LB_ARN,
+    )
+    statements = role_statements(ecs["StackHelperRole"])
+    db = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{DB_ID}"
+    assert allowed(statements, Request("rds:ModifyDBInstance", db))
+    assert allowed(statements, Request("rds:DescribeDBInstances", db))
+    assert allowed(statements, Request("elasticloadbalancing:ModifyLoadBalancerAttributes", LB_ARN))
+    assert allowed(statements, Request("elasticloadbalancing:DescribeLoadBalancerAttributes", "*"))
+    assert not allowed(statements, Request("rds:ModifyDBInstance", db.replace(DB_ID, "another-db")))
+    assert not allowed(statements, Request("rds:DeleteDBInstance", db))
+    assert not allowed(
+        statements,
+        Request(
+            "elasticloadbalancing:ModifyLoadBalancerAttributes", LB_ARN.replace("co-alb", "other")
+        ),
+    )
+    group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/rds/instance/{DB_ID}/postgresql"
+    for action in (
+        "logs:CreateLogGroup",
+        "logs:AssociateKmsKey",
+        "logs:PutRetentionPolicy",
+        "logs:DeleteLogGroup",
+    ):
+        assert allowed(statements, Request(action, group)), action
+    assert not allowed(
+        statements, Request("logs:DeleteLogGroup", group.replace(DB_ID, "another-db"))
+    )
+    assert not allowed(
+        statements,
+        Request("logs:DeleteLogGroup", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{LOG_GROUP}"),
+    )

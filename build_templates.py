@@ -22,16 +22,17 @@ import re
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from troposphere import Template
 
-from templates_src import alb, ecs, rds, setup_time, vpc
+from templates_src import alb, ecs, rds, setup_time, update_safety, vpc
+from templates_src.params import MARKETPLACE_PRODUCT_CODE_PATTERN
 from templates_src.parents import NESTED_STACKS, build_parent, parameter_values
-from templates_src.profile import PROFILES, TRIAL
+from templates_src.profile import PROFILES, TRIAL, UNLISTED, Listing
 from templates_src.render import render_json, render_yaml
 
 EXIT_OK = 0
@@ -39,6 +40,7 @@ EXIT_LINT = 1
 EXIT_USAGE = 2
 EXIT_WRITE = 3
 EXIT_UPLOAD = 4
+EXIT_UNSAFE_UPDATE = 5
 
 EPILOG = f"""\
 exit codes:
@@ -46,7 +48,10 @@ exit codes:
   {EXIT_LINT}  cfn-lint reported an error or a warning (the findings are printed)
   {EXIT_USAGE}  bad command line (unknown option, bad value)
   {EXIT_WRITE}  --out cannot be created or written
-  {EXIT_UPLOAD}  --upload failed (credentials, endpoint, bucket, access); no launch link printed
+  {EXIT_UPLOAD}  --upload failed (credentials, endpoint, bucket, access), or the uploaded set
+     is not readable by other AWS accounts; no launch link printed
+  {EXIT_UNSAFE_UPDATE}  --check-update: the update would replace or delete a stateful resource
+     (database, key, bucket, secret, log group); each one is printed
 """
 
 # CloudFormation quotas (AWS CloudFormation User Guide, "Understand CloudFormation quotas").
@@ -69,6 +74,11 @@ BUCKET_PATTERN = re.compile(
 IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 STACK_NAMES = {"trial": "cloud-optimizer-trial", "production": "cloud-optimizer"}
+#: What creating a parent needs acknowledged: IAM roles (unnamed, so not NAMED_IAM) in
+#: the nested stacks, and AUTO_EXPAND, which the console asks for any template with nested
+#: stacks ("Acknowledging IAM resources in CloudFormation templates", CreateStack
+#: Capabilities: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html).
+CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 BASE_URL_PATTERN = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$")
 
 
@@ -143,7 +153,47 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="region of the --upload bucket and of the links (default: $AWS_REGION, "
         "$AWS_DEFAULT_REGION, else us-east-1)",
     )
+    parser.add_argument(
+        "--marketplace-product-code",
+        metavar="CODE",
+        help="the AWS Marketplace listing's product code, baked into the templates: the "
+        "service registers usage with it and stops when Marketplace refuses (default: none, "
+        "licensing off: the development build, as committed in out/)",
+    )
+    parser.add_argument(
+        "--unlisted",
+        action="store_true",
+        help="with --upload: publish a build without a product code (not for the listing)",
+    )
     parser.add_argument("--no-lint", action="store_true", help="skip cfn-lint")
+    parser.add_argument(
+        "--check-update",
+        metavar="FROM",
+        help="compare the templates a stack was created or last updated from (FROM: a folder "
+        "such as an earlier out/, or a git ref whose out/ is used) with this build: list "
+        "every resource the update would replace or delete, exit "
+        f"{EXIT_UNSAFE_UPDATE} if one holds data (writes nothing)",
+    )
+    parser.add_argument(
+        "--from-parent",
+        choices=[p.name for p in PROFILES],
+        help="with --check-update: the stack's current template (default: each parent "
+        "compared with its own new version)",
+    )
+    parser.add_argument(
+        "--to-parent",
+        choices=[p.name for p in PROFILES],
+        help="with --check-update --from-parent: the template the stack is updated with "
+        "(default: the same parent)",
+    )
+    parser.add_argument(
+        "--parameters",
+        type=Path,
+        metavar="FILE",
+        help="with --check-update: the stack's parameter values, as `aws cloudformation "
+        "describe-stacks --query Stacks[0].Parameters` prints them (default: the parameter "
+        "files' values)",
+    )
     parser.add_argument(
         "--critical-path",
         action="store_true",
@@ -158,6 +208,23 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     if not REGION_PATTERN.match(args.region):
         raise UsageError(f"--region must look like us-east-1, got {args.region!r}")
+    code = args.marketplace_product_code
+    if code is not None and not re.fullmatch(MARKETPLACE_PRODUCT_CODE_PATTERN, code):
+        raise UsageError(
+            f"--marketplace-product-code takes lower-case letters and digits, got {code!r}"
+        )
+    if args.upload is not None and code is None and not args.unlisted:
+        raise UsageError(
+            "--upload publishes templates for the listing: give --marketplace-product-code "
+            "CODE (or --unlisted for a build without licensing)"
+        )
+    if args.unlisted and code is not None:
+        raise UsageError("--unlisted and --marketplace-product-code exclude each other")
+    args.listing = Listing(product_code=code) if code else UNLISTED
+    if args.check_update is None and (args.from_parent or args.to_parent or args.parameters):
+        raise UsageError("--from-parent, --to-parent and --parameters go with --check-update")
+    if args.to_parent and not args.from_parent:
+        raise UsageError("--to-parent needs --from-parent")
     if args.upload is not None:
         if args.template_base_url is not None:
             raise UsageError("--upload sets the template URLs: drop --template-base-url")
@@ -186,10 +253,14 @@ def s3_https_url(region: str, bucket: str, prefix: str) -> str:
     return f"https://s3.{region}.amazonaws.com/{bucket}/{prefix + '/' if prefix else ''}"
 
 
-def build_artifacts(formats: Iterable[str], base_url: str | None) -> list[Artifact]:
+def build_artifacts(
+    formats: Iterable[str], base_url: str | None, listing: Listing = UNLISTED
+) -> list[Artifact]:
     """Every file of the build, in a fixed order, without touching the disk."""
     artifacts: list[Artifact] = []
     nested = {name: NESTED_BUILDERS[name]() for name in NESTED_STACKS}
+    if listing.product_code:
+        nested["ecs"] = ecs.build_ecs_stack(listing)
     parents: dict[str, Template] = {}
     for fmt in formats:
 
@@ -333,8 +404,47 @@ def upload(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> list[str]
         raise UploadError(_upload_failure(where, done, len(ordered), reason)) from exc
     except BotoCoreError as exc:
         raise UploadError(_upload_failure(where, done, len(ordered), str(exc))) from exc
+    _check_readable_by_anyone(args, ordered)
     preferred = [a for a in parents if a.path.endswith(".yaml")] or parents
     return [f"{args.template_base_url}{a.path}" for a in preferred]
+
+
+def _check_readable_by_anyone(args: argparse.Namespace, uploaded: Sequence[Artifact]) -> None:
+    """Read every uploaded object back without credentials, as a buyer's console would.
+
+    The listing shows the template as a link that any AWS account opens, and CloudFormation
+    then fetches the nested TemplateURLs for that account: the set must be readable by
+    everyone. With ACLs disabled (BucketOwnerEnforced, the default) only a bucket policy can
+    grant that, and S3 Block Public Access must let it (BlockPublicPolicy and
+    RestrictPublicBuckets off for the bucket and the account): "Blocking public access to
+    your Amazon S3 storage",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html
+    """
+    import boto3  # noqa: PLC0415
+    from botocore import UNSIGNED  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    anonymous = boto3.session.Session(region_name=args.region).client(
+        "s3", config=Config(signature_version=UNSIGNED, connect_timeout=5, read_timeout=30)
+    )
+    for artifact in uploaded:
+        key = f"{args.prefix}/{artifact.path}" if args.prefix else artifact.path
+        try:
+            anonymous.get_object(Bucket=args.bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            code = (
+                exc.response.get("Error", {}).get("Code", "?")
+                if isinstance(exc, ClientError)
+                else exc
+            )
+            raise UploadError(
+                f"uploaded, but s3://{args.bucket}/{key} is not readable by other AWS accounts "
+                f"({code}): allow s3:GetObject on arn:aws:s3:::{args.bucket}/"
+                f'{args.prefix + "/" if args.prefix else ""}* to Principal "*" in the bucket '
+                "policy and turn BlockPublicPolicy and RestrictPublicBuckets off for the bucket "
+                "(docs/operations.md, Publishing the templates); the listing's links would fail"
+            ) from exc
 
 
 def _upload_failure(where: str, done: int, total: int, reason: str) -> str:
@@ -374,16 +484,143 @@ def critical_paths(artifacts: Sequence[Artifact]) -> str:
     return "\n\n".join(reports)
 
 
+def _git_root() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def read_earlier_build(source: str) -> dict[str, str]:
+    """The files of an earlier build: a folder (an out/), or a git ref's out/."""
+    folder = Path(source)
+    if folder.is_dir():
+        found = {
+            str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+            for p in folder.rglob("*")
+            if p.is_file() and p.suffix in {".yaml", ".json"}
+        }
+        if not found:
+            raise UsageError(f"--check-update: {source} holds no templates")
+        return found
+    import subprocess  # noqa: PLC0415 - only --check-update with a git ref needs it
+
+    def git(*words: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(_git_root()), *words],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise UsageError(
+                f"--check-update: {source!r} is neither a folder nor a git ref of this "
+                f"repository ({exc.__class__.__name__})"
+            ) from None
+        return done.stdout
+
+    names = git("ls-tree", "-r", "--name-only", f"{source}:out").split()
+    return {name: git("show", f"{source}:out/{name}") for name in names}
+
+
+def _template_set(name: str, files: Mapping[str, str], where: str) -> update_safety.TemplateSet:
+    from cfnlint.decode import cfn_json, cfn_yaml  # noqa: PLC0415 - reads short and long form
+
+    def load(path: str) -> dict[str, Any]:
+        if path not in files:
+            raise UsageError(f"--check-update: {where} has no {path}")
+        loader = cfn_json.loads if path.endswith(".json") else cfn_yaml.loads
+        document: dict[str, Any] = json.loads(json.dumps(loader(files[path])))
+        return document
+
+    ext = "yaml" if f"{name}.yaml" in files else "json"
+    parent = load(f"{name}.{ext}")
+    # A TemplateURL is nested/NAME.EXT, relative or under an https base URL.
+    children = {
+        logical_id: load(
+            "nested/" + str(resource["Properties"]["TemplateURL"]).split("nested/")[-1]
+        )
+        for logical_id, resource in parent.get("Resources", {}).items()
+        if resource.get("Type") == update_safety.STACK_TYPE
+    }
+    return update_safety.TemplateSet(name, parent, children)
+
+
+#: Values the parameter files leave to the customer, for a check without --parameters.
+SAMPLE_VALUES = {
+    "CertificateArn": (
+        "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+    ),
+    "DomainName": "co.example.com",
+}
+
+
+def _parameter_values(files: Mapping[str, str], parameters_name: str) -> dict[str, str]:
+    text = files.get(f"parameters/{parameters_name}.json")
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in json.loads(text)} if text else {}
+    for key, sample in SAMPLE_VALUES.items():
+        if key in values and "REPLACE" in values[key]:
+            values[key] = sample
+    return values
+
+
+def _stack_parameters(path: Path) -> dict[str, str]:
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        return {str(e["ParameterKey"]): str(e["ParameterValue"]) for e in entries}
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UsageError(
+            f"--parameters {path}: not a list of ParameterKey/ParameterValue ({exc})"
+        ) from None
+
+
+def check_update(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> int:
+    """--check-update: print what updating from FROM to this build replaces or deletes."""
+    earlier = read_earlier_build(args.check_update)
+    current = {a.path: a.text for a in artifacts}
+    given = _stack_parameters(args.parameters) if args.parameters else {}
+    by_name = {p.name: p for p in PROFILES}
+    pairs = (
+        [(by_name[args.from_parent], by_name[args.to_parent or args.from_parent])]
+        if args.from_parent
+        else [(p, p) for p in PROFILES]
+    )
+    unsafe = 0
+    for old_profile, new_profile in pairs:
+        old = _template_set(old_profile.template_name, earlier, args.check_update)
+        new = _template_set(new_profile.template_name, current, "this build")
+        old_values = _parameter_values(earlier, old_profile.parameters_name) | given
+        new_values = _parameter_values(current, new_profile.parameters_name) | {
+            k: v for k, v in old_values.items() if old_profile is new_profile or k in given
+        }
+        changes = update_safety.compare_sets(old, new, old_values, new_values, args.region)
+        title = f"{old_profile.template_name} -> {new_profile.template_name}"
+        print(f"{title}: {len(changes)} resource(s) replaced or deleted")
+        for change in changes:
+            print(f"  {'UNSAFE ' if change.unsafe else ''}{change.describe()}")
+        unsafe += sum(c.unsafe for c in changes)
+    if unsafe:
+        print(
+            f"build_templates.py: the update would replace or delete {unsafe} stateful "
+            "resource(s) (see above): do not apply it as it stands",
+            file=sys.stderr,
+        )
+        return EXIT_UNSAFE_UPDATE
+    print("no stateful resource is replaced or deleted")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         formats = FORMATS[args.format]
-        artifacts = build_artifacts(formats, args.template_base_url)
+        artifacts = build_artifacts(formats, args.template_base_url, args.listing)
         if args.critical_path:
             print(critical_paths(artifacts))
             print("\ndurations and their sources: docs/setup-time.md")
             return EXIT_OK
+        if args.check_update is not None:
+            return check_update(args, artifacts)
         write_artifacts(args.out, artifacts, stale_paths(formats))
     except UsageError as exc:
         print(f"build_templates.py: error: {exc} (see --help)", file=sys.stderr)
@@ -392,6 +629,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"build_templates.py: error: {exc}", file=sys.stderr)
         return EXIT_WRITE
 
+    return lint_and_publish(args, artifacts, started)
+
+
+def lint_and_publish(
+    args: argparse.Namespace, artifacts: Sequence[Artifact], started: float
+) -> int:
+    """After writing: lint, print the summary, and upload when asked."""
     result = None if args.no_lint else lint(args.out, artifacts)
     print(summary_table(artifacts, result))
     print(f"\nwrote {len(artifacts)} files to {args.out}/ in {time.perf_counter() - started:.2f} s")
@@ -401,17 +645,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(line, file=sys.stderr)
         print("build_templates.py: cfn-lint reported findings (see above)", file=sys.stderr)
         return EXIT_LINT
-    if args.upload is not None:
-        try:
-            urls = upload(args, artifacts)
-        except UploadError as exc:
-            print(f"build_templates.py: error: {exc}", file=sys.stderr)
-            return EXIT_UPLOAD
-        print(f"\nuploaded {len(artifacts)} files to {args.upload}")
-        for url in urls:
-            profile = next(p for p in PROFILES if f"/{p.template_name}." in url)
-            print(f"\n{profile.template_name} ({url}):")
-            print(f"  Launch Stack: {launch_url(args.region, url, STACK_NAMES[profile.name])}")
+    if args.upload is None:
+        return EXIT_OK
+    try:
+        urls = upload(args, artifacts)
+    except UploadError as exc:
+        print(f"build_templates.py: error: {exc}", file=sys.stderr)
+        return EXIT_UPLOAD
+    licensing = args.listing.product_code or "none (--unlisted: licensing off)"
+    print(f"\nuploaded {len(artifacts)} files to {args.upload}, readable by any AWS account")
+    print(f"Marketplace product code: {licensing}")
+    for url in urls:
+        profile = next(p for p in PROFILES if f"/{p.template_name}." in url)
+        print(f"\n{profile.template_name} ({url}):")
+        print(f"  Launch Stack: {launch_url(args.region, url, STACK_NAMES[profile.name])}")
+        print(f"  The console asks to acknowledge: {', '.join(CAPABILITIES)}")
     return EXIT_OK
 
 

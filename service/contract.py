@@ -29,8 +29,6 @@ DEREGISTRATION_DELAY: Final = SHUTDOWN_DELAY + 20
 # Kubernetes: preStop pause before SIGTERM so endpoints are removed first.
 PRESTOP_SLEEP: Final = 5
 TERMINATION_GRACE_PERIOD: Final = PRESTOP_SLEEP + GRACEFUL_TIMEOUT + 15
-# ECS: how long a new task may take to pass its first load-balancer health check.
-HEALTH_CHECK_GRACE_PERIOD: Final = 180
 # Rolling deployments: a replacement starts beside every old instance and no old one stops
 # before its replacement is healthy (ECS 100/200; Kubernetes maxUnavailable 0).
 ROLLING_MIN_HEALTHY_PERCENT: Final = 100
@@ -40,7 +38,6 @@ ROLLING_MAX_PERCENT: Final = 200
 PROBE_INTERVAL: Final = 10
 PROBE_TIMEOUT: Final = 5
 HEALTH_CACHE_TTL: Final = 2.0  # /health re-checks dependencies at most this often
-STARTUP_PROBE_FAILURE_THRESHOLD: Final = 30  # 30 x 10 s = 5 min for a first migration
 
 # --- Database --------------------------------------------------------------------------
 DB_WAIT_TIMEOUT_DEFAULT: Final = 60
@@ -87,9 +84,6 @@ EXIT_NOPERM: Final = 77  # the Marketplace licence check refused
 EXIT_CONFIG: Final = 78  # bad configuration or an unreadable secret
 
 # --- Migrations (added by the service core) ---------------------------------------------
-# How long a replica waits for another replica's migration lock: the startup probe's whole
-# budget, so a replica waiting behind a long first migration is not killed for waiting.
-MIGRATION_LOCK_TIMEOUT: Final = STARTUP_PROBE_FAILURE_THRESHOLD * PROBE_INTERVAL
 # `rollback` refused because it would drop data that exists; repeat with --force.
 EXIT_ROLLBACK_REFUSED: Final = 79
 
@@ -97,6 +91,27 @@ EXIT_ROLLBACK_REFUSED: Final = 79
 # The image runs as this non-root uid:gid; ECS task definitions and the chart enforce it.
 CONTAINER_UID: Final = 1000
 CONTAINER_GID: Final = 1000
+
+# --- Startup budget (templates) ----------------------------------------------------------
+# One budget for a start, a long first migration included: every wait a starting replica
+# does and every deadline an orchestrator puts on it derive from it, so none of them can
+# kill a replica that is still within the time another one allows it.
+STARTUP_BUDGET: Final = 300  # seconds from process start to serving
+# Kubernetes: the startup probe fails the pod only once the whole budget has passed.
+STARTUP_PROBE_FAILURE_THRESHOLD: Final = STARTUP_BUDGET // PROBE_INTERVAL
+# How long a replica waits for another replica's migration lock: what the budget leaves
+# after the longest wait for the database, so it exits 75 with its own message before an
+# orchestrator's deadline kills it silently.
+MIGRATION_LOCK_TIMEOUT: Final = STARTUP_BUDGET - DB_WAIT_TIMEOUT_DEFAULT
+# ECS caps a container health check's startPeriod at 300 s ("HealthCheck", Amazon ECS API
+# Reference: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html).
+ECS_MAX_HEALTH_CHECK_START_PERIOD: Final = 300
+CONTAINER_HEALTH_CHECK_START_PERIOD: Final = min(STARTUP_BUDGET, ECS_MAX_HEALTH_CHECK_START_PERIOD)
+# Load balancer: consecutive successful checks before a new target receives traffic.
+LB_HEALTHY_THRESHOLD: Final = 2
+# ECS ignores failing load-balancer and container health checks for this long after a task
+# starts (healthCheckGracePeriodSeconds): the budget plus the checks that mark it healthy.
+HEALTH_CHECK_GRACE_PERIOD: Final = STARTUP_BUDGET + LB_HEALTHY_THRESHOLD * PROBE_INTERVAL
 
 # --- Container image (added by the container engineer) ----------------------------------------
 # The only paths the service writes. The image owns each (CONTAINER_UID) and declares it a

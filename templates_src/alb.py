@@ -75,19 +75,20 @@ from service import contract
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
+    DOMAIN_NAME,
     add_az_count,
-    add_flag,
     add_parameter,
     add_retention,
 )
 from templates_src.profile import MAX_AZS
+from templates_src.regions import ELB_ACCOUNTS
 from templates_src.security import name_tags, no_egress, scanner_skips
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PUBLIC_SUBNETS = "PublicSubnetIds"
 PARAM_CERTIFICATE = "CertificateArn"
+PARAM_DOMAIN_NAME = "DomainName"
 PARAM_INGRESS_CIDR = "IngressCidr"
-PARAM_DELETION_PROTECTION = "DeletionProtection"
 PARAM_ACCESS_LOG_RETENTION = "AccessLogRetentionDays"
 PARAM_NAT_GATEWAYS = "NatGateways"
 PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
@@ -98,6 +99,7 @@ OUTPUT_DNS_NAME = "LoadBalancerDnsName"
 OUTPUT_SERVICE_URL = "ServiceUrl"
 OUTPUT_SECURITY_GROUP = "LoadBalancerSecurityGroupId"
 OUTPUT_TARGET_GROUP = "TargetGroupArn"
+OUTPUT_LOAD_BALANCER_ARN = "LoadBalancerArn"
 OUTPUT_LOAD_BALANCER_FULL_NAME = "LoadBalancerFullName"
 OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
 
@@ -111,32 +113,6 @@ ELB_ACCOUNT_REGION = "RegionHasElbAccount"
 #: TLS 1.3 and 1.2 only (Elastic Load Balancing's recommended policy).
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 HTTP_PORT, HTTPS_PORT = 80, 443
-#: Regions older than August 2022 deliver ALB access logs from these ELB accounts; newer
-#: ones use the logdelivery.elasticloadbalancing.amazonaws.com service principal.
-#: Source: Elastic Load Balancing User Guide, "Enable access logs", step 2.
-ELB_ACCOUNTS = {
-    "us-east-1": "127311923021",
-    "us-east-2": "033677994240",
-    "us-west-1": "027434742980",
-    "us-west-2": "797873946194",
-    "af-south-1": "098369216593",
-    "ap-east-1": "754344448648",
-    "ap-south-1": "718504428378",
-    "ap-northeast-1": "582318560864",
-    "ap-northeast-2": "600734575887",
-    "ap-northeast-3": "383597477331",
-    "ap-southeast-1": "114774131450",
-    "ap-southeast-2": "783225319266",
-    "ca-central-1": "985666609251",
-    "eu-central-1": "054676820928",
-    "eu-west-1": "156460612806",
-    "eu-west-2": "652711504416",
-    "eu-west-3": "009996457667",
-    "eu-south-1": "635631232127",
-    "eu-north-1": "897822967062",
-    "me-south-1": "076674570225",
-    "sa-east-1": "507241528517",
-}
 GROUP = "Load balancer"
 
 PUBLIC_INGRESS_REASON = (
@@ -190,16 +166,19 @@ def build_alb_stack() -> Template:
     _add_load_balancer(t)
     _add_nat_gateways(t)
 
-    https_url = Sub("https://${LoadBalancer.DNSName}")
+    # With a certificate the service answers at the certificate's name (the ALB's own DNS
+    # name never matches it); the customer points that name at LoadBalancerDnsName.
+    https_url = Sub(f"https://${{{PARAM_DOMAIN_NAME}}}")
     http_url = Sub("http://${LoadBalancer.DNSName}")
     t.add_output(Output(OUTPUT_DNS_NAME, Value=GetAtt("LoadBalancer", "DNSName")))
     t.add_output(
         Output(
             OUTPUT_SERVICE_URL,
             Value=If(HAS_CERTIFICATE, https_url, http_url),
-            Description="Where the service answers (point your certificate's DNS name here)",
+            Description="Where the service answers",
         )
     )
+    t.add_output(Output(OUTPUT_LOAD_BALANCER_ARN, Value=Ref("LoadBalancer")))
     t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=Ref("LoadBalancerSecurityGroup")))
     t.add_output(Output(OUTPUT_TARGET_GROUP, Value=Ref("TargetGroup")))
     t.add_output(
@@ -241,6 +220,17 @@ def _add_parameters(t: Template) -> None:
     )
     add_parameter(
         t,
+        PARAM_DOMAIN_NAME,
+        group=GROUP,
+        label="Domain name",
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{DOMAIN_NAME})$",
+        ConstraintDescription="empty, or a DNS name such as co.example.com",
+        Description="With a certificate: the name it is for, where the service answers.",
+    )
+    add_parameter(
+        t,
         PARAM_INGRESS_CIDR,
         group=GROUP,
         label="Allowed client CIDR",
@@ -249,14 +239,6 @@ def _add_parameters(t: Template) -> None:
         AllowedPattern=CIDR_PATTERN,
         ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
         Description="Who may reach the load balancer on 80/443.",
-    )
-    add_flag(
-        t,
-        PARAM_DELETION_PROTECTION,
-        group=GROUP,
-        label="Deletion protection",
-        description="Protect the load balancer from deletion.",
-        default=True,
     )
     add_retention(
         t,
@@ -433,9 +415,9 @@ def _add_load_balancer(t: Template) -> None:
             Subnets=Ref(PARAM_PUBLIC_SUBNETS),
             SecurityGroups=[Ref("LoadBalancerSecurityGroup")],
             LoadBalancerAttributes=[
-                LoadBalancerAttributes(
-                    Key="deletion_protection.enabled", Value=Ref(PARAM_DELETION_PROTECTION)
-                ),
+                # No deletion_protection.enabled here: protected from the first second, the
+                # load balancer would make a failed create's rollback fail. The ECS stack's
+                # Custom::DeletionProtection turns it on once everything is up.
                 LoadBalancerAttributes(
                     Key="routing.http.drop_invalid_header_fields.enabled", Value="true"
                 ),
@@ -464,10 +446,15 @@ def _add_load_balancer(t: Template) -> None:
             Port=contract.PORT,
             HealthCheckEnabled=True,
             HealthCheckProtocol="HTTP",
-            HealthCheckPath=contract.READY_PATH,
+            # Liveness, not readiness: ECS stops a task whose target fails this check, so
+            # checking /ready would restart every task while the database fails over.
+            # Draining needs no readiness here: ECS deregisters a task from the target group
+            # before it stops it ("Use load balancing to distribute Amazon ECS service
+            # traffic": https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-load-balancing.html).
+            HealthCheckPath=contract.HEALTH_PATH,
             HealthCheckIntervalSeconds=contract.PROBE_INTERVAL,
             HealthCheckTimeoutSeconds=contract.PROBE_TIMEOUT,
-            HealthyThresholdCount=2,
+            HealthyThresholdCount=contract.LB_HEALTHY_THRESHOLD,
             UnhealthyThresholdCount=3,
             Matcher=Matcher(HttpCode="200"),
             TargetGroupAttributes=[

@@ -9,9 +9,12 @@ circuit breaker rolls a failing deployment back.
 
 from __future__ import annotations
 
+from awacs import cloudformation as cfn_actions
 from awacs import ecr as ecr_actions
+from awacs import elasticloadbalancing as elb_actions
 from awacs import kms as kms_actions
 from awacs import logs as logs_actions
+from awacs import rds as rds_actions
 from awacs import secretsmanager as sm_actions
 from awacs.aws import (
     Action,
@@ -74,14 +77,17 @@ from troposphere.secretsmanager import GenerateSecretString
 from troposphere.secretsmanager import Secret as SecretsManagerSecret
 
 from service import contract
+from templates_src import rds, stack_helper
 from templates_src.params import (
     ECR_IMAGE_PATTERN,
-    MARKETPLACE_PRODUCT_CODE_PATTERN,
     TASK_SIZES,
+    add_flag,
     add_parameter,
     add_retention,
 )
+from templates_src.profile import UNLISTED, Listing
 from templates_src.security import name_tags, scanner_skips, service_trust, wildcard_reason
+from templates_src.stack_helper import add_stack_helper, custom_resource
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
@@ -99,8 +105,10 @@ PARAM_IMAGE = "ContainerImage"
 PARAM_TASK_SIZE = "TaskSize"
 PARAM_DESIRED_COUNT = "DesiredCount"
 PARAM_MAX_COUNT = "MaxCount"
-PARAM_PRODUCT_CODE = "MarketplaceProductCode"
 PARAM_LOG_RETENTION = "LogRetentionDays"
+PARAM_DB_INSTANCE = "DatabaseInstanceIdentifier"
+PARAM_LOAD_BALANCER = "LoadBalancerArn"
+PARAM_DELETION_PROTECTION = "DeletionProtection"
 
 OUTPUT_CLUSTER = "ClusterName"
 OUTPUT_SERVICE = "ServiceName"
@@ -110,12 +118,12 @@ OUTPUT_LOG_GROUP = "LogGroupName"
 OUTPUT_TASK_SECURITY_GROUP = "TaskSecurityGroupId"
 
 CONTAINER_NAME = contract.APP_NAME
+#: The task's only volume: Fargate ephemeral storage mounted on /tmp.
+TMP_VOLUME = "tmp"
 CPU_TARGET_PERCENT = 60.0
 REQUESTS_PER_TARGET = 500.0
 MAX_TASKS = 20
 HTTPS_PORT = 443
-#: ECS caps a container health check's start period at 300 s.
-ECS_MAX_START_PERIOD = 300
 SECRETSMANAGER_ARN = (
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
 )
@@ -132,8 +140,12 @@ HEALTH_CHECK_SCRIPT = (
 )
 
 
-def build_ecs_stack() -> Template:
-    """The nested service template (shared by both parents)."""
+def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
+    """The nested service template (shared by both parents).
+
+    The Marketplace product code is the listing's, baked in at build time: a stack
+    parameter would let whoever launches the stack switch licensing off.
+    """
     t = Template(
         Description=(
             "Cloud Optimizer service: ECS Fargate cluster, task definition and rolling, "
@@ -170,8 +182,9 @@ def build_ecs_stack() -> Template:
     )
     _add_network_rules(t)
     _add_roles(t)
-    _add_task_definition(t)
+    _add_task_definition(t, listing)
     _add_service(t)
+    _add_helper_resources(t)
 
     t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
     t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name")))
@@ -303,20 +316,34 @@ def _add_parameters(t: Template) -> None:
         MaxValue=MAX_TASKS,
         Default="2",
     )
-    param(
-        PARAM_PRODUCT_CODE,
-        GROUP_SERVICE,
-        "Marketplace product code",
-        "AWS Marketplace product code for RegisterUsage; empty outside Marketplace.",
-        Default="",
-        AllowedPattern=MARKETPLACE_PRODUCT_CODE_PATTERN,
-    )
     add_retention(
         t,
         PARAM_LOG_RETENTION,
         group=GROUP_SERVICE,
         label="Log retention (days)",
         description="How long the service's logs are kept.",
+    )
+    param(
+        PARAM_DB_INSTANCE,
+        GROUP_DATABASE,
+        "Database instance",
+        "Identifier of the database instance (for its deletion protection).",
+        AllowedPattern=r"^[a-z][a-z0-9-]{0,62}$",
+    )
+    param(
+        PARAM_LOAD_BALANCER,
+        GROUP_NETWORK,
+        "Load balancer ARN",
+        "The load balancer (for its deletion protection).",
+        AllowedPattern=r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/app/.+$",
+    )
+    add_flag(
+        t,
+        PARAM_DELETION_PROTECTION,
+        group=GROUP_SERVICE,
+        label="Deletion protection",
+        description="Protect the database and the load balancer once the stack is up.",
+        default=True,
     )
 
 
@@ -408,6 +435,18 @@ def _image_repositories() -> Sub:
     )
 
 
+def _log_stream_resources() -> list[Sub]:
+    """The service's log group and the streams the awslogs driver creates in it.
+
+    Not ``${LogGroup.Arn}:log-stream:*``: GetAtt LogGroup.Arn already ends in ":*", which
+    would make it match no stream at all. The driver names each stream
+    PREFIX/CONTAINER/TASK-ID ("Using the awslogs log driver", awslogs-stream-prefix:
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using_awslogs.html).
+    """
+    group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}"
+    return [Sub(group), Sub(f"{group}:log-stream:{CONTAINER_NAME}/{CONTAINER_NAME}/*")]
+
+
 def _add_roles(t: Template) -> None:
     read_secrets = Statement(
         Sid="ReadTheTaskSecrets",
@@ -454,7 +493,7 @@ def _add_roles(t: Template) -> None:
                                 Sid="WriteTheServiceLogs",
                                 Effect=Allow,
                                 Action=[logs_actions.CreateLogStream, logs_actions.PutLogEvents],
-                                Resource=[Sub("${LogGroup.Arn}:log-stream:*")],
+                                Resource=_log_stream_resources(),
                             ),
                             read_secrets,
                             decrypt_secrets,
@@ -505,11 +544,16 @@ def _add_roles(t: Template) -> None:
     )
 
 
-def _add_task_definition(t: Template) -> None:
+def _add_task_definition(t: Template, listing: Listing) -> None:
     def env(name: str, value: object) -> Environment:
         return Environment(Name=name, Value=value)
 
     db_secret = Ref(PARAM_DB_SECRET)
+    licensing = (
+        [env(contract.ENV_MARKETPLACE_PRODUCT_CODE, listing.product_code)]
+        if listing.product_code
+        else []
+    )
     container = ContainerDefinition(
         Name=CONTAINER_NAME,
         Image=Ref(PARAM_IMAGE),
@@ -522,8 +566,13 @@ def _add_task_definition(t: Template) -> None:
             env(contract.ENV_DB_PORT, Ref(PARAM_DB_PORT)),
             env(contract.ENV_DB_NAME, Ref(PARAM_DB_NAME)),
             env(contract.ENV_DB_SECRET_ARN, db_secret),
+            # The RDS endpoint's certificate is verified against the RDS CA bundle the
+            # image ships, host name included ("Using SSL/TLS to encrypt a connection to a
+            # DB instance": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html).
+            env(contract.ENV_DB_SSLMODE, "verify-full"),
+            env(contract.ENV_DB_SSLROOTCERT, contract.RDS_CA_BUNDLE_PATH),
             env(contract.ENV_AWS_REGION, Region),
-            env(contract.ENV_MARKETPLACE_PRODUCT_CODE, Ref(PARAM_PRODUCT_CODE)),
+            *licensing,
         ],
         Secrets=[
             Secret(Name=contract.ENV_DB_USERNAME, ValueFrom=Sub("${S}:username::", S=db_secret)),
@@ -535,17 +584,18 @@ def _add_task_definition(t: Template) -> None:
             Interval=contract.PROBE_INTERVAL,
             Timeout=contract.PROBE_TIMEOUT,
             Retries=3,
-            StartPeriod=min(
-                ECS_MAX_START_PERIOD,
-                contract.STARTUP_PROBE_FAILURE_THRESHOLD * contract.PROBE_INTERVAL,
-            ),
+            StartPeriod=contract.CONTAINER_HEALTH_CHECK_START_PERIOD,
         ),
         StopTimeout=contract.CONTAINER_STOP_TIMEOUT,
         LinuxParameters=LinuxParameters(
             Capabilities=KernelCapabilities(Drop=["ALL"]), InitProcessEnabled=True
         ),
-        # The root file system is read-only; /tmp is a per-task scratch volume.
-        MountPoints=[MountPoint(SourceVolume="tmp", ContainerPath="/tmp", ReadOnly=False)],  # noqa: S108
+        # The root file system is read-only; /tmp is a per-task scratch volume. On Fargate a
+        # task volume is a bind mount of the task's ephemeral storage, created empty, owned by
+        # root, mode 0755 (the image makes /tmp its own); Fargate has no tmpfs
+        # (LinuxParameters.tmpfs "isn't supported for tasks that run on Fargate"): "Bind
+        # mounts", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+        MountPoints=[MountPoint(SourceVolume=TMP_VOLUME, ContainerPath="/tmp", ReadOnly=False)],  # noqa: S108
         LogConfiguration=LogConfiguration(
             LogDriver="awslogs",
             Options={
@@ -567,7 +617,7 @@ def _add_task_definition(t: Template) -> None:
             ),
             ExecutionRoleArn=GetAtt("ExecutionRole", "Arn"),
             TaskRoleArn=GetAtt("TaskRole", "Arn"),
-            Volumes=[Volume(Name="tmp")],
+            Volumes=[Volume(Name=TMP_VOLUME)],
             ContainerDefinitions=[container],
             Metadata=scanner_skips(
                 trivy=[
@@ -588,6 +638,109 @@ def _add_task_definition(t: Template) -> None:
     )
 
 
+def _add_helper_resources(t: Template) -> None:
+    """Deletion protection once everything is up, and the Container Insights log group."""
+    account = "arn:${AWS::Partition}:{service}:${AWS::Region}:${AWS::AccountId}"
+    helper = add_stack_helper(
+        t,
+        kinds=("DeletionProtection", "LogGroups"),
+        key_arn=Ref(PARAM_DATA_KEY),
+        retention_days=Ref(PARAM_LOG_RETENTION),
+        statements=[
+            Statement(
+                Sid="SwitchTheDatabasesDeletionProtection",
+                Effect=Allow,
+                Action=[rds_actions.DescribeDBInstances, rds_actions.ModifyDBInstance],
+                Resource=[
+                    Sub(account.replace("{service}", "rds") + f":db:${{{PARAM_DB_INSTANCE}}}")
+                ],
+            ),
+            Statement(
+                Sid="SwitchTheLoadBalancersDeletionProtection",
+                Effect=Allow,
+                Action=[elb_actions.ModifyLoadBalancerAttributes],
+                Resource=[Ref(PARAM_LOAD_BALANCER)],
+            ),
+            Statement(
+                Sid="ReadLoadBalancerAttributes",
+                Effect=Allow,
+                Action=[elb_actions.DescribeLoadBalancerAttributes],
+                Resource=["*"],
+            ),
+            Statement(
+                Sid="ReadTheStackStatus",
+                Effect=Allow,
+                Action=[cfn_actions.DescribeStacks],
+                Resource=[Sub(account.replace("{service}", "cloudformation") + ":stack/*")],
+            ),
+            Statement(
+                Sid="OwnTheLogGroupsAwsCreates",
+                Effect=Allow,
+                Action=[
+                    logs_actions.CreateLogGroup,
+                    logs_actions.AssociateKmsKey,
+                    logs_actions.PutRetentionPolicy,
+                    logs_actions.DeleteLogGroup,
+                ],
+                Resource=[
+                    Sub(
+                        account.replace("{service}", "logs")
+                        + ":log-group:/aws/ecs/containerinsights/${Cluster}/*"
+                    ),
+                    Sub(
+                        account.replace("{service}", "logs")
+                        + f":log-group:/aws/rds/instance/${{{PARAM_DB_INSTANCE}}}/*"
+                    ),
+                ],
+            ),
+        ],
+    )
+    t.resources[stack_helper.ROLE].Metadata = wildcard_reason(
+        "elasticloadbalancing:DescribeLoadBalancerAttributes has no resource-level "
+        'permissions: the API requires Resource "*". Changes are limited to this stack\'s '
+        "load balancer and database."
+    )
+    # Log groups AWS creates by itself (no retention, no key, left behind after the stack):
+    # Container Insights' ("Setting up Container Insights on Amazon ECS",
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/deploy-container-insights-ECS-cluster.html)
+    # and the RDS log export's ("Publishing database logs to Amazon CloudWatch Logs",
+    # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_LogAccess.Procedural.UploadtoCloudWatch.html).
+    t.add_resource(
+        custom_resource(
+            "AwsCreatedLogGroups",
+            "LogGroups",
+            helper,
+            {
+                "LogGroupNames": [
+                    Sub("/aws/ecs/containerinsights/${Cluster}/performance"),
+                    *(
+                        Sub(f"/aws/rds/instance/${{{PARAM_DB_INSTANCE}}}/{log}")
+                        for log in rds.EXPORTED_LOGS
+                    ),
+                ],
+                "RetentionInDays": Ref(PARAM_LOG_RETENTION),
+                "KmsKeyId": Ref(PARAM_DATA_KEY),
+            },
+        )
+    )
+    # After the service: protected only once everything is up, so that a failed create
+    # rolls back cleanly (the switch turns it off again for a rollback); a deliberate
+    # delete is refused while protection is on.
+    t.add_resource(
+        custom_resource(
+            "DeletionProtectionSwitch",
+            "DeletionProtection",
+            helper,
+            {
+                "DBInstanceIdentifier": Ref(PARAM_DB_INSTANCE),
+                "LoadBalancerArn": Ref(PARAM_LOAD_BALANCER),
+                "Enabled": Ref(PARAM_DELETION_PROTECTION),
+            },
+            DependsOn=["Service"],
+        )
+    )
+
+
 def _add_service(t: Template) -> None:
     t.add_resource(
         Service(
@@ -599,7 +752,12 @@ def _add_service(t: Template) -> None:
             LaunchType="FARGATE",
             PlatformVersion="LATEST",
             TaskDefinition=Ref("TaskDefinition"),
-            DesiredCount=Ref(PARAM_DESIRED_COUNT),
+            # No DesiredCount: Application Auto Scaling owns the count (MinCapacity below).
+            # Set here, every stack update would reset it, scaling in mid-deployment; left
+            # out, a new service starts with one task and an update leaves the count alone
+            # (AWS::ECS::Service DesiredCount: "For existing services, if a desired count is
+            # not specified, it is omitted from the operation"):
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-service.html
             DeploymentConfiguration=DeploymentConfiguration(
                 MinimumHealthyPercent=contract.ROLLING_MIN_HEALTHY_PERCENT,
                 MaximumPercent=contract.ROLLING_MAX_PERCENT,

@@ -18,8 +18,31 @@ CIDR_PATTERN = (
     r"^((25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
     r"/(3[0-2]|[12]?\d)$"
 )
-#: A new VPC: a /16 to /19 block, so that six /22 subnets fit.
-VPC_CIDR_PATTERN = r"^(10|172|192)\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(1[6-9])$"
+OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+
+
+def _vpc_cidr_pattern() -> str:
+    """A new VPC: an aligned /16 to /19 block of the RFC 1918 private ranges.
+
+    /16 to /19, so that six /22 subnets fit; aligned (no host bits set), because EC2
+    refuses a CIDR block whose host bits are set; private, because a VPC on public
+    addresses shadows those addresses on the internet for everything in it. Amazon VPC
+    User Guide, "VPC CIDR blocks":
+    https://docs.aws.amazon.com/vpc/latest/userguide/vpc-cidr-blocks.html
+    """
+    ranges = rf"(10\.{OCTET}|172\.(1[6-9]|2\d|3[01])|192\.168)"
+    blocks = "|".join(
+        "({})\\.0/{}".format("|".join(str(t) for t in range(0, 256, 2 ** (24 - prefix))), prefix)
+        for prefix in range(16, 20)
+    )
+    return rf"^{ranges}\.({blocks})$"
+
+
+VPC_CIDR_PATTERN = _vpc_cidr_pattern()
+VPC_CIDR_CONSTRAINT = (
+    "an aligned private /16 to /19 block in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, "
+    "e.g. 10.0.0.0/16"
+)
 VPC_ID = r"vpc-[0-9a-f]{8,17}"
 SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
 SUBNET_LIST = rf"{SUBNET_ID}(,{SUBNET_ID})+"
@@ -29,7 +52,10 @@ ECR_IMAGE_PATTERN = (
     r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9]+([._/-][a-z0-9]+)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
 )
-MARKETPLACE_PRODUCT_CODE_PATTERN = r"^[a-z0-9]{0,32}$"
+#: An AWS Marketplace product code: lower-case letters and digits (a build-time setting).
+MARKETPLACE_PRODUCT_CODE_PATTERN = r"^[a-z0-9]{1,64}$"
+#: A DNS name (RFC 1123 labels), as an ACM certificate names it.
+DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]"
 
 #: The task sizes Fargate accepts that suit the service, as CPU units and MiB.
 TASK_SIZES: dict[str, tuple[int, int]] = {
@@ -38,16 +64,19 @@ TASK_SIZES: dict[str, tuple[int, int]] = {
     "2vCPU-4GB": (2048, 4096),
     "4vCPU-8GB": (4096, 8192),
 }
+#: RDS for PostgreSQL classes offered in every supported region (templates_src/regions.py),
+#: as cfn-lint's regional data records them: t4g and m7g are missing in ca-west-1, m7g in
+#: af-south-1, ap-east-1 and eu-south-1, r7g in four more (tests/templates/test_regions.py).
 DB_INSTANCE_CLASSES = (
-    "db.t4g.micro",
-    "db.t4g.small",
-    "db.t4g.medium",
-    "db.t4g.large",
-    "db.m7g.large",
-    "db.m7g.xlarge",
-    "db.m7g.2xlarge",
-    "db.r7g.large",
-    "db.r7g.xlarge",
+    "db.t3.micro",
+    "db.t3.small",
+    "db.t3.medium",
+    "db.t3.large",
+    "db.m6g.large",
+    "db.m6g.xlarge",
+    "db.m6g.2xlarge",
+    "db.r6g.large",
+    "db.r6g.xlarge",
 )
 #: The retention periods CloudWatch Logs accepts.
 LOG_RETENTION_DAYS = (

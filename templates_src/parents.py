@@ -10,26 +10,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from troposphere import Equals, GetAtt, If, Not, Output, Ref, Template
+from troposphere import And, Equals, FindInMap, GetAtt, If, Not, Or, Output, Ref, Region, Template
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, ecs, rds, vpc
+from templates_src import alb, ecs, rds, regions, vpc
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
     DB_INSTANCE_CLASSES,
+    DOMAIN_NAME,
     ECR_IMAGE_PATTERN,
-    MARKETPLACE_PRODUCT_CODE_PATTERN,
     SUBNET_LIST,
     TASK_SIZES,
+    VPC_CIDR_CONSTRAINT,
     VPC_CIDR_PATTERN,
     VPC_ID,
     add_parameter,
     add_retention,
     flag,
 )
-from templates_src.profile import Profile
+from templates_src.profile import PROFILES, Profile
 
 #: The nested stacks, in the order a reader meets them; the key names the file.
 NESTED_STACKS = ("vpc", "alb", "rds", "ecs")
@@ -41,25 +42,35 @@ P_EXISTING_VPC = "ExistingVpcId"
 P_EXISTING_PUBLIC = "ExistingPublicSubnetIds"
 P_EXISTING_PRIVATE = "ExistingPrivateSubnetIds"
 P_CERTIFICATE = "CertificateArn"
+P_DOMAIN_NAME = "DomainName"
+P_AZ_COUNT = "AvailabilityZoneCount"
 P_INGRESS_CIDR = "IngressCidr"
 P_IMAGE = "ContainerImage"
 P_TASK_SIZE = "TaskSize"
 P_DESIRED = "DesiredCount"
 P_MAX = "MaxCount"
-P_PRODUCT_CODE = "MarketplaceProductCode"
 P_LOG_RETENTION = "LogRetentionDays"
 P_DB_CLASS = "DBInstanceClass"
 P_DB_STORAGE = "DBAllocatedStorage"
+P_DB_MAX_STORAGE = "DBMaxAllocatedStorage"
 P_DB_BACKUP = "DBBackupRetentionDays"
 
 CREATE_VPC = "CreateVpc"
+AZ_COUNT_AUTO = "AvailabilityZoneCountAuto"
+AUTO = "auto"
+#: Mapping of the supported regions. An unsupported region (GovCloud, China, one where
+#: Fargate does not run) has no entry, and CloudFormation refuses the template before it
+#: creates anything: "Template error: Unable to get mapping for SupportedRegions::<region>::...".
+REGION_MAP = "SupportedRegions"
 #: The image the Marketplace listing publishes (Marketplace's ECR registry).
 MARKETPLACE_IMAGE = (
     f"709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/{contract.APP_NAME}:"
     f"{contract.VERSION}"
 )
-#: production.json's certificate: rejected by the parameter's pattern until replaced.
+#: production.json's certificate and domain: rejected by the parameters' patterns until
+#: replaced with the customer's own.
 CERTIFICATE_PLACEHOLDER = "REPLACE-ME-with-your-ACM-certificate-ARN"
+DOMAIN_PLACEHOLDER = "REPLACE-ME-with-the-certificate's-domain-name"
 
 G_NETWORK = "Network"
 G_EDGE = "Load balancer and TLS"
@@ -79,6 +90,9 @@ O_LOG_GROUP = "LogGroupName"
 O_VPC_ID = "VpcId"
 
 
+PLACEHOLDERS = {"CertificateArn": CERTIFICATE_PLACEHOLDER, "DomainName": DOMAIN_PLACEHOLDER}
+
+
 def nested_output(stack: str, output: str) -> GetAtt:
     """``Fn::GetAtt [<Stack>Stack, Outputs.<output>]``."""
     return GetAtt(f"{stack.capitalize()}Stack", f"Outputs.{output}")
@@ -90,13 +104,25 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
     _add_parameters(t, profile)
     _add_rules(t, profile)
     t.add_condition(CREATE_VPC, Equals(Ref(P_EXISTING_VPC), ""))
+    t.add_mapping(
+        REGION_MAP,
+        {
+            region: {p.name.capitalize(): str(min(azs, p.availability_zones)) for p in PROFILES}
+            for region, azs in regions.REGIONS.items()
+        },
+    )
+    regional_azs = FindInMap(REGION_MAP, Region, profile.name.capitalize())
+    if profile.customer_chooses_azs:
+        t.add_condition(AZ_COUNT_AUTO, Equals(Ref(P_AZ_COUNT), AUTO))
+        azs: object = If(AZ_COUNT_AUTO, regional_azs, Ref(P_AZ_COUNT))
+    else:
+        azs = regional_azs
 
     def from_vpc(output: str, existing: str) -> If:
         return If(CREATE_VPC, nested_output("vpc", output), Ref(existing))
 
     vpc_id = from_vpc(vpc.OUTPUT_VPC_ID, P_EXISTING_VPC)
     private_subnets = from_vpc(vpc.OUTPUT_PRIVATE_SUBNETS, P_EXISTING_PRIVATE)
-    azs = str(profile.availability_zones)
 
     _stack(
         t,
@@ -117,8 +143,8 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             alb.PARAM_VPC_ID: vpc_id,
             alb.PARAM_PUBLIC_SUBNETS: from_vpc(vpc.OUTPUT_PUBLIC_SUBNETS, P_EXISTING_PUBLIC),
             alb.PARAM_CERTIFICATE: Ref(P_CERTIFICATE),
+            alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
             alb.PARAM_INGRESS_CIDR: Ref(P_INGRESS_CIDR),
-            alb.PARAM_DELETION_PROTECTION: flag(profile.alb_deletion_protection),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
             alb.PARAM_NAT_GATEWAYS: If(
                 CREATE_VPC,
@@ -140,9 +166,10 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             rds.PARAM_PRIVATE_SUBNETS: private_subnets,
             rds.PARAM_INSTANCE_CLASS: Ref(P_DB_CLASS),
             rds.PARAM_ALLOCATED_STORAGE: Ref(P_DB_STORAGE),
+            rds.PARAM_MAX_ALLOCATED_STORAGE: Ref(P_DB_MAX_STORAGE),
             rds.PARAM_BACKUP_RETENTION: Ref(P_DB_BACKUP),
             rds.PARAM_MULTI_AZ: flag(profile.db_multi_az),
-            rds.PARAM_DELETION_PROTECTION: flag(profile.db_deletion_protection),
+            rds.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
             rds.PARAM_PERFORMANCE_INSIGHTS: flag(profile.db_performance_insights),
             rds.PARAM_SNAPSHOT_ON_DELETE: flag(profile.db_snapshot_on_delete),
         },
@@ -168,8 +195,10 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_TASK_SIZE: Ref(P_TASK_SIZE),
             ecs.PARAM_DESIRED_COUNT: Ref(P_DESIRED),
             ecs.PARAM_MAX_COUNT: Ref(P_MAX),
-            ecs.PARAM_PRODUCT_CODE: Ref(P_PRODUCT_CODE),
             ecs.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
+            ecs.PARAM_DB_INSTANCE: nested_output("rds", rds.OUTPUT_INSTANCE_ID),
+            ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
+            ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
         },
     )
 
@@ -219,10 +248,10 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         Type="String",
         Default="10.0.0.0/16",
         AllowedPattern=VPC_CIDR_PATTERN,
-        ConstraintDescription="a private /16 to /19 block, e.g. 10.0.0.0/16",
+        ConstraintDescription=VPC_CIDR_CONSTRAINT,
         Description=(
-            f"Address range of the new VPC ({profile.availability_zones} AZs). "
-            "Ignored when an existing VPC is given."
+            "Address range of the new VPC. Ignored when an existing VPC is given. "
+            "Create-only: it cannot be changed on an update (the database would move)."
         ),
     )
     add_parameter(
@@ -236,9 +265,24 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         ConstraintDescription="empty, or a VPC id such as vpc-0123456789abcdef0",
         Description=(
             "Leave empty to create a VPC. Otherwise its private subnets need outbound "
-            "access (NAT or VPC endpoints) to ECR, Secrets Manager, CloudWatch Logs."
+            "access (NAT or VPC endpoints) to ECR, Secrets Manager, CloudWatch Logs. "
+            "Create-only: it cannot be changed on an update (the database would move)."
         ),
     )
+    if profile.customer_chooses_azs:
+        add_parameter(
+            t,
+            P_AZ_COUNT,
+            group=G_NETWORK,
+            label="Availability Zones",
+            Type="String",
+            AllowedValues=[AUTO, "2", "3"],
+            Default=AUTO,
+            Description=(
+                "AZs of a new VPC: auto picks three, or two where the region offers "
+                "Fargate in two (us-west-1)."
+            ),
+        )
     for name, label, what in (
         (P_EXISTING_PUBLIC, "Existing public subnets", "load balancer"),
         (P_EXISTING_PRIVATE, "Existing private subnets", "tasks and database"),
@@ -275,6 +319,21 @@ def _add_parameters(t: Template, profile: Profile) -> None:
     if not profile.certificate_required:
         certificate["Default"] = ""
     add_parameter(t, P_CERTIFICATE, group=G_EDGE, label="ACM certificate ARN", **certificate)
+    domain: dict[str, Any] = {
+        "Type": "String",
+        "AllowedPattern": f"^{DOMAIN_NAME}$"
+        if profile.certificate_required
+        else f"^(|{DOMAIN_NAME})$",
+        "ConstraintDescription": "the DNS name the certificate is for, e.g. co.example.com"
+        + ("" if profile.certificate_required else ", or empty"),
+        "Description": (
+            "The certificate's DNS name: the service's URL. Point it (CNAME or alias) at the "
+            "LoadBalancerDnsName output."
+        ),
+    }
+    if not profile.certificate_required:
+        domain["Default"] = ""
+    add_parameter(t, P_DOMAIN_NAME, group=G_EDGE, label="Domain name", **domain)
     add_parameter(
         t,
         P_INGRESS_CIDR,
@@ -316,7 +375,7 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         MinValue=1,
         MaxValue=ecs.MAX_TASKS,
         Default=str(profile.desired_count),
-        Description="Tasks always running.",
+        Description="Tasks always running (auto scaling's minimum).",
     )
     add_parameter(
         t,
@@ -327,18 +386,7 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         MinValue=1,
         MaxValue=ecs.MAX_TASKS,
         Default=str(profile.max_count),
-        Description="Upper bound of auto scaling on CPU and requests.",
-    )
-    add_parameter(
-        t,
-        P_PRODUCT_CODE,
-        group=G_APP,
-        label="Marketplace product code",
-        Type="String",
-        Default="",
-        AllowedPattern=MARKETPLACE_PRODUCT_CODE_PATTERN,
-        ConstraintDescription="lower-case letters and digits, or empty",
-        Description="Set by the AWS Marketplace listing; empty outside Marketplace.",
+        Description="Upper bound of auto scaling on CPU and requests; at least the minimum.",
     )
     add_retention(
         t,
@@ -368,6 +416,20 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         MaxValue=rds.MAX_STORAGE_GIB,
         Default=str(profile.db_allocated_storage_gib),
         Description="Encrypted gp3 storage.",
+    )
+    add_parameter(
+        t,
+        P_DB_MAX_STORAGE,
+        group=G_DB,
+        label="Database storage limit (GiB)",
+        Type="Number",
+        MinValue=rds.MIN_STORAGE_GIB + 2,
+        MaxValue=rds.MAX_STORAGE_GIB,
+        Default=str(profile.db_max_allocated_storage_gib),
+        Description=(
+            "Storage autoscaling grows the storage up to this; at least 10% above the "
+            "initial storage."
+        ),
     )
     add_parameter(
         t,
@@ -410,6 +472,64 @@ def _add_rules(t: Template, profile: Profile) -> None:
             ],
         },
     )
+    t.add_rule(
+        "SupportedRegion",
+        {
+            "Assertions": [
+                {
+                    "Assert": {"Fn::Contains": [list(regions.REGIONS), Region]},
+                    "AssertDescription": (
+                        "Cloud Optimizer runs in the commercial regions where AWS Fargate "
+                        "runs; see docs/regions.md for the list"
+                    ),
+                }
+            ]
+        },
+    )
+    if profile.customer_chooses_azs:
+        t.add_rule(
+            "ThreeAzsNeedThreeFargateZones",
+            {
+                "RuleCondition": Equals(Ref(P_AZ_COUNT), "3"),
+                "Assertions": [
+                    {
+                        "Assert": Not({"Fn::Contains": [list(regions.TWO_AZ_REGIONS), Region]}),
+                        "AssertDescription": (
+                            "this region runs Fargate in two Availability Zones only "
+                            f"({', '.join(regions.TWO_AZ_REGIONS)}): choose 2 or auto"
+                        ),
+                    }
+                ],
+            },
+        )
+    t.add_rule(
+        "MaxCountAtLeastDesiredCount",
+        {
+            "Assertions": [
+                {
+                    "Assert": _at_least(Ref(P_MAX), Ref(P_DESIRED), ecs.MAX_TASKS),
+                    "AssertDescription": f"{P_MAX} must be at least {P_DESIRED}",
+                }
+            ]
+        },
+    )
+    # Listener certificate and URL go together: the certificate is for the domain name.
+    for rule, given, needed in (
+        ("CertificateNeedsDomainName", P_CERTIFICATE, P_DOMAIN_NAME),
+        ("DomainNameNeedsCertificate", P_DOMAIN_NAME, P_CERTIFICATE),
+    ):
+        t.add_rule(
+            rule,
+            {
+                "RuleCondition": Not(_is_empty(given)),
+                "Assertions": [
+                    {
+                        "Assert": Not(_is_empty(needed)),
+                        "AssertDescription": f"{given} needs {needed}: give them together",
+                    }
+                ],
+            },
+        )
     if profile.certificate_required:
         t.add_rule(
             "ProductionNeedsCertificate",
@@ -424,6 +544,30 @@ def _add_rules(t: Template, profile: Profile) -> None:
         )
 
 
+def _is_empty(name: str) -> Equals:
+    return Equals(Ref(name), "")
+
+
+def _at_least(value: Ref, minimum: Ref, largest: int) -> object:
+    """Rule: ``value`` >= ``minimum``, both integers 1..largest.
+
+    Rules compare strings only, so: for each possible minimum m, value is one of m..largest.
+    Fn::Or takes at most ten conditions: the cases are grouped in tens.
+    """
+    cases = [
+        And(
+            Equals(minimum, str(m)),
+            {"Fn::Contains": [[str(v) for v in range(m, largest + 1)], value]},
+        )
+        for m in range(1, largest + 1)
+    ]
+    groups = [
+        Or(*cases[i : i + 10]) if len(cases[i : i + 10]) > 1 else cases[i]
+        for i in range(0, len(cases), 10)
+    ]
+    return Or(*groups) if len(groups) > 1 else groups[0]
+
+
 def parameter_values(parent: Template) -> list[dict[str, str]]:
     """The parent's parameters as ``create-stack --parameters file://`` takes them.
 
@@ -434,6 +578,6 @@ def parameter_values(parent: Template) -> list[dict[str, str]]:
     for name, parameter in parent.parameters.items():
         value = parameter.properties.get("Default")
         if value is None:
-            value = CERTIFICATE_PLACEHOLDER if name == P_CERTIFICATE else ""
+            value = PLACEHOLDERS.get(name, "")
         values.append({"ParameterKey": name, "ParameterValue": str(value)})
     return values

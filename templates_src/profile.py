@@ -23,20 +23,25 @@ class Profile:
     template_name: str
     parameters_name: str
 
-    # Network: AZs spanned by a new VPC, and NAT gateways (one, or one per AZ).
+    # Network: the most AZs a new VPC spans (fewer where the region has fewer, see
+    # templates_src/regions.py), whether the customer may choose, and NAT gateways (one,
+    # or one per AZ).
     availability_zones: int
+    customer_chooses_azs: bool
     nat_gateway_per_az: bool
 
-    # Load balancer: is an ACM certificate mandatory (HTTPS only), deletion protection.
+    # Load balancer: is an ACM certificate mandatory (HTTPS only).
     certificate_required: bool
-    alb_deletion_protection: bool
+    #: Deletion protection of the database and the load balancer, on once the stack is up.
+    deletion_protection: bool
 
     # Database.
     db_instance_class: str
     db_allocated_storage_gib: int
+    #: Storage autoscaling's ceiling.
+    db_max_allocated_storage_gib: int
     db_backup_retention_days: int
     db_multi_az: bool
-    db_deletion_protection: bool
     db_performance_insights: bool
     #: DeletionPolicy/UpdateReplacePolicy Snapshot (keep the data) instead of Delete.
     db_snapshot_on_delete: bool
@@ -57,14 +62,15 @@ TRIAL = Profile(
     template_name="cloud-optimizer-quickstart",
     parameters_name="trial",
     availability_zones=2,
+    customer_chooses_azs=False,
     nat_gateway_per_az=False,
     certificate_required=False,
-    alb_deletion_protection=False,
-    db_instance_class="db.t4g.micro",
+    deletion_protection=False,
+    db_instance_class="db.t3.micro",
     db_allocated_storage_gib=20,
+    db_max_allocated_storage_gib=100,
     db_backup_retention_days=1,
     db_multi_az=False,
-    db_deletion_protection=False,
     db_performance_insights=False,
     db_snapshot_on_delete=False,
     task_size="1vCPU-2GB",
@@ -77,19 +83,21 @@ PRODUCTION = Profile(
     name="production",
     description=(
         "Cloud Optimizer production: ECS Fargate behind an HTTPS Application Load Balancer, "
-        "Multi-AZ RDS PostgreSQL, in a new three-AZ VPC or an existing one."
+        "Multi-AZ RDS PostgreSQL, in a new VPC across three AZs (two where the region has "
+        "two for Fargate) or an existing one."
     ),
     template_name="cloud-optimizer-production",
     parameters_name="production",
     availability_zones=3,
+    customer_chooses_azs=True,
     nat_gateway_per_az=True,
     certificate_required=True,
-    alb_deletion_protection=True,
-    db_instance_class="db.m7g.large",
+    deletion_protection=True,
+    db_instance_class="db.m6g.large",
     db_allocated_storage_gib=100,
+    db_max_allocated_storage_gib=1000,
     db_backup_retention_days=14,
     db_multi_az=True,
-    db_deletion_protection=True,
     db_performance_insights=True,
     db_snapshot_on_delete=True,
     task_size="2vCPU-4GB",
@@ -99,5 +107,22 @@ PRODUCTION = Profile(
 )
 
 PROFILES: tuple[Profile, ...] = (TRIAL, PRODUCTION)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What the AWS Marketplace listing fixes when the templates are built for it.
+
+    The product code turns licensing on (the service calls RegisterUsage with it and stops
+    on refusal). It belongs to the listing, not to whoever launches the stack, so it is
+    baked into the published templates (``build_templates.py --marketplace-product-code``)
+    and never a stack parameter.
+    """
+
+    product_code: str | None = None
+
+
+#: A build for no listing (the committed out/, development, private uploads): no licensing.
+UNLISTED = Listing()
 #: The most AZs any profile spans: the nested VPC and ALB templates are built for it.
 MAX_AZS = max(p.availability_zones for p in PROFILES)

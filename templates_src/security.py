@@ -13,6 +13,7 @@ from awacs import kms as kms_actions
 from awacs.aws import (
     Allow,
     ArnLike,
+    Bool,
     Condition,
     ConditionElement,
     PolicyDocument,
@@ -25,10 +26,10 @@ from troposphere import AccountId, Sub, Tags
 from troposphere.ec2 import SecurityGroupRule
 from troposphere.kms import Key
 
-#: What the account's administrators may do with a key (no ``kms:*``).
+#: What the account's administrators may do with a key (no ``kms:*``). CreateGrant is
+#: not among them: it has its own statement, for grants that AWS services create.
 KEY_ADMIN_ACTIONS = [
     kms_actions.CancelKeyDeletion,
-    kms_actions.CreateGrant,
     kms_actions.Decrypt,
     kms_actions.DescribeKey,
     kms_actions.DisableKey,
@@ -91,19 +92,35 @@ def scanner_skips(
     return metadata
 
 
-def customer_managed_key(title: str, description: str) -> Key:
+def customer_managed_key(title: str, description: str, *, retain: bool = False) -> Key:
     """A symmetric CMK with yearly rotation, administered by the account.
 
-    CloudWatch Logs in this region may use it for this account's log groups (the
-    encryption context names the log group), as the CloudWatch Logs guide prescribes.
+    CloudWatch Logs in this region may use it for this account's log groups, in the form
+    the CloudWatch Logs User Guide documents ("Encrypt log data in CloudWatch Logs using
+    AWS KMS", step 2): the logs service principal, the encryption context naming a log
+    group of this account, and no other condition (CloudWatch Logs' key calls carry no
+    aws:SourceAccount):
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    Grants, which RDS, Secrets Manager and Performance Insights create to use the key on
+    the caller's behalf, are allowed only for AWS resources (kms:GrantIsForAWSResource):
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-grant-is-for-aws-resource
     """
+    account = Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root"))
     statements = [
         Statement(
             Sid="AccountAdministration",
             Effect=Allow,
-            Principal=Principal("AWS", Sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")),
+            Principal=account,
             Action=KEY_ADMIN_ACTIONS,
             Resource=["*"],
+        ),
+        Statement(
+            Sid="GrantsForAwsServicesOnly",
+            Effect=Allow,
+            Principal=account,
+            Action=[kms_actions.CreateGrant],
+            Resource=["*"],
+            Condition=Condition(Bool("kms:GrantIsForAWSResource", "true")),
         ),
         Statement(
             Sid="CloudWatchLogsEncryption",
@@ -112,19 +129,16 @@ def customer_managed_key(title: str, description: str) -> Key:
             Action=LOGS_KEY_ACTIONS,
             Resource=["*"],
             Condition=Condition(
-                [
-                    StringEquals("aws:SourceAccount", AccountId),
-                    ArnLike(
-                        "kms:EncryptionContext:aws:logs:arn",
-                        Sub(
-                            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
-                            "log-group:*"
-                        ),
-                    ),
-                ]
+                ArnLike(
+                    "kms:EncryptionContext:aws:logs:arn",
+                    Sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"),
+                )
             ),
         ),
     ]
+    # Retained: deleting the key makes everything it encrypted unreadable for good, the
+    # final snapshot of a deleted database included (docs/operations.md, "Deleting a stack").
+    policies = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"} if retain else {}
     return Key(
         title,
         Description=description,
@@ -133,6 +147,7 @@ def customer_managed_key(title: str, description: str) -> Key:
         KeyPolicy=PolicyDocument(Version="2012-10-17", Statement=statements),
         Metadata=wildcard_reason(KEY_POLICY_WILDCARD),
         Tags=Tags(Name=Sub(f"${{AWS::StackName}}-{title}")),
+        **policies,
     )
 
 

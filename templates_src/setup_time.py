@@ -59,6 +59,11 @@ DURATIONS: dict[str, Duration] = {
     "AWS::ECS::Service": Duration(120, "ecs-steady-state"),
     "AWS::ApplicationAutoScaling::ScalableTarget": Duration(10, "cfn-events"),
     "AWS::ApplicationAutoScaling::ScalingPolicy": Duration(5, "cfn-events"),
+    "AWS::Lambda::Function": Duration(10, "lambda-active"),
+    "AWS::CloudFormation::CustomResource": Duration(10, "custom-resource"),
+    "AWS::CloudFormation::CustomResource (ECS service-linked role)": Duration(
+        20, "custom-resource"
+    ),
 }
 #: The setup-time promise of the one-click trial (specification CNT-003).
 QUICKSTART_LIMIT_SECONDS = 600
@@ -172,6 +177,10 @@ def references(node: Any, resources: Mapping[str, Any] | set[str]) -> set[str]:
 def duration_key(resource: Doc, context: _Context) -> str:
     """The DURATIONS row of a resource (a Multi-AZ database has its own)."""
     type_: str = resource["Type"]
+    if type_ == "Custom::EcsServiceLinkedRole":
+        return "AWS::CloudFormation::CustomResource (ECS service-linked role)"
+    if type_.startswith("Custom::"):
+        return "AWS::CloudFormation::CustomResource"
     if type_ == "AWS::RDS::DBInstance":
         multi_az = context.value(resource.get("Properties", {}).get("MultiAZ", False))
         if str(multi_az).lower() == "true":

@@ -38,7 +38,13 @@ from troposphere.ec2 import (
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
-from templates_src.params import VPC_CIDR_PATTERN, add_az_count, add_parameter, add_retention
+from templates_src.params import (
+    VPC_CIDR_CONSTRAINT,
+    VPC_CIDR_PATTERN,
+    add_az_count,
+    add_parameter,
+    add_retention,
+)
 from templates_src.profile import MAX_AZS
 from templates_src.security import customer_managed_key, name_tags, service_trust
 
@@ -91,8 +97,11 @@ def build_vpc_stack() -> Template:
         Type="String",
         Default="10.0.0.0/16",
         AllowedPattern=VPC_CIDR_PATTERN,
-        ConstraintDescription="a private /16 to /19 block, e.g. 10.0.0.0/16",
-        Description="Address range of the new VPC; six /22 subnets are carved from it.",
+        ConstraintDescription=VPC_CIDR_CONSTRAINT,
+        Description=(
+            "Address range of the new VPC; six /22 subnets are carved from it. Create-only: "
+            "changing it would replace the VPC and everything in it."
+        ),
     )
     add_retention(
         t,
@@ -233,6 +242,14 @@ def _add_flow_logs(t: Template) -> None:
             KmsKeyId=GetAtt("FlowLogKey", "Arn"),
         )
     )
+    # GetAtt LogGroup.Arn already ends in ":*" (arn:...:log-group:NAME:*), which matches the
+    # group's log streams; the group itself is named without it. The actions are the ones
+    # the VPC User Guide lists for the flow-log role, DescribeLogGroups included ("IAM role
+    # for publishing flow logs to CloudWatch Logs"):
+    # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+    group_arn = Sub(
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${FlowLogGroup}"
+    )
     t.add_resource(
         Role(
             "FlowLogRole",
@@ -244,17 +261,27 @@ def _add_flow_logs(t: Template) -> None:
                         Version="2012-10-17",
                         Statement=[
                             Statement(
+                                Sid="WriteTheFlowLogGroup",
                                 Effect=Allow,
                                 Action=[
                                     logs_actions.CreateLogStream,
                                     logs_actions.PutLogEvents,
                                     logs_actions.DescribeLogStreams,
                                 ],
+                                Resource=[group_arn, GetAtt("FlowLogGroup", "Arn")],
+                            ),
+                            Statement(
+                                Sid="FindTheFlowLogGroup",
+                                Effect=Allow,
+                                Action=[logs_actions.DescribeLogGroups],
+                                # A list call: authorised on the account's log groups.
                                 Resource=[
-                                    GetAtt("FlowLogGroup", "Arn"),
-                                    Sub("${FlowLogGroup.Arn}:log-stream:*"),
+                                    Sub(
+                                        "arn:${AWS::Partition}:logs:${AWS::Region}:"
+                                        "${AWS::AccountId}:log-group:*"
+                                    )
                                 ],
-                            )
+                            ),
                         ],
                     ),
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import build_templates
 from tests.e2e.moto_aws_gaps import fill_gaps
 
 BUCKET = "co-templates-e2e"
+#: A product code of the form Marketplace issues (the listing's is baked in at build time).
+PRODUCT_CODE = "a1b2c3d4e5f6g7h8i9j0k1l2m"
 PREFIX = "cloud-optimizer/1.0.0"
 TERMINAL = ("_COMPLETE", "_FAILED")
 
@@ -42,12 +45,34 @@ def cfn(aws: str) -> Any:
     return boto3.client("cloudformation", endpoint_url=aws)
 
 
+def create_listing_bucket(endpoint: str, bucket: str = BUCKET) -> None:
+    """A bucket any AWS account can read the templates from, as the listing's must be."""
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket=bucket)
+    public_read = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "TemplatesForAnyAccount",
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            }
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(public_read))
+
+
 @pytest.fixture
 def published(aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Published:
-    """`build_templates.py --upload s3://BUCKET/PREFIX` into a fresh bucket."""
-    boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)
+    """`build_templates.py --upload s3://BUCKET/PREFIX` into a fresh, readable bucket."""
+    create_listing_bucket(aws)
     out = tmp_path / "out"
-    argv = ["--out", str(out), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}"]
+    argv = [
+        "--out", str(out), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}",
+        "--marketplace-product-code", PRODUCT_CODE,
+    ]  # fmt: skip
     assert build_templates.main(argv) == build_templates.EXIT_OK, capsys.readouterr().err
     capsys.readouterr()
     return Published(out, f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{PREFIX}/")

@@ -16,8 +16,9 @@ Gaps (what AWS does -> what moto 5.2.5 did):
    ``AWS::ApplicationAutoScaling::ScalableTarget``/``ScalingPolicy``,
    ``AWS::S3::BucketPolicy`` and ``AWS::EC2::SecurityGroupEgress`` are created ->
    skipped silently (no such secret, target, policy or rule existed).
-4. ``AWS::KMS::Key`` takes ``Tags`` as ``[{Key, Value}]`` -> moto passed them to KMS as
-   ``[{TagKey, TagValue}]`` and failed.
+4. ``AWS::KMS::Key`` takes ``Tags`` as ``[{Key, Value}]`` and ``KeyPolicy`` as a JSON
+   object -> moto passed the tags to KMS as ``[{TagKey, TagValue}]`` and failed, and kept
+   the policy as an object, so that every later DescribeKey answered HTTP 500.
 5. ``AWS::RDS::DBInstance``: ``ManageMasterUserPassword`` creates an RDS-managed secret
    holding ``{"username": <MasterUsername>, "password": ...}`` encrypted with
    ``MasterUserSecret.KmsKeyId``, and ``GetAtt MasterUserSecret.SecretArn`` returns it;
@@ -60,23 +61,68 @@ Gaps (what AWS does -> what moto 5.2.5 did):
 14. Change sets (``aws cloudformation deploy``): executing one gives the stack the outputs
     of its new template -> the stack kept the outputs of its previous template (none).
 
+15. S3 Block Public Access: with ``RestrictPublicBuckets`` a public bucket policy grants
+    nothing to anonymous callers or other accounts, and with ``BlockPublicPolicy`` S3
+    refuses to store a public policy (AccessDenied); "Blocking public access to your
+    Amazon S3 storage",
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html
+    -> moto stored the settings and ignored them (a public policy always granted reads).
+
+16. Custom resources (``Custom::X`` with a Lambda ServiceToken): CloudFormation invokes the
+    function with Create, Update (with OldResourceProperties) and Delete events and waits
+    for its answer on the pre-signed ResponseURL; FAILED fails the resource with the given
+    Reason -> moto ran the function in Docker (absent here), had no Update or Delete, and
+    hung. Filled by running the function's own inline code (Code.ZipFile) in this process
+    against the emulator, with a local ResponseURL. One thing differs, for speed: the
+    code's waits for IAM to propagate do not sleep (the emulator's IAM is consistent at
+    once, so there is nothing to wait for).
+17. Nested stacks carry ``ParentId`` and ``RootId`` (DescribeStacks), and a stack being
+    deleted is ``DELETE_IN_PROGRESS``; a resource that fails to delete leaves the stack
+    ``DELETE_FAILED`` with the reason, the resources not yet deleted kept, and fails its
+    parent's delete ("The following resource(s) failed to delete: [X]") -> moto had no
+    ParentId/RootId, and raised out of DeleteStack.
+18. ``DeletionPolicy: Snapshot`` on an ``AWS::RDS::DBInstance``: deleting it takes a final
+    snapshot first ("DeletionPolicy attribute",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html)
+    -> moto deleted the instance without one.
+19. ``DescribeStackResources`` lists every resource created so far, also while the stack
+    is being created, with its logical id, physical id and type -> moto answered HTTP 500
+    during a create and left the logical ids empty. A stack being deleted can be described
+    (DELETE_IN_PROGRESS) -> moto removed it from view before deleting its resources.
+20. ``iam:CreateServiceLinkedRole`` for ecs.amazonaws.com creates AWSServiceRoleForECS and,
+    when it exists, answers InvalidInput "Service role name AWSServiceRoleForECS has been
+    taken in this account" ("Using service-linked roles for Amazon ECS",
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html)
+    -> moto named it AWSServiceRoleForEcs and answered EntityAlreadyExists.
+21. CloudWatch Logs ``AssociateKmsKey`` makes the key the log group's (DescribeLogGroups
+    shows it as kmsKeyId) -> moto answered HTTP 500 (not implemented).
+
 :func:`fill_gaps` applies every fill to moto's classes in this process (a
 ``ThreadedMotoServer`` serves from this process) and undoes them on exit.
 """
 
 from __future__ import annotations
 
+import http.server
+import io
 import ipaddress
 import json
 import re
 import secrets
 import string
+import threading
+import time
+import types
+import uuid
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 from moto.applicationautoscaling.models import applicationautoscaling_backends
+from moto.awslambda.utils import get_backend as get_lambda_backend
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation import responses as cfn_responses
@@ -97,9 +143,17 @@ from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 from moto.ecs.models import Cluster, Service, TaskDefinition, ecs_backends
 from moto.elbv2.models import FakeListener, FakeLoadBalancer, FakeTargetGroup, elbv2_backends
+from moto.iam.access_control import PermissionResult
+from moto.iam.exceptions import EntityAlreadyExists as IamEntityAlreadyExists
+from moto.iam.exceptions import InvalidInput as IamInvalidInput
+from moto.iam.models import SERVICE_NAME_CONVERSION, IAMBackend
 from moto.kms.models import Key
-from moto.rds.models import DBInstance, MasterUserSecret
-from moto.s3.models import s3_backends
+from moto.logs.exceptions import ResourceNotFoundException as LogsResourceNotFound
+from moto.logs.responses import LogsResponse
+from moto.rds.models import DBInstance, MasterUserSecret, rds_backends
+from moto.s3.exceptions import AccessDeniedByLock
+from moto.s3.models import FakeBucket, S3Backend, s3_backends
+from moto.s3.utils import bucket_policy_is_public
 from moto.secretsmanager.models import secretsmanager_backends
 
 from templates_src.setup_time import references
@@ -442,6 +496,8 @@ def _kms_key_create(original: Any) -> Callable[..., Any]:
         properties["Tags"] = [
             {"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])
         ]
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
         key = original.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
         key.key_rotation_status = _truthy(properties.get("EnableKeyRotation"))
         return key
@@ -601,6 +657,10 @@ def _rule_value(node: Any, values: Json) -> Any:
     ((function, argument),) = node.items()
     if function == "Ref":
         return values[argument]
+    if function == "Fn::Contains":
+        options, value = argument
+        # Rules compare strings (a Number parameter's value is its text).
+        return str(_rule_value(value, values)) in [str(_rule_value(o, values)) for o in options]
     evaluate = RULE_FUNCTIONS.get(function)
     if evaluate is None:
         raise NotImplementedError(f"rule function {function} is not emulated")
@@ -612,7 +672,6 @@ RULE_FUNCTIONS: dict[str, Callable[[list[Any]], bool]] = {
     "Fn::Not": lambda args: not args[0],
     "Fn::And": all,
     "Fn::Or": any,
-    "Fn::Contains": lambda args: args[1] in args[0],
 }
 
 
@@ -626,6 +685,12 @@ def _load_parameters(original: Callable[..., Any]) -> Callable[..., Any]:
         for name, slot in slots.items():
             _check_constraints(name, slot, self.resolved_parameters[name])
         values = {name: self.resolved_parameters[name] for name in slots}
+        # Rules may name pseudo parameters too (the region and partition rules do).
+        values |= {
+            "AWS::Region": self._region_name,
+            "AWS::AccountId": self._account_id,
+            "AWS::Partition": "aws",
+        }
         for rule in self._template.get("Rules", {}).values():
             if "RuleCondition" in rule and not _rule_value(rule["RuleCondition"], values):
                 continue
@@ -980,7 +1045,19 @@ def _delete_stack_resources(self: Any) -> None:
         parsed = self._parsed_resources.get(name)
         if parsed is None or isinstance(parsed, str):
             continue
-        self._delete_resource(parsed, template[name])
+        if template[name].get("DeletionPolicy") == "Snapshot" and isinstance(parsed, DBInstance):
+            _final_snapshot(parsed, self._account_id, self._region_name)
+        try:
+            self._delete_resource(parsed, template[name])
+        except ValidationError as exc:
+            raise ValidationError(
+                message=f"The following resource(s) failed to delete: [{name}]. {exc.message}"
+            ) from exc
+        if isinstance(parsed, Stack) and parsed.status == "DELETE_FAILED":
+            raise ValidationError(
+                message=f"The following resource(s) failed to delete: [{name}]. "
+                f"{getattr(parsed, 'status_reason', '')}"
+            )
         self._parsed_resources.pop(name)
 
 
@@ -1025,6 +1102,293 @@ def _execute_change_set(original: Callable[..., None]) -> Callable[..., None]:
                 stack.output_map = stack._create_output_map()
 
     return execute
+
+
+# --- 15: S3 Block Public Access ------------------------------------------------------------
+
+
+def _blocks(bucket: FakeBucket, setting: str) -> bool:
+    block = bucket.public_access_block
+    return bool(block is not None and getattr(block, setting))
+
+
+def _bucket_permission(original: Callable[..., Any]) -> Callable[..., Any]:
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        result = original(self, action, resource)
+        public = self.policy is not None and bucket_policy_is_public(self.policy)
+        if (
+            result == PermissionResult.PERMITTED
+            and public
+            and _blocks(self, "restrict_public_buckets")
+        ):
+            # Only the owner's account and AWS services keep access: signed requests of
+            # the owner never reach this check in moto, anonymous ones get nothing.
+            return PermissionResult.NEUTRAL
+        return result
+
+    return get_permission
+
+
+def _put_bucket_policy(original: Callable[..., Any]) -> Callable[..., Any]:
+    def put(self: S3Backend, bucket_name: str, policy: bytes) -> None:
+        bucket = self.get_bucket(bucket_name)
+        if _blocks(bucket, "block_public_policy") and bucket_policy_is_public(policy):
+            raise AccessDeniedByLock()  # AWS answers AccessDenied, "Access Denied"
+        original(self, bucket_name, policy)
+
+    return put
+
+
+# --- 16: custom resources run the stack's own function -------------------------------
+
+
+class _ResponseInbox(http.server.ThreadingHTTPServer):
+    """Where the functions PUT their answers (CloudFormation's pre-signed ResponseURL)."""
+
+    answers: dict[str, Json]
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    server: _ResponseInbox
+
+    def do_PUT(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.answers[body["RequestId"]] = body
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+INBOX: list[_ResponseInbox] = []
+
+
+def _invoke(service_token: str, event: Json, account_id: str, region_name: str) -> Json:
+    """Run the function's inline code on ``event``; its answer to the ResponseURL."""
+    function = get_lambda_backend(account_id, region_name).get_function(service_token)
+    with zipfile.ZipFile(io.BytesIO(function.code_bytes)) as archive:
+        source = archive.read("index.py").decode()
+    module = types.ModuleType("index")
+    exec(compile(source, f"<{function.function_name}>", "exec"), module.__dict__)
+    module.__dict__["time"] = types.SimpleNamespace(sleep=lambda _seconds: None)
+    inbox = INBOX[0]
+    event = {
+        **event,
+        "ServiceToken": service_token,
+        "RequestId": str(uuid.uuid4()),
+        "ResponseURL": f"http://127.0.0.1:{inbox.server_address[1]}/response",
+    }
+    module.handler(event, None)
+    return inbox.answers.pop(event["RequestId"])
+
+
+class CustomResource(_FilledModel):
+    """``Custom::X``: the function's answer decides; GetAtt reads its Data."""
+
+    def __init__(self, physical_id: str, data: Json, properties: Json, event: Json) -> None:
+        self.physical_resource_id = physical_id
+        self.data = data
+        self.properties = properties
+        self.event = event
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        return self.data[attribute_name]
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CustomResource:
+        properties = dict(cloudformation_json["Properties"])
+        event = {
+            "StackId": kwargs["StackId"],
+            "LogicalResourceId": kwargs["LogicalId"],
+            "ResourceType": kwargs["ResourceType"],
+        }
+        answer = _invoke(
+            properties["ServiceToken"],
+            {**event, "RequestType": "Create", "ResourceProperties": properties},
+            account_id,
+            region_name,
+        )
+        if answer["Status"] != "SUCCESS":
+            raise ValidationError(message=answer["Reason"])
+        return cls(answer["PhysicalResourceId"], answer.get("Data", {}), properties, event)
+
+    @classmethod
+    def update_from_cloudformation_json(
+        cls,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = dict(cloudformation_json["Properties"])
+        answer = _invoke(
+            properties["ServiceToken"],
+            {
+                **original_resource.event,
+                "RequestType": "Update",
+                "PhysicalResourceId": original_resource.physical_resource_id,
+                "ResourceProperties": properties,
+                "OldResourceProperties": original_resource.properties,
+            },
+            account_id,
+            region_name,
+        )
+        if answer["Status"] != "SUCCESS":
+            raise ValidationError(message=answer["Reason"])
+        return cls(
+            answer["PhysicalResourceId"],
+            answer.get("Data", {}),
+            properties,
+            original_resource.event,
+        )
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        answer = _invoke(
+            self.properties["ServiceToken"],
+            {
+                **self.event,
+                "RequestType": "Delete",
+                "PhysicalResourceId": self.physical_resource_id,
+                "ResourceProperties": self.properties,
+            },
+            account_id,
+            region_name,
+        )
+        if answer["Status"] != "SUCCESS":
+            raise ValidationError(message=answer["Reason"])
+
+
+# --- 17: nested stack ids, delete status and failures ------------------------------------
+
+
+def _nested_create(original: Any) -> Callable[..., Any]:
+    def create(
+        cls: type[Stack],
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Stack:
+        stack: Stack = original.__func__(
+            cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+        )
+        parent = cloudformation_backends[account_id][region_name].get_stack(kwargs["StackId"])
+        stack.parent_id = parent.stack_id  # type: ignore[attr-defined]
+        stack.root_id = getattr(parent, "root_id", None) or parent.stack_id  # type: ignore[attr-defined]
+        return stack
+
+    return create
+
+
+def _stack_delete(self: Stack) -> None:
+    self.status = "DELETE_IN_PROGRESS"
+    self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+    try:
+        self.resource_map.delete()
+    except ValidationError as exc:
+        self.status = "DELETE_FAILED"
+        self.status_reason = exc.message  # type: ignore[attr-defined]
+        self._add_stack_event("DELETE_FAILED", resource_status_reason=exc.message)
+        return
+    self._add_stack_event("DELETE_COMPLETE")
+    self.status = "DELETE_COMPLETE"
+
+
+# --- 18: final snapshots ----------------------------------------------------------------
+
+
+def _final_snapshot(instance: Any, account_id: str, region_name: str) -> None:
+    backend = rds_backends[account_id][region_name]
+    identifier = instance.db_instance_identifier
+    backend.create_db_snapshot(
+        db_instance_identifier=identifier,
+        db_snapshot_identifier=f"{identifier}-final-{int(time.time())}"[:255],
+    )
+
+
+# --- 19: DescribeStackResources ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ResourceView:
+    """What DescribeStackResources reads of a resource (moto's DTO reads these names)."""
+
+    logical_resource_id: str
+    physical_resource_id: str | None
+    cf_resource_type: str
+
+
+def _describe_stack_resources(
+    self: CloudFormationBackend, stack_name: str, logical_resource_id: str | None
+) -> tuple[Stack, list[_ResourceView]]:
+    stack = self.get_stack(stack_name)
+    declared: Json = stack.resource_map._resource_json_map
+    views = [
+        _ResourceView(name, getattr(resource, "physical_resource_id", None), declared[name]["Type"])
+        for name, resource in stack.resource_map._parsed_resources.items()
+        if name in declared and resource is not None and not isinstance(resource, str)
+    ]
+    if logical_resource_id is not None:
+        views = [v for v in views if v.logical_resource_id == logical_resource_id]
+    return stack, views
+
+
+def _delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
+    stack = next(
+        (s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)), None
+    )
+    if stack is None:
+        return
+    stack.delete()  # still listed, DELETE_IN_PROGRESS, while its resources go
+    if stack.status == "DELETE_COMPLETE":
+        self.stacks.pop(stack.stack_id, None)
+        self.deleted_stacks[stack.stack_id] = stack
+        for export in stack.exports:
+            self.exports.pop(export.name, None)
+
+
+# --- 20: service-linked role names --------------------------------------------------------
+
+
+def _create_service_linked_role(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create(self: Any, service_name: str, description: str, suffix: str) -> Any:
+        try:
+            return original(self, service_name, description, suffix)
+        except IamEntityAlreadyExists:
+            role = service_name.split(".", maxsplit=1)[0]
+            name = f"AWSServiceRoleFor{SERVICE_NAME_CONVERSION.get(role, role)}"
+            raise IamInvalidInput(
+                f"Service role name {name} has been taken in this account, please try a "
+                "different suffix."
+            ) from None
+
+    return create
+
+
+# --- 21: CloudWatch Logs AssociateKmsKey ----------------------------------------------------
+
+
+def _associate_kms_key(self: LogsResponse) -> str:
+    name = self._get_param("logGroupName")
+    group = self.logs_backend.groups.get(name)
+    if group is None:
+        raise LogsResourceNotFound()
+    group.kms_key_id = self._get_param("kmsKeyId")
+    return ""
 
 
 # --- applying the fills ---------------------------------------------------------------------
@@ -1116,6 +1480,40 @@ def fill_gaps() -> Iterator[None]:
     patch(Service, "update_from_cloudformation_json", classmethod(_ecs_service_update))
     patch(Service, "delete_from_cloudformation_json", classmethod(_ecs_service_delete))
     patch(parsing.ResourceMap, "delete", _delete_stack_resources)
+    inbox = _ResponseInbox(("127.0.0.1", 0), _Answer)
+    inbox.answers = {}
+    INBOX.insert(0, inbox)
+    threading.Thread(target=inbox.serve_forever, daemon=True).start()
+
+    def close_inbox() -> None:
+        inbox.shutdown()
+        inbox.server_close()
+        INBOX.remove(inbox)
+
+    undo.append(close_inbox)
+    patch(parsing, "CustomModel", CustomResource)
+    patch(
+        Stack,
+        "create_from_cloudformation_json",
+        classmethod(_nested_create(Stack.__dict__["create_from_cloudformation_json"])),
+    )
+    patch(Stack, "delete", _stack_delete)
+    patch(CloudFormationBackend, "describe_stack_resources", _describe_stack_resources)
+    patch(CloudFormationBackend, "delete_stack", _delete_stack)
+    patch(LogsResponse, "associate_kms_key", _associate_kms_key)
+    SERVICE_NAME_CONVERSION["ecs"] = "ECS"
+
+    def forget_ecs_name() -> None:
+        SERVICE_NAME_CONVERSION.pop("ecs", None)
+
+    undo.append(forget_ecs_name)
+    patch(
+        IAMBackend,
+        "create_service_linked_role",
+        _create_service_linked_role(IAMBackend.create_service_linked_role),
+    )
+    patch(FakeBucket, "get_permission", _bucket_permission(FakeBucket.get_permission))
+    patch(S3Backend, "put_bucket_policy", _put_bucket_policy(S3Backend.put_bucket_policy))
     for owner, delete in (
         (RouteTable, _with_region(_delete_route_table)),
         (Route, _with_region(_delete_route)),

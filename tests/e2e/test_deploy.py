@@ -15,10 +15,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from service import contract
-from templates_src.parents import CERTIFICATE_PLACEHOLDER
-from tests.e2e.conftest import Published, nested_stacks, outputs, wait_for
+from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
+from tests.e2e.conftest import PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
 
-CAPABILITIES = ["CAPABILITY_IAM"]
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
 
 
@@ -120,6 +120,10 @@ def test_quickstart_creates_with_no_parameter_overrides(
     environment = {e["name"]: e["value"] for e in container["environment"]}
     assert environment["DB_HOST"] == out["DatabaseEndpoint"]
     assert environment["DB_SECRET_ARN"] == out["DatabaseSecretArn"]
+    assert environment[contract.ENV_DB_SSLMODE] == "verify-full"
+    assert environment[contract.ENV_DB_SSLROOTCERT] == contract.RDS_CA_BUNDLE_PATH
+    # The listing's product code, baked in at build time (no stack parameter sets it).
+    assert environment[contract.ENV_MARKETPLACE_PRODUCT_CODE] == PRODUCT_CODE
     assert container["readonlyRootFilesystem"] is True
 
     # The load balancer: HTTP only without a certificate, checking readiness on the port.
@@ -130,7 +134,7 @@ def test_quickstart_creates_with_no_parameter_overrides(
         (80, "HTTP", "forward")
     ]
     (tg,) = elb.describe_target_groups()["TargetGroups"]
-    assert (tg["HealthCheckPath"], tg["Port"]) == (contract.READY_PATH, contract.PORT)
+    assert (tg["HealthCheckPath"], tg["Port"]) == (contract.HEALTH_PATH, contract.PORT)
     assert service["loadBalancers"][0]["targetGroupArn"] == tg["TargetGroupArn"]
 
     # Network rules: ALB -> tasks on the service port, tasks -> database on 5432.
@@ -151,6 +155,20 @@ def test_quickstart_creates_with_no_parameter_overrides(
     (target,) = targets["ScalableTargets"]
     assert target["ResourceId"] == f"service/{out['ClusterName']}/{out['ServiceName']}"
     assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
+
+    # First use of ECS in the account: the helper created its service-linked role.
+    role = client("iam", aws).get_role(RoleName="AWSServiceRoleForECS")["Role"]
+    assert role["Path"] == "/aws-service-role/ecs.amazonaws.com/"
+    # The log groups AWS creates by itself are the stack's: retention and key.
+    groups = {g["logGroupName"]: g for g in client("logs", aws).describe_log_groups()["logGroups"]}
+    owned = [
+        f"/aws/ecs/containerinsights/{out['ClusterName']}/performance",
+        f"/aws/rds/instance/{db['DBInstanceIdentifier']}/postgresql",
+        f"/aws/rds/instance/{db['DBInstanceIdentifier']}/upgrade",
+    ]
+    for name in owned:
+        assert groups[name]["retentionInDays"] == 30, name
+        assert groups[name]["kmsKeyId"] == rds_out["DataKeyArn"], name
 
 
 def test_new_image_rolls_the_service_and_delete_removes_everything(
@@ -199,6 +217,8 @@ def production_parameters(published: Published, certificate: str) -> list[dict[s
     for value in values:
         if value["ParameterValue"] == CERTIFICATE_PLACEHOLDER:
             value["ParameterValue"] = certificate
+        if value["ParameterValue"] == DOMAIN_PLACEHOLDER:
+            value["ParameterValue"] = "co.example.com"
     return values
 
 
@@ -220,7 +240,7 @@ def test_production_creates_with_its_parameter_file(
     assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
     assert len(children) == 4
     out = outputs(stack)
-    assert out["ServiceUrl"].startswith("https://")
+    assert out["ServiceUrl"] == "https://co.example.com"  # the certificate's name
 
     # Three AZs, a NAT gateway in each.
     assert len(outputs(children["VpcStack"])["PrivateSubnetIds"].split(",")) == 3
@@ -239,7 +259,9 @@ def test_production_creates_with_its_parameter_file(
     # A protected Multi-AZ database.
     (db,) = client("rds", aws).describe_db_instances()["DBInstances"]
     assert db["MultiAZ"] is True
-    assert db["DeletionProtection"] is True
+    assert db["DeletionProtection"] is True  # switched on once the stack was complete
+    attributes = elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert {"Key": "deletion_protection.enabled", "Value": "true"} in attributes["Attributes"]
     assert db["DBInstanceIdentifier"].startswith("co-prod-rdsstack")
 
 

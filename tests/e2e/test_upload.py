@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import build_templates
-from tests.e2e.conftest import BUCKET, PREFIX, Published
+from tests.e2e.conftest import BUCKET, PREFIX, PRODUCT_CODE, Published, create_listing_bucket
 from tests.support.net import free_port
 
 EXPECTED_KEYS = {
@@ -29,6 +29,9 @@ EXPECTED_KEYS = {
 }
 
 
+LISTED = ["--marketplace-product-code", PRODUCT_CODE]
+
+
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     code = build_templates.main(argv)
     captured = capsys.readouterr()
@@ -39,9 +42,10 @@ def test_upload_puts_the_whole_set_and_prints_launch_links(
     aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3 = boto3.client("s3", endpoint_url=aws)
-    s3.create_bucket(Bucket=BUCKET)
+    create_listing_bucket(aws)
     code, out, err = run(
-        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}/"], capsys
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}/", *LISTED],
+        capsys,
     )
     assert code == build_templates.EXIT_OK, err
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
@@ -65,6 +69,9 @@ def test_upload_puts_the_whole_set_and_prints_launch_links(
         )
         query = urllib.parse.parse_qs(link.split("#/stacks/quickcreate?", 1)[1])
         assert query == {"templateURL": [base + template], "stackName": [stack]}
+    # The console asks for both; the link cannot carry them, so the output names them.
+    assert out.count("The console asks to acknowledge: CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND") == 2
+    assert f"Marketplace product code: {PRODUCT_CODE}" in out
 
 
 def test_the_uploaded_parent_points_at_the_uploaded_children(published: Published) -> None:
@@ -94,7 +101,8 @@ def test_missing_credentials_exit_4_with_one_line(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     code, out, err = run(
-        ["--out", str(tmp_path / "out"), "--no-lint", "--upload", f"s3://{BUCKET}/x"], capsys
+        ["--out", str(tmp_path / "out"), "--no-lint", "--upload", f"s3://{BUCKET}/x", "--unlisted"],
+        capsys,
     )
     assert code == build_templates.EXIT_UPLOAD
     assert err.count("\n") == 1
@@ -107,7 +115,7 @@ def test_unreachable_endpoint_exits_4_and_prints_no_link(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
     code, out, err = run(
-        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/x"], capsys
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/x", "--unlisted"], capsys
     )
     assert code == build_templates.EXIT_UPLOAD
     assert err.count("\n") == 1
@@ -120,7 +128,8 @@ def test_missing_bucket_exits_4_and_uploads_nothing(
     aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, err = run(
-        ["--out", str(tmp_path), "--no-lint", "--upload", "s3://no-such-bucket/x"], capsys
+        ["--out", str(tmp_path), "--no-lint", "--upload", "s3://no-such-bucket/x", "--unlisted"],
+        capsys,
     )
     assert code == build_templates.EXIT_UPLOAD
     assert "nothing was uploaded" in err
@@ -152,7 +161,8 @@ def test_a_failure_midway_is_reported_incomplete_and_parents_are_never_uploaded_
 
     monkeypatch.setattr(boto3.session.Session, "client", failing_client)
     code, out, err = run(
-        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}"], capsys
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}", "--unlisted"],
+        capsys,
     )
     assert code == build_templates.EXIT_UPLOAD
     assert "only 3 of 8 files were uploaded, the set is incomplete: do not launch it" in err
@@ -161,3 +171,56 @@ def test_a_failure_midway_is_reported_incomplete_and_parents_are_never_uploaded_
     assert not [
         k for k in uploaded if k.count("/") == PREFIX.count("/") + 1 and "cloud-optimizer-" in k
     ]
+
+
+def test_a_private_bucket_is_refused_because_buyers_could_not_read_the_templates(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)  # private: no policy
+    code, out, err = run(
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}", *LISTED],
+        capsys,
+    )
+    assert code == build_templates.EXIT_UPLOAD
+    assert err.count("\n") == 1
+    assert "not readable by other AWS accounts" in err
+    assert f"arn:aws:s3:::{BUCKET}/{PREFIX}/*" in err
+    assert "Launch Stack" not in out
+
+
+def test_block_public_access_that_voids_the_bucket_policy_is_refused(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_listing_bucket(aws)
+    boto3.client("s3", endpoint_url=aws).put_public_access_block(
+        Bucket=BUCKET,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    code, _out, err = run(
+        ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}", *LISTED],
+        capsys,
+    )
+    assert code == build_templates.EXIT_UPLOAD
+    assert "RestrictPublicBuckets" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--upload", f"s3://{BUCKET}/x"], "give --marketplace-product-code"),
+        (["--marketplace-product-code", "Not-Valid!"], "lower-case letters and digits"),
+        (["--unlisted", "--marketplace-product-code", "abc"], "exclude each other"),
+    ],
+)
+def test_the_listings_product_code_is_required_and_checked(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(["--out", str(tmp_path), "--no-lint", *argv], capsys)
+    assert code == build_templates.EXIT_USAGE
+    assert message in err
+    assert err.count("\n") == 1

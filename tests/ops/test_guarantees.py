@@ -124,10 +124,12 @@ def test_ecs_container_outlives_the_drain_and_the_target_outlives_it_too(
     assert stop_timeout == contract.CONTAINER_STOP_TIMEOUT
     assert graceful_timeout < stop_timeout <= FARGATE_MAX_STOP_TIMEOUT
 
-    # The ALB routes on /ready and keeps a deregistering target's connections open for
-    # longer than the service keeps serving after SIGTERM.
+    # The ALB checks liveness (ECS replaces a task whose target fails the check, so /ready
+    # would restart every task in a database failover; ECS deregisters a task before it
+    # stops it, so the drain below does not need readiness) and keeps a deregistering
+    # target's connections open for longer than the service keeps serving after SIGTERM.
     for group in resources(templates, "AWS::ElasticLoadBalancingV2::TargetGroup"):
-        assert group["HealthCheckPath"] == contract.READY_PATH
+        assert group["HealthCheckPath"] == contract.HEALTH_PATH
         attributes = {a["Key"]: a["Value"] for a in group.get("TargetGroupAttributes", [])}
         delay = int(attributes["deregistration_delay.timeout_seconds"])
         assert delay == contract.DEREGISTRATION_DELAY

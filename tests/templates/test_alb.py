@@ -47,7 +47,9 @@ def test_load_balancer_drops_invalid_headers_and_logs_access(alb_t: Doc) -> None
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["access_logs.s3.bucket"] == {"Ref": "AccessLogBucket"}
-    assert attributes["deletion_protection.enabled"] == {"Ref": "DeletionProtection"}
+    # Not protected from the first second (a failed create could not roll back): the ECS
+    # stack's switch protects it once the stack is up.
+    assert "deletion_protection.enabled" not in attributes
     assert props(lb)["Scheme"] == "internet-facing"
     assert lb["DependsOn"] == "AccessLogBucketPolicy"
 
@@ -63,10 +65,12 @@ def test_access_log_bucket_is_encrypted_private_and_denies_plain_http(alb_t: Doc
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_target_group_checks_readiness_on_the_service_port(alb_t: Doc) -> None:
+def test_target_group_checks_liveness_so_a_database_blip_restarts_no_task(alb_t: Doc) -> None:
+    # ECS replaces a task whose target fails the check; /ready fails with the database.
     _, tg = one(alb_t, "AWS::ElasticLoadBalancingV2::TargetGroup")
     p = props(tg)
-    assert p["HealthCheckPath"] == contract.READY_PATH
+    assert p["HealthCheckPath"] == contract.HEALTH_PATH
+    assert p["HealthyThresholdCount"] == contract.LB_HEALTHY_THRESHOLD
     assert p["Port"] == contract.PORT
     assert p["TargetType"] == "ip"
     assert p["HealthCheckIntervalSeconds"] == contract.PROBE_INTERVAL
@@ -112,3 +116,23 @@ def test_elb_log_delivery_uses_the_regional_account_where_one_exists(alb_t: Doc)
     assert otherwise == {"Ref": "AWS::NoValue"}
     assert alb_t["Mappings"]["ElbAccounts"]["us-east-1"]["Account"] == "127311923021"
     assert "AWS" in account_statement["Principal"]
+
+
+def test_elb_log_delivery_accounts_cover_every_region_opened_before_august_2022(
+    alb_t: Doc,
+) -> None:
+    accounts = alb_t["Mappings"]["ElbAccounts"]
+    assert accounts["ap-southeast-3"]["Account"] == "589379963580"  # Jakarta, December 2021
+    for newer in ("ap-south-2", "ap-southeast-4", "eu-central-2", "il-central-1", "ca-west-1"):
+        assert newer not in accounts  # these use the log-delivery service principal
+
+
+def test_with_a_certificate_the_service_url_is_the_certificates_domain(alb_t: Doc) -> None:
+    url = alb_t["Outputs"]["ServiceUrl"]["Value"]
+    assert url == {
+        "Fn::If": [
+            "HasCertificate",
+            {"Fn::Sub": "https://${DomainName}"},
+            {"Fn::Sub": "http://${LoadBalancer.DNSName}"},
+        ]
+    }

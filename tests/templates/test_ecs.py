@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import json
 
 import pytest
 
 from service import contract
-from templates_src.ecs import HEALTH_CHECK_SCRIPT
+from templates_src.ecs import CONTAINER_NAME, HEALTH_CHECK_SCRIPT, TMP_VOLUME, build_ecs_stack
+from templates_src.profile import Listing
 from tests.templates.cfn import Doc, as_list, one, props, resources
 
 
@@ -50,7 +52,7 @@ def test_container_health_check_calls_health_with_python_not_curl(ecs_t: Doc) ->
     ast.parse(script)  # valid Python
     assert check["Interval"] == contract.PROBE_INTERVAL
     assert check["Timeout"] == contract.PROBE_TIMEOUT
-    assert 0 < check["StartPeriod"] <= 300
+    assert check["StartPeriod"] == contract.CONTAINER_HEALTH_CHECK_START_PERIOD
 
 
 def test_secrets_reach_the_container_only_by_value_from(ecs_t: Doc) -> None:
@@ -71,8 +73,9 @@ def test_secrets_reach_the_container_only_by_value_from(ecs_t: Doc) -> None:
         contract.ENV_DB_PORT,
         contract.ENV_DB_NAME,
         contract.ENV_DB_SECRET_ARN,
+        contract.ENV_DB_SSLMODE,
+        contract.ENV_DB_SSLROOTCERT,
         contract.ENV_AWS_REGION,
-        contract.ENV_MARKETPLACE_PRODUCT_CODE,
     }
     assert not environment & set(secrets)
 
@@ -186,3 +189,68 @@ def test_image_parameter_accepts_only_ecr_images(ecs_t: Doc, image: str, accepte
         bool(re.fullmatch(ecs_t["Parameters"]["ContainerImage"]["AllowedPattern"], image))
         is accepted
     )
+
+
+def test_the_service_verifies_the_database_certificate_against_the_rds_ca_bundle(
+    ecs_t: Doc,
+) -> None:
+    environment = {e["Name"]: e["Value"] for e in _container(ecs_t)["Environment"]}
+    assert environment[contract.ENV_DB_SSLMODE] == "verify-full"
+    assert environment[contract.ENV_DB_SSLROOTCERT] == contract.RDS_CA_BUNDLE_PATH
+    # verify-full checks the host name: the service connects to the endpoint's own name.
+    assert environment[contract.ENV_DB_HOST] == {"Ref": "DatabaseEndpointAddress"}
+
+
+def test_log_statement_names_the_group_and_the_streams_the_driver_creates(ecs_t: Doc) -> None:
+    (statement,) = [
+        s for s in _policy_statements(ecs_t, "ExecutionRole") if s["Sid"] == "WriteTheServiceLogs"
+    ]
+    rendered = json.dumps(statement["Resource"])
+    assert "LogGroup.Arn" not in rendered  # GetAtt Arn already ends in ":*"
+    group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:${LogGroup}"
+    assert statement["Resource"] == [
+        {"Fn::Sub": group},
+        {"Fn::Sub": f"{group}:log-stream:{CONTAINER_NAME}/{CONTAINER_NAME}/*"},
+    ]
+    options = _container(ecs_t)["LogConfiguration"]["Options"]
+    assert options["awslogs-stream-prefix"] == CONTAINER_NAME
+
+
+def test_autoscaling_owns_the_task_count_so_an_update_does_not_reset_it(ecs_t: Doc) -> None:
+    _, service = one(ecs_t, "AWS::ECS::Service")
+    assert "DesiredCount" not in props(service)
+    _, target = one(ecs_t, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert props(target)["MinCapacity"] == {"Ref": "DesiredCount"}
+
+
+def test_startup_budgets_derive_from_one_contract_value(ecs_t: Doc) -> None:
+    _, service = one(ecs_t, "AWS::ECS::Service")
+    grace = props(service)["HealthCheckGracePeriodSeconds"]
+    check = _container(ecs_t)["HealthCheck"]
+    budget = contract.STARTUP_BUDGET
+    # Nothing gives up on a starting task before the service itself would.
+    assert grace >= budget
+    assert check["StartPeriod"] + check["Retries"] * check["Interval"] >= budget
+    assert check["StartPeriod"] <= contract.ECS_MAX_HEALTH_CHECK_START_PERIOD
+    assert budget >= contract.DB_WAIT_TIMEOUT_DEFAULT + contract.MIGRATION_LOCK_TIMEOUT
+    assert budget == contract.STARTUP_PROBE_FAILURE_THRESHOLD * contract.PROBE_INTERVAL
+
+
+def test_task_volumes_are_what_fargate_supports(ecs_t: Doc) -> None:
+    _, task = one(ecs_t, "AWS::ECS::TaskDefinition")
+    container = _container(ecs_t)
+    assert props(task)["Volumes"] == [{"Name": TMP_VOLUME}]  # a bind mount, no host path
+    assert container["MountPoints"] == [
+        {"SourceVolume": TMP_VOLUME, "ContainerPath": "/tmp", "ReadOnly": False}
+    ]
+    assert "Tmpfs" not in container["LinuxParameters"]  # Fargate has no tmpfs
+    assert props(task)["RequiresCompatibilities"] == ["FARGATE"]
+
+
+def test_marketplace_product_code_is_baked_in_at_build_time() -> None:
+    unlisted = _container(build_ecs_stack().to_dict())
+    assert contract.ENV_MARKETPLACE_PRODUCT_CODE not in {e["Name"] for e in unlisted["Environment"]}
+    listed = _container(build_ecs_stack(Listing(product_code="abc123xyz")).to_dict())
+    environment = {e["Name"]: e["Value"] for e in listed["Environment"]}
+    assert environment[contract.ENV_MARKETPLACE_PRODUCT_CODE] == "abc123xyz"
+    assert "MarketplaceProductCode" not in build_ecs_stack(Listing("abc123xyz")).parameters

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 
 import pytest
 
 import build_templates
-from templates_src.parents import CERTIFICATE_PLACEHOLDER, MARKETPLACE_IMAGE
+from templates_src import regions
+from templates_src.intrinsics import Context, UnresolvableError, resolve
+from templates_src.params import VPC_CIDR_PATTERN
+from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER, MARKETPLACE_IMAGE
 from templates_src.profile import PRODUCTION, TRIAL, Profile
 from tests.templates.cfn import Doc, matches, props, resources, walk
 
@@ -83,16 +88,20 @@ def test_existing_vpc_parameters_reject_malformed_ids(quickstart_t: Doc) -> None
 def test_profile_values_reach_the_children(
     parent: str, profile: Profile, request: pytest.FixtureRequest
 ) -> None:
-    stacks = resources(request.getfixturevalue(parent))
+    template = request.getfixturevalue(parent)
+    stacks = resources(template)
     vpc = props(stacks["VpcStack"])["Parameters"]
-    assert vpc["AvailabilityZoneCount"] == str(profile.availability_zones)
+    azs = resolve(vpc["AvailabilityZoneCount"], Context(template, {}, region="us-east-1"))
+    assert azs == str(profile.availability_zones)
     alb = props(stacks["AlbStack"])["Parameters"]
     nat = "per-az" if profile.nat_gateway_per_az else "single"
     assert alb["NatGateways"] == {"Fn::If": ["CreateVpc", nat, "none"]}
-    assert alb["DeletionProtection"] == str(profile.alb_deletion_protection).lower()
+    ecs = props(stacks["EcsStack"])["Parameters"]
+    assert ecs["DeletionProtection"] == str(profile.deletion_protection).lower()
+    assert "DeletionProtection" not in alb
     rds = props(stacks["RdsStack"])["Parameters"]
     assert rds["MultiAZ"] == str(profile.db_multi_az).lower()
-    assert rds["DeletionProtection"] == str(profile.db_deletion_protection).lower()
+    assert "DeletionProtection" not in rds
     assert rds["PerformanceInsights"] == str(profile.db_performance_insights).lower()
     assert rds["SnapshotOnDelete"] == str(profile.db_snapshot_on_delete).lower()
 
@@ -105,7 +114,8 @@ def test_trial_is_small_and_production_is_highly_available() -> None:
     )
     assert (PRODUCTION.availability_zones, PRODUCTION.nat_gateway_per_az) == (3, True)
     assert PRODUCTION.db_multi_az
-    assert PRODUCTION.db_deletion_protection
+    assert PRODUCTION.deletion_protection
+    assert not TRIAL.deletion_protection
     assert PRODUCTION.db_snapshot_on_delete
     assert not TRIAL.db_snapshot_on_delete
     assert PRODUCTION.certificate_required
@@ -160,6 +170,158 @@ def test_parameter_files_list_every_parent_parameter(
         p["ParameterKey"]: p["ParameterValue"] for p in files["parameters/production.json"]
     }
     assert production["CertificateArn"] == CERTIFICATE_PLACEHOLDER
+    assert production["DomainName"] == DOMAIN_PLACEHOLDER
     assert "REPLACE" in CERTIFICATE_PLACEHOLDER
     assert production["DBInstanceClass"] == PRODUCTION.db_instance_class
     assert production["TaskSize"] == PRODUCTION.task_size
+
+
+# --- Rules and per-region choices, evaluated as CloudFormation evaluates them -------------
+
+CERT = VALID_CERT
+
+
+def rule_failures(template: Doc, values: dict[str, str], region: str = "us-east-1") -> list[str]:
+    """AssertDescription of every rule assertion the values break (CloudFormation's check)."""
+    parameters = {
+        name: values.get(name, str(p.get("Default", "")))
+        for name, p in template["Parameters"].items()
+    }
+    ctx = Context(template, parameters, region=region)
+    failed = []
+    for rule in template.get("Rules", {}).values():
+        if "RuleCondition" in rule and not resolve(rule["RuleCondition"], ctx):
+            continue
+        failed += [
+            a["AssertDescription"] for a in rule["Assertions"] if not resolve(a["Assert"], ctx)
+        ]
+    return failed
+
+
+PRODUCTION_VALUES = {"CertificateArn": CERT, "DomainName": "co.example.com"}
+
+
+@pytest.mark.parametrize("parent", ["quickstart_t", "production_t"])
+def test_max_count_below_desired_count_is_refused_before_anything_is_created(
+    parent: str, request: pytest.FixtureRequest
+) -> None:
+    template = request.getfixturevalue(parent)
+    base = PRODUCTION_VALUES if parent == "production_t" else {}
+    assert rule_failures(template, base) == []
+    assert rule_failures(template, {**base, "DesiredCount": "4", "MaxCount": "4"}) == []
+    assert rule_failures(template, {**base, "DesiredCount": "1", "MaxCount": "20"}) == []
+    for desired, maximum in (("4", "2"), ("20", "19"), ("2", "1")):
+        failed = rule_failures(template, {**base, "DesiredCount": desired, "MaxCount": maximum})
+        assert failed == ["MaxCount must be at least DesiredCount"], (desired, maximum)
+
+
+def test_production_spans_three_azs_where_fargate_has_three_and_two_in_us_west_1(
+    production_t: Doc,
+) -> None:
+    vpc = props(resources(production_t)["VpcStack"])["Parameters"]
+    for region, expected in regions.REGIONS.items():
+        ctx = Context(production_t, {"AvailabilityZoneCount": "auto"}, region=region)
+        assert resolve(vpc["AvailabilityZoneCount"], ctx) == str(expected), region
+    assert regions.REGIONS["us-west-1"] == 2
+    given = Context(production_t, {"AvailabilityZoneCount": "2"}, region="eu-west-1")
+    assert resolve(vpc["AvailabilityZoneCount"], given) == "2"
+
+
+def test_three_azs_in_a_two_az_region_is_refused_with_a_message(production_t: Doc) -> None:
+    values = {**PRODUCTION_VALUES, "AvailabilityZoneCount": "3"}
+    (failed,) = rule_failures(production_t, values, region="us-west-1")
+    assert "two Availability Zones" in failed
+    assert rule_failures(production_t, values, region="us-east-1") == []
+    assert (
+        rule_failures(production_t, {**values, "AvailabilityZoneCount": "auto"}, "us-west-1") == []
+    )
+
+
+@pytest.mark.parametrize("parent", ["quickstart_t", "production_t"])
+@pytest.mark.parametrize("region", ["us-gov-west-1", "cn-north-1", "eu-isoe-west-1"])
+def test_unsupported_regions_and_partitions_fail_before_any_resource(
+    parent: str, region: str, request: pytest.FixtureRequest
+) -> None:
+    template = request.getfixturevalue(parent)
+    base = PRODUCTION_VALUES if parent == "production_t" else {}
+    failed = rule_failures(template, base, region=region)
+    assert any("commercial regions where AWS Fargate runs" in f for f in failed)
+    vpc = props(resources(template)["VpcStack"])["Parameters"]
+    # Should the rule ever be bypassed, the region mapping fails the template as well.
+    with pytest.raises(UnresolvableError, match=f"SupportedRegions::{region}"):
+        resolve(
+            vpc["AvailabilityZoneCount"],
+            Context(template, {"AvailabilityZoneCount": "auto"}, region=region),
+        )
+
+
+def test_certificate_and_domain_name_go_together(quickstart_t: Doc, production_t: Doc) -> None:
+    assert rule_failures(quickstart_t, {}) == []
+    assert rule_failures(quickstart_t, PRODUCTION_VALUES) == []
+    assert rule_failures(quickstart_t, {"CertificateArn": CERT}) == [
+        "CertificateArn needs DomainName: give them together"
+    ]
+    assert rule_failures(quickstart_t, {"DomainName": "co.example.com"}) == [
+        "DomainName needs CertificateArn: give them together"
+    ]
+    domain = production_t["Parameters"]["DomainName"]
+    assert "Default" not in domain
+    assert matches(domain["AllowedPattern"], "co.example.com")
+    assert not matches(domain["AllowedPattern"], "")
+    assert not matches(domain["AllowedPattern"], DOMAIN_PLACEHOLDER)
+    assert not matches(domain["AllowedPattern"], "-bad-.example.com")
+
+
+def test_production_service_url_is_the_certificates_domain(production_t: Doc) -> None:
+    alb = props(resources(production_t)["AlbStack"])["Parameters"]
+    assert alb["DomainName"] == {"Ref": "DomainName"}
+    assert alb["CertificateArn"] == {"Ref": "CertificateArn"}
+
+
+def _aligned_private(value: str) -> bool:
+    try:
+        network = ipaddress.IPv4Network(value)  # strict: refuses host bits
+    except ValueError:
+        return False
+    return (
+        network.is_private
+        and 16 <= network.prefixlen <= 19
+        and any(
+            network.subnet_of(ipaddress.IPv4Network(r))
+            for r in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+        )
+    )
+
+
+def test_vpc_cidr_pattern_accepts_exactly_the_aligned_private_blocks() -> None:
+    candidates = [
+        f"{a}.{b}.{c}.{d}/{p}"
+        for a in (10, 100, 172, 192, 300)
+        for b in (0, 1, 15, 16, 31, 32, 168, 255, 300)
+        for c in (0, 1, 32, 64, 96, 128, 200, 224, 256)
+        for d in (0, 1)
+        for p in (15, 16, 17, 18, 19, 20)
+    ]
+    for value in candidates:
+        assert bool(re.fullmatch(VPC_CIDR_PATTERN, value)) == _aligned_private(value), value
+    for bad in ("10.300.0.0/16", "172.0.0.0/16", "192.0.0.0/16", "8.8.0.0/16", "10.0.1.0/16"):
+        assert not re.fullmatch(VPC_CIDR_PATTERN, bad), bad
+
+
+@pytest.mark.parametrize("parent", ["quickstart_t", "production_t"])
+def test_create_only_network_parameters_say_so(parent: str, request: pytest.FixtureRequest) -> None:
+    params = request.getfixturevalue(parent)["Parameters"]
+    for name in ("VpcCidr", "ExistingVpcId"):
+        assert "Create-only" in params[name]["Description"], name
+
+
+def test_no_template_lets_the_customer_set_the_marketplace_product_code(
+    all_templates: dict[str, Doc],
+) -> None:
+    for name, template in all_templates.items():
+        for parameter in template.get("Parameters", {}):
+            assert "productcode" not in parameter.lower().replace("_", ""), (name, parameter)
+    # Nothing refers to such a parameter either: the code is a literal or absent.
+    for node in walk(all_templates["ecs"]):
+        if isinstance(node, dict) and node.get("Name") == "MARKETPLACE_PRODUCT_CODE":
+            assert isinstance(node["Value"], str)

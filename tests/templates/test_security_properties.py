@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -98,3 +99,31 @@ def test_no_literal_secret_values_anywhere(template: Doc) -> None:
         if isinstance(node, dict):
             assert "MasterUserPassword" not in node
             assert "NoEcho" not in node or node["NoEcho"] is True
+
+
+def test_arns_follow_the_partition_never_a_literal_arn_aws(template: Doc) -> None:
+    # A literal "arn:aws:" breaks in any other partition; ${AWS::Partition} does not.
+    # (Patterns that *accept* ARNs use arn:aws[a-z-]* and are not ARNs themselves.)
+    for title, resource in resources(template).items():
+        assert "arn:aws:" not in json.dumps(resource), title
+
+
+def test_key_grants_are_only_for_aws_resources(template: Doc) -> None:
+    for title, key in resources(template, "AWS::KMS::Key").items():
+        for statement in props(key)["KeyPolicy"]["Statement"]:
+            if "kms:CreateGrant" in as_list(statement["Action"]):
+                assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}, (
+                    title
+                )
+
+
+def test_logs_key_statement_is_the_documented_one(template: Doc) -> None:
+    for key in resources(template, "AWS::KMS::Key").values():
+        (logs,) = [
+            s
+            for s in props(key)["KeyPolicy"]["Statement"]
+            if s["Sid"] == "CloudWatchLogsEncryption"
+        ]
+        assert logs["Principal"] == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}
+        assert list(logs["Condition"]) == ["ArnLike"]
+        assert list(logs["Condition"]["ArnLike"]) == ["kms:EncryptionContext:aws:logs:arn"]

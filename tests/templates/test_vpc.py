@@ -70,3 +70,23 @@ def test_outputs_are_comma_joined_lists_for_the_parent(vpc_t: Doc) -> None:
         value = vpc_t["Outputs"][name]["Value"]
         assert value["Fn::If"][0] == "ThreeAzs"
         assert all("Fn::Join" in branch for branch in value["Fn::If"][1:])
+
+
+def test_flow_log_role_has_what_the_vpc_guide_lists_on_well_formed_resources(vpc_t: Doc) -> None:
+    (policy,) = props(resources(vpc_t)["FlowLogRole"])["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    write = statements["WriteTheFlowLogGroup"]
+    assert write["Resource"] == [
+        {
+            "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:"
+            "log-group:${FlowLogGroup}"
+        },
+        {"Fn::GetAtt": ["FlowLogGroup", "Arn"]},  # ends in ":*": the group's streams
+    ]
+    granted = {a for s in statements.values() for a in s["Action"]}
+    assert granted == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "logs:DescribeLogStreams",
+        "logs:DescribeLogGroups",
+    }

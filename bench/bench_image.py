@@ -1,16 +1,18 @@
-"""Image figures without a Docker engine: build time, sizes, start-up time of the container.
+"""Image figures with the real Docker engine: builds, sizes, start-up, the compose stack.
 
-    .venv/bin/python bench/bench_image.py [--admin-url URL] [--starts N] [--rebuild]
+    .venv/bin/python bench/bench_image.py [--admin-url URL] [--runs N]
 
-Uses the same stand-in base and buildah/podman commands as tests/container (see
-docker/README.md). Prints:
-- the build time of docker/Dockerfile (``--rebuild`` forces a build even when the test
-  suite's cached image matches the inputs);
-- the image's total size and the size of the layers added to the base;
-- for N starts of a fresh container (read-only, tmpfs /tmp) on a fresh database, the
-  time from ``podman run`` to the first /health 200 and /ready 200, and how much of it
-  was podman creating the container (on a vfs store it copies every layer).
-Figures, not pass/fail: the tests hold the limits.
+Starts a private dockerd (tests/container/engine.py, removed at the end) and, on the Debian
+stand-in base, prints the median (min-max) of N runs of:
+- a cold build of docker/Dockerfile (BuildKit, ``--no-cache``) and a warm one (nothing
+  changed, BuildKit's cache full), and their ratio;
+- the image's total size and the size of the layers it adds to the base;
+- ``docker run`` (read-only, tmpfs /tmp, a fresh database each time) to the first /health
+  200 and /ready 200;
+- ``docker compose up --build --wait`` of docker/docker-compose.yml (with the stand-ins of
+  tests/container/standins, kept between runs) to every service healthy, then ``down -v``.
+Figures, not pass/fail: the tests hold the limits. The machine is shared: compare the ratios
+printed, not absolute seconds across runs.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
 from service import contract  # noqa: E402
-from tests.container import images  # noqa: E402
+from tests.container import compose, docker_images, engine, images, standin  # noqa: E402
 from tests.support.net import free_port  # noqa: E402
 from tests.support.pg import scratch_database  # noqa: E402
 
@@ -35,26 +38,30 @@ DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MB = 1_000_000
 
 
-def build(force: bool) -> tuple[images.BuiltImage, float | None]:
-    started = time.monotonic()
-    images.ensure_standin_base()
-    base_seconds = time.monotonic() - started
-    if force:
-        images.run([*images.podman_cmd(), "rmi", "--force", images.IMAGE], check=False)
-    return images.ensure_image(), base_seconds
+def describe(values: list[float]) -> str:
+    return (
+        f"median {statistics.median(values):.2f} s "
+        f"(min {min(values):.2f}, max {max(values):.2f}, n={len(values)})"
+    )
 
 
-def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | None]:
-    """(create, health, ready) seconds from `podman run` for one container."""
+def repeat(runs: int, measure: Callable[[], float]) -> list[float]:
+    return [measure() for _ in range(runs)]
+
+
+def one_start(running: engine.Engine, admin_url: str) -> tuple[float, float]:
+    """(health, ready) seconds from `docker run` for one container on a fresh database."""
     name = f"co-bench-{uuid.uuid4().hex[:10]}"
     port = free_port()
     with scratch_database(admin_url, prefix="co_bench_image") as url:
+        started = time.monotonic()
         try:
-            started = time.monotonic()
-            images.start_service_container(
-                name, image, {contract.ENV_DATABASE_URL: url, contract.ENV_PORT: str(port)}
+            docker_images.run_detached(
+                running,
+                name,
+                docker_images.IMAGE,
+                {contract.ENV_DATABASE_URL: url, contract.ENV_PORT: str(port)},
             )
-            created = time.monotonic() - started
             base = f"http://127.0.0.1:{port}"
             health = images.wait_for_status(
                 base + contract.HEALTH_PATH, 200, images.STARTUP_LIMIT, started
@@ -62,16 +69,20 @@ def one_start(image: str, admin_url: str) -> tuple[float, float | None, float | 
             ready = images.wait_for_status(
                 base + contract.READY_PATH, 200, images.STARTUP_LIMIT, started
             )
-            return created, health, ready
+            if health is None or ready is None:
+                raise RuntimeError("a container did not answer within the limit")
+            return health, ready
         finally:
-            images.remove_container(name)
+            docker_images.remove_container(running, name)
 
 
-def describe(values: list[float]) -> str:
-    return (
-        f"median {statistics.median(values):.2f} s, min {min(values):.2f} s, "
-        f"max {max(values):.2f} s"
-    )
+def one_stack(running: engine.Engine) -> float:
+    project = compose.stack(running, CO_SERVICE_PORT=str(free_port()))
+    try:
+        seconds, _ = project.timed("up", "--build", "--wait", "--wait-timeout", "300")
+        return seconds
+    finally:
+        project.down()
 
 
 def main() -> int:
@@ -79,36 +90,50 @@ def main() -> int:
     parser.add_argument(
         "--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
     )
-    parser.add_argument("--starts", type=int, default=3)
-    parser.add_argument("--rebuild", action="store_true", help="build even if cached")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each measurement")
     args = parser.parse_args()
-    missing = images.missing_tools()
+    missing = engine.missing_tools()
     if missing:
-        print(f"bench_image: needs {', '.join(missing)} (apt-get install them)", file=sys.stderr)
+        print(f"bench_image: needs {', '.join(missing)} (scripts/dev.sh test installs them)")
         return 2
 
-    image, base_seconds = build(args.rebuild)
-    total = images.image_size(image.name)
-    base_size = images.image_size(image.base)
-    print(f"stand-in base ready in {base_seconds:.1f} s ({base_size / MB:.1f} MB)")
-    if image.build_seconds is None:
-        print("image: reused (inputs unchanged; --rebuild to time a build)")
-    else:
-        print(f"image: built in {image.build_seconds:.1f} s")
-    print(f"size: total {total / MB:.1f} MB, added layers {(total - base_size) / MB:.1f} MB")
+    running = engine.start_engine()
+    try:
+        up = running.started_seconds
+        print(f"engine: private dockerd ({running.storage_driver}), up in {up:.2f} s")
+        docker_images.ensure_standin(running)
+        cold = repeat(args.runs, lambda: docker_images.build(running, no_cache=True).seconds)
+        warm = repeat(args.runs, lambda: docker_images.build(running).seconds)
+        print(f"build, no cache (cold): {describe(cold)}")
+        print(f"build, unchanged (warm): {describe(warm)}")
+        print(f"warm/cold: {statistics.median(warm) / statistics.median(cold):.3f}")
 
-    creates, healths, readies = [], [], []
-    for _ in range(args.starts):
-        created, health, ready = one_start(image.name, args.admin_url)
-        if health is None or ready is None:
-            print("a start did not answer within the limit", file=sys.stderr)
-            return 1
-        creates.append(created)
-        healths.append(health)
-        readies.append(ready)
-    print(f"podman run (create+start): {describe(creates)}")
-    print(f"/health 200 from podman run: {describe(healths)}")
-    print(f"/ready 200 from podman run: {describe(readies)}")
+        total = docker_images.image_size(running, docker_images.IMAGE)
+        base = docker_images.image_size(running, standin.DOCKER_IMAGE)
+        print(
+            f"size: total {total / MB:.1f} MB, added layers {(total - base) / MB:.1f} MB "
+            f"(stand-in base {base / MB:.1f} MB)"
+        )
+
+        starts = [one_start(running, args.admin_url) for _ in range(args.runs)]
+        health = [h for h, _ in starts]
+        ready = [r for _, r in starts]
+        print(f"docker run -> /health 200: {describe(health)}")
+        print(f"docker run -> /ready 200: {describe(ready)}")
+
+        restored = compose.restore_standins(running)
+        stacks = repeat(args.runs, lambda: one_stack(running))
+        compose.save_standins(running)
+        print(
+            f"docker compose up --build --wait -> healthy: {describe(stacks)} "
+            f"(stand-ins from the cache: {len(restored)} of {len(compose.STANDIN_IMAGES)})"
+        )
+        print(
+            f"compose stack / single container (to /ready): "
+            f"{statistics.median(stacks) / statistics.median(ready):.1f}x"
+        )
+    finally:
+        running.stop()
     return 0
 
 

@@ -8,8 +8,10 @@
 # It creates .venv from requirements/dev.txt and .venv-scan (checkov, which pins an old
 # boto3) from requirements/scanners.txt, both installed with --require-hashes, and
 # reinstalls only when a lock file changes. `test` also installs the system packages the
-# suite needs (PostgreSQL, Redis, buildah, podman, runc, debootstrap) when it can, and
-# starts PostgreSQL and Redis when they are down.
+# suite needs (PostgreSQL, Redis, the Docker engine with buildx and Compose v2, buildah,
+# podman, runc, debootstrap) when it can, and starts PostgreSQL and Redis when they are
+# down. The suite starts a Docker engine of its own for each run (tests/container/engine.py)
+# and stops it; after pytest, whatever its fate, `test` removes any engine a run left behind.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -63,6 +65,40 @@ ensure_venv() {
   echo "$want" >"$stamp"
 }
 
+# Compose v2 and buildx for the Docker CLI. Debian bookworm has neither (its docker-compose
+# is v1, which lacks `up --wait`); Debian trixie's docker-compose and docker-buildx packages
+# depend only on libc6 and run on bookworm. They are fetched with apt from a trixie source
+# list of our own, in a throw-away apt state (trixie is never added to the system's
+# sources), and unpacked into a directory both Debian's and Docker's CLIs search.
+DOCKER_PLUGIN_DIR=/usr/local/lib/docker/cli-plugins
+install_docker_plugins() {
+  local need=()
+  docker buildx version >/dev/null 2>&1 || need+=(docker-buildx)
+  docker compose version --short 2>/dev/null | grep -q '^v\?2\.' || need+=(docker-compose)
+  [ ${#need[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || { log "no ${need[*]}: run as root to install them"; return 0; }
+  log "installing ${need[*]} (Debian trixie) into $DOCKER_PLUGIN_DIR"
+  local tmp; tmp=$(mktemp -d)
+  mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial" "$tmp/debs" "$tmp/root"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+    >"$tmp/sources.list"
+  local opts=(-o "Dir::Etc::sourcelist=$tmp/sources.list" -o Dir::Etc::sourceparts=/dev/null
+    -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache" -o APT::Sandbox::User=root)
+  apt-get "${opts[@]}" update -qq || die "apt-get update (trixie) failed"
+  (cd "$tmp/debs" && apt-get "${opts[@]}" download -qq "${need[@]}") \
+    || die "could not download ${need[*]}"
+  for deb in "$tmp"/debs/*.deb; do dpkg -x "$deb" "$tmp/root"; done
+  mkdir -p "$DOCKER_PLUGIN_DIR"
+  install -m 0755 "$tmp"/root/usr/libexec/docker/cli-plugins/docker-* "$DOCKER_PLUGIN_DIR/"
+  rm -rf "$tmp"
+}
+
+remove_leftover_engines() {
+  # Engines of test runs that ended without their teardown (killed, crashed): stopped,
+  # unmounted and removed. Engines of runs still going (other worktrees) are left alone.
+  [ -x .venv/bin/python ] && .venv/bin/python -m tests.container.engine sweep || true
+}
+
 start_services() {
   if command -v pg_lsclusters >/dev/null 2>&1; then
     # Start every cluster that is not online (Debian's pg_lsclusters: ver cluster port status ...).
@@ -108,11 +144,15 @@ cmd_build() {
 }
 
 cmd_test() {
-  apt_install git ca-certificates postgresql redis-server buildah podman runc debootstrap \
-    skopeo uidmap iproute2
+  # docker.io: the engine the container tests start privately; podman stays for the chart's
+  # pods (podman kube play), buildah for the second build of docker/Dockerfile.
+  apt_install git ca-certificates postgresql redis-server docker.io buildah podman runc \
+    debootstrap skopeo uidmap iproute2
+  install_docker_plugins
   check_python
   cmd_env
   start_services
+  trap remove_leftover_engines EXIT
   local url; url=$(test_database_url)
   if [ -n "$url" ]; then export TEST_DATABASE_URL=$url; fi
   export PATH="$ROOT/.venv/bin:$PATH" CHECKOV="$ROOT/.venv-scan/bin/checkov" BC_SKIP_MAPPING=TRUE

@@ -112,3 +112,11 @@ LB_HEALTHY_THRESHOLD: Final = 2
 # ECS ignores failing load-balancer and container health checks for this long after a task
 # starts (healthCheckGracePeriodSeconds): the budget plus the checks that mark it healthy.
 HEALTH_CHECK_GRACE_PERIOD: Final = STARTUP_BUDGET + LB_HEALTHY_THRESHOLD * PROBE_INTERVAL
+
+# --- Container image (added by the container engineer) ----------------------------------------
+# The only paths the service writes. The image owns each (CONTAINER_UID) and declares it a
+# VOLUME, so that the ECS data plane, which copies a VOLUME path's data into a task volume
+# mounted at the same containerPath, hands the service a directory it can write; a task
+# definition mounts a volume at each, and the chart an emptyDir.
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
+CONTAINER_WRITABLE_PATHS: Final = ("/tmp",)  # noqa: S108 - a mount point, not a temp file

@@ -43,6 +43,61 @@ def write_probe() -> dict[str, object]:
     return {"app_errno": app_errno, "erofs": errno.EROFS}
 
 
+def processes() -> dict[str, object]:
+    """Every process: its command line and its real, effective, saved and fs uids."""
+    found = []
+    for entry in sorted(os.listdir("/proc"), key=lambda e: (len(e), e)):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = [a.decode() for a in f.read().split(b"\0") if a]
+            with open(f"/proc/{entry}/status", encoding="ascii") as f:
+                status = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        found.append({"pid": int(entry), "cmd": cmd, "uid": status["Uid"].split()})
+    return {"processes": found}
+
+
+def scratch() -> dict[str, object]:
+    """What backs each writable path (a tmpfs, or a volume) and whether this user can write
+    a file there; the file is left behind for the caller to find on the volume."""
+    with open("/proc/self/mounts", encoding="utf-8") as f:
+        mounts = {line.split()[1]: line.split()[2] for line in f}
+    found: dict[str, object] = {}
+    for path in WRITABLE_PATHS:
+        try:
+            with open(os.path.join(path, "probe-written-by-the-service-user"), "w") as f:
+                f.write(str(os.getuid()))
+            error = 0
+        except OSError as exc:
+            error = exc.errno or -1
+        found[path] = {"fs": mounts.get(path), "write_errno": error}
+    return found
+
+
+def rds_bundle() -> dict[str, object]:
+    """The RDS CA bundle at the contract's path, as OpenSSL (asyncpg's and libpq's) loads it."""
+    import hashlib
+    import ssl
+
+    from service import contract  # the image's own contract: WORKDIR /app
+
+    path = contract.RDS_CA_BUNDLE_PATH
+    with open(path, "rb") as f:
+        data = f.read()
+    stats = ssl.create_default_context(cafile=path).cert_store_stats()
+    return {
+        "path": path,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "x509_ca": stats["x509_ca"],
+        "pem_blocks": data.count(b"-----BEGIN CERTIFICATE-----"),
+        "mode": oct(os.stat(path).st_mode & 0o777),
+        "owner": os.stat(path).st_uid,
+    }
+
+
 def ownership() -> dict[str, object]:
     """Paths owned by this user, and paths it may write, outside the kernel's trees."""
     owned: list[str] = []
@@ -119,6 +174,9 @@ def contents() -> dict[str, object]:
 
 PROBES: dict[str, Callable[[], dict[str, object]]] = {
     "process_1": process_1,
+    "processes": processes,
+    "scratch": scratch,
+    "rds_bundle": rds_bundle,
     "write_probe": write_probe,
     "ownership": ownership,
     "build_leftovers": build_leftovers,
@@ -127,14 +185,19 @@ PROBES: dict[str, Callable[[], dict[str, object]]] = {
 }
 
 
+# The service's only writable paths (service.contract.CONTAINER_WRITABLE_PATHS; this file runs
+# on a CI runner's Python too, without the repository's packages).
+WRITABLE_PATHS = ["/tmp"]
+
+
 def _ownership_problems(found: dict[str, Any]) -> list[str]:
     wrong = []
     if found["uid"] != 1000:
         wrong.append(f"runs as uid {found['uid']}, not 1000")
-    if found["owned"]:
-        wrong.append(f"uid 1000 owns {found['owned'][:10]}")
-    if found["writable"] != ["/tmp"]:
-        wrong.append(f"uid 1000 may write {found['writable'][:10]}, not only /tmp")
+    if found["owned"] != WRITABLE_PATHS:
+        wrong.append(f"uid 1000 owns {found['owned'][:10]}, not only {WRITABLE_PATHS}")
+    if found["writable"] != WRITABLE_PATHS:
+        wrong.append(f"uid 1000 may write {found['writable'][:10]}, not only {WRITABLE_PATHS}")
     return wrong
 
 

@@ -1,10 +1,12 @@
-"""Build and run the image without a Docker engine: debootstrap, buildah and podman.
+"""The image with buildah and podman, and what the Docker and podman tests share.
 
-No registry can be pulled from here, so the official base image is replaced by a local
-stand-in: Debian bookworm's own Python 3.11 made with debootstrap and committed under a
-local name, which the build selects with ``--build-arg PYTHON_IMAGE=...`` (the Dockerfile's
-default is the official image pinned by digest). Both images carry a label with the hash
-of their inputs, so a test run reuses them while nothing they are made from has changed.
+The suite builds and runs the image with the real Docker engine (docker_images.py). buildah
+and podman remain for what only they do here: proving that docker/Dockerfile is not tied
+to BuildKit (the same file, its secret mount included, builds with buildah), and holding the
+image in the store that ``podman kube play`` runs the chart's pods from. The base is the
+Debian stand-in of standin.py, committed under a local name; both images carry a label with
+the hash of their inputs, so a test run reuses them while nothing they are made from has
+changed.
 """
 
 from __future__ import annotations
@@ -23,13 +25,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.container import standin
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "docker" / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
 
 # Every input of the image: the Dockerfile, its ignore file and what .dockerignore lets in.
 # tests/container/test_dockerfile.py checks that this list and .dockerignore agree.
-IMAGE_INPUTS = ("requirements/runtime.txt", "service", "migrations", "compliance")
+IMAGE_INPUTS = (
+    "requirements/runtime.txt",
+    "service",
+    "migrations",
+    "compliance",
+    "docker/certs/rds-global-bundle.pem",
+)
 
 REQUIRED_TOOLS = ("buildah", "podman", "runc", "debootstrap")
 # The tests' own image store, apart from anything else on the machine that uses podman.
@@ -100,28 +110,13 @@ def podman_cmd() -> tuple[str, ...]:
     return ("podman", *storage_args(), "--runtime", RUNTIME)
 
 
-STANDIN_BASE = "localhost/co-standin/python:3.11-bookworm"
+STANDIN_BASE = standin.IMAGE
 IMAGE = "localhost/cloud-optimizer:test"
 INPUTS_LABEL = "io.cloud-optimizer.test.inputs"
-
-# The stand-in's recipe; changing it changes the label, so the base is made again.
-DEBOOTSTRAP_ARGS = (
-    "--variant=minbase",
-    "--include=python3,python3-venv,python3-pip,python-is-python3,ca-certificates",
-    "bookworm",
-)
-# What the official image does too: no package lists or caches, no docs or man pages.
-STANDIN_PRUNE = (
-    "var/cache/apt",
-    "var/lib/apt/lists",
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/info",
-    "usr/share/locale",
-)
-# HTTPS to the package index may go through a proxy with its own CA: the host's bundle is
-# mounted over the build's for the RUN steps only; it is never part of a layer.
+# HTTPS to the package index may go through a proxy with its own CA: the host's bundle
+# reaches pip as the build secret the Dockerfile mounts for its pip step only.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+PIP_CA_SECRET = "pip-ca"
 
 
 def missing_tools() -> list[str]:
@@ -190,43 +185,24 @@ def image_inputs_digest(base_id: str) -> str:
     return digest.hexdigest()
 
 
-def standin_recipe_digest() -> str:
-    return hashlib.sha256(repr((DEBOOTSTRAP_ARGS, STANDIN_PRUNE)).encode()).hexdigest()
-
-
 def ensure_standin_base() -> str:
-    """The stand-in for python:3.11-slim, made once per recipe; returns its image id."""
-    recipe = standin_recipe_digest()
-    if image_label(STANDIN_BASE, INPUTS_LABEL) == recipe:
-        info = inspect_image(STANDIN_BASE)
-        assert info is not None
-        return str(info["Id"])
-    with tempfile.TemporaryDirectory(prefix="co-standin-", dir="/var/tmp") as tmp:
-        rootfs = Path(tmp) / "rootfs"
-        run(["debootstrap", *DEBOOTSTRAP_ARGS, str(rootfs)], timeout=900)
-        # Debian marks its interpreter as externally managed (PEP 668); the official
-        # image does not, and the Dockerfile's build stage uses the base's pip.
-        (rootfs / "usr/lib/python3.11/EXTERNALLY-MANAGED").unlink(missing_ok=True)
-        for rel in STANDIN_PRUNE:
-            target = rootfs / rel
-            if target.is_dir():
-                shutil.rmtree(target)
-                target.mkdir()
+    """The stand-in for python:3.11-slim in buildah's store, once per recipe; its image id."""
+    recipe = standin.recipe_digest()
+    if image_label(STANDIN_BASE, INPUTS_LABEL) != recipe:
+        tarball = standin.rootfs_tarball()
         container = run([*buildah_cmd(), "from", "scratch"]).strip()
         try:
             mountpoint = run([*buildah_cmd(), "mount", container]).strip()
-            run(["cp", "-a", f"{rootfs}/.", mountpoint])
+            run(["tar", "--numeric-owner", "-C", mountpoint, "-xf", str(tarball)])
             run([*buildah_cmd(), "unmount", container])
+            config = [f"--env={key}={value}" for key, value in standin.ENV.items()]
             run(
                 [
                     *buildah_cmd(),
                     "config",
-                    "--env",
-                    "LANG=C.UTF-8",
-                    "--env",
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    *config,
                     "--cmd",
-                    "python3",
+                    standin.CMD,
                     "--label",
                     f"{INPUTS_LABEL}={recipe}",
                     container,
@@ -246,6 +222,7 @@ class BuiltImage:
     name: str
     base: str
     build_seconds: float | None  # None: reused from an earlier run with the same inputs
+    log: str = ""  # the build's output when it ran in this call
 
 
 def build_command(base: str, inputs: str, tag: str = IMAGE) -> list[str]:
@@ -269,7 +246,7 @@ def build_command(base: str, inputs: str, tag: str = IMAGE) -> list[str]:
         tag,
     ]
     if HOST_CA_BUNDLE.is_file():
-        cmd += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
+        cmd += ["--secret", f"id={PIP_CA_SECRET},src={HOST_CA_BUNDLE}"]
     return [*cmd, str(REPO_ROOT)]
 
 
@@ -280,11 +257,11 @@ def ensure_image() -> BuiltImage:
     if image_label(IMAGE, INPUTS_LABEL) == inputs:
         return BuiltImage(IMAGE, STANDIN_BASE, None)
     started = time.monotonic()
-    run(build_command(STANDIN_BASE, inputs), timeout=1800)
+    log = run(build_command(STANDIN_BASE, inputs), timeout=1800)
     elapsed = time.monotonic() - started
     # Each rebuild leaves the previous image dangling; vfs keeps full copies of them.
     run([*podman_cmd(), "image", "prune", "--force"], check=False)
-    return BuiltImage(IMAGE, STANDIN_BASE, elapsed)
+    return BuiltImage(IMAGE, STANDIN_BASE, elapsed, log)
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:

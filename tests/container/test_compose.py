@@ -1,11 +1,10 @@
-"""The compose stacks, checked without a Docker engine.
+"""The compose stacks read as files (test_compose_stack.py runs them with the real engine).
 
-`docker compose` cannot run here, so the files are held to the Compose specification's
-JSON schema, to the rules compose applies when it starts them (every ``service_healthy``
-dependency has a health check, every build context and mounted file exists), and to the
-service's own configuration code: the environment the stack gives the service must load,
-and the secret the seed script puts into the emulator must resolve to the stack's
-database through service.secrets, as it will in the running stack.
+The files are held to the Compose specification's JSON schema, to the rules compose
+applies when it starts them (every ``service_healthy`` dependency has a health check,
+every build context and mounted file exists), and to the service's own configuration code:
+the environment the stack gives the service must load, and the secret the seed script puts
+into the emulator must resolve to the stack's database through service.secrets.
 
 The schema (compose-spec.schema.json beside this file) is the Compose specification's
 schema as the npm package dclint 3.1.0 ships it (schemas/compose.schema.json); see
@@ -155,7 +154,12 @@ def test_service_runs_hardened_with_the_contract_numbers() -> None:
     assert service["tmpfs"] == ["/tmp"]
     assert service["cap_drop"] == ["ALL"]
     assert service["stop_grace_period"] == f"{contract.CONTAINER_STOP_TIMEOUT}s"
-    assert service["ports"] == [f"127.0.0.1:{contract.PORT}:{contract.PORT}"]
+    # Published on loopback only; CO_SERVICE_PORT moves the host side, never the container's.
+    assert [interpolate(p) for p in service["ports"]] == [
+        f"127.0.0.1:{contract.PORT}:{contract.PORT}"
+    ]
+    moved = [interpolate(p, {"CO_SERVICE_PORT": "18000"}) for p in service["ports"]]
+    assert moved == [f"127.0.0.1:18000:{contract.PORT}"]
     assert environment(service)[contract.ENV_PORT] == str(contract.PORT)
 
 

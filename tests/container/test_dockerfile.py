@@ -15,11 +15,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from service import contract
-from tests.container import images
+from tests.container import docker_images, image_probes, images
 from tests.container.dockerfile import (
     Instruction,
     healthcheck_command,
@@ -175,3 +176,49 @@ def test_every_copy_source_is_let_in_by_dockerignore(dockerfile: list[Instructio
             src = source.rstrip("/")
             assert any(src == a or src.startswith(a + "/") for a in allowed), src
             assert (images.REPO_ROOT / src).exists(), src
+
+
+def test_image_declares_and_owns_exactly_the_contracts_writable_paths(
+    dockerfile: list[Instruction],
+) -> None:
+    """Fargate populates a task volume from the image only where the image declares a VOLUME
+    at the mount's containerPath (docker/Dockerfile's comment cites the rule)."""
+    volumes = json.loads(only(runtime(dockerfile), "VOLUME").args)
+    assert volumes == list(contract.CONTAINER_WRITABLE_PATHS)
+    assert list(contract.CONTAINER_WRITABLE_PATHS) == image_probes.WRITABLE_PATHS
+    setup = " ".join(i.args for i in runtime(dockerfile) if i.keyword == "RUN")
+    for path in contract.CONTAINER_WRITABLE_PATHS:
+        assert f"chown {contract.CONTAINER_UID}:{contract.CONTAINER_GID} {path}" in setup
+
+
+@pytest.mark.parametrize(
+    "path", [images.DOCKERFILE, images.REPO_ROOT / "docker" / "Dockerfile.dev"]
+)
+def test_every_pip_install_takes_the_ca_as_a_buildkit_secret_not_a_layer(path: Path) -> None:
+    """pip's CA behind a proxy is the secret `pip-ca`, mounted for the RUN that needs it."""
+    installs = re.compile(r"pip (?:--python \S+ )?(?:install|wheel) ")
+    runs = [
+        i.args for i in parse_dockerfile(path) if i.keyword == "RUN" and installs.search(i.args)
+    ]
+    assert runs
+    for args in runs:
+        flags, _ = parse_flags(args)
+        assert flags.get("mount") == (
+            f"type=secret,id={docker_images.PIP_CA_SECRET},"
+            f"target=/run/secrets/{docker_images.PIP_CA_SECRET},required=false"
+        ), args[:120]
+    text = path.read_text(encoding="utf-8")
+    assert "ARG PIP_CERT" not in text  # no build argument can put a path to it in the history
+    assert "ca-certificates.crt" not in text
+
+
+def test_dev_image_has_a_hot_reload_target_and_a_test_stack_target() -> None:
+    dev = parse_dockerfile(images.REPO_ROOT / "docker" / "Dockerfile.dev")
+    stages = [i.args.split()[-1] for i in dev if i.keyword == "FROM"]
+    assert stages == ["test-stack", "dev"]  # dev last: the default target
+    final = runtime(dev)
+    assert json.loads(only(final, "ENTRYPOINT").args)[:2] == ["python", "docker/dev_reload.py"]
+    installs = " ".join(i.args for i in final if i.keyword == "RUN")
+    assert "requirements-runtime.txt" in installs  # the service's lock only
+    assert "dev.txt" not in installs
+    assert "apt-get" not in installs

@@ -18,7 +18,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from service import contract
-from tests.container import images
+from tests.container import docker_images, images
+from tests.container.conftest import DockerImage
+from tests.container.engine import Engine
 from tests.support.aws import FAKE_CREDENTIALS, REGION
 from tests.support.net import free_port
 
@@ -29,16 +31,20 @@ ACCOUNT = "123456789012"  # the emulator's default account
 
 
 @pytest.fixture
-def container_name() -> Iterator[str]:
+def container_name(docker_engine: Engine) -> Iterator[str]:
     name = f"co-test-secret-{uuid.uuid4().hex[:10]}"
     try:
         yield name
     finally:
-        images.remove_container(name, print_log_lines=40)
+        docker_images.remove_container(docker_engine, name, print_log_lines=40)
 
 
 def test_image_reads_database_credentials_from_secrets_manager(
-    built_image: images.BuiltImage, database_url: str, aws: str, container_name: str
+    docker_engine: Engine,
+    docker_image: DockerImage,
+    database_url: str,
+    aws: str,
+    container_name: str,
 ) -> None:
     db = urlsplit(database_url)
     seed = subprocess.run(
@@ -63,9 +69,10 @@ def test_image_reads_database_credentials_from_secrets_manager(
     assert seed.returncode == 0, seed.stderr
     port = free_port()
     started = time.monotonic()
-    images.start_service_container(
+    created = docker_images.run_detached(
+        docker_engine,
         container_name,
-        built_image.name,
+        docker_image.name,
         {
             contract.ENV_DB_SECRET_ARN: (
                 f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{SECRET_NAME}"
@@ -75,12 +82,11 @@ def test_image_reads_database_credentials_from_secrets_manager(
             contract.ENV_PORT: str(port),
         },
     )
-    created = time.monotonic() - started
     ready = images.wait_for_status(
         f"http://127.0.0.1:{port}{contract.READY_PATH}", 200, images.STARTUP_LIMIT, started
     )
     assert ready is not None, f"not ready within {images.STARTUP_LIMIT:.0f} s on the secret path"
     print(
-        f"\n[image] ready on the Secrets Manager path after {ready:.2f} s from `podman run` "
-        f"(of which {created:.2f} s creating the container)"
+        f"\n[image] ready on the Secrets Manager path after {ready:.2f} s from `docker run` "
+        f"(of which {created:.2f} s for `docker run --detach`)"
     )

@@ -10,32 +10,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.container import images
+from tests.support.tools import find_tool, tool
 
 DOCKERFILES = [images.DOCKERFILE, images.REPO_ROOT / "docker" / "Dockerfile.dev"]
 WORKFLOW = images.REPO_ROOT / ".github" / "workflows" / "container.yml"
-VENV_BIN = Path(sys.executable).parent
 
 
-def tool(name: str, env_var: str | None = None, fallback: Path | None = None) -> str:
-    """The tool's path: $ENV_VAR, then this venv's bin, then PATH, then ``fallback``."""
-    candidates = [
-        os.environ.get(env_var or "") or None,
-        str(VENV_BIN / name),
-        shutil.which(name),
-        str(fallback) if fallback else None,
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    raise AssertionError(f"{name} is not installed (bash scripts/dev.sh env installs it)")
+def checkov() -> str:
+    """checkov lives in a venv of its own: $CHECKOV, or the repository's .venv-scan."""
+    fallback = images.REPO_ROOT / ".venv-scan" / "bin" / "checkov"
+    return find_tool("checkov", "CHECKOV") or (
+        str(fallback) if fallback.is_file() else tool("checkov")
+    )
 
 
 def run(cmd: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -60,10 +53,9 @@ def test_hadolint_finds_nothing(dockerfile: Path) -> None:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_checkov_dockerfile_checks_all_pass(dockerfile: Path) -> None:
-    checkov = tool("checkov", "CHECKOV", images.REPO_ROOT / ".venv-scan" / "bin" / "checkov")
     result = run(
         [
-            checkov,
+            checkov(),
             "--framework",
             "dockerfile",
             "-f",
@@ -131,10 +123,41 @@ def test_workflow_pins_actions_by_commit_and_keeps_secrets_out() -> None:
         "ignore-unfixed: true",
         "severity: HIGH,CRITICAL",
         "--wait",
-        "docker push",
         "refs/tags/v",
     ):
         assert needed in text, needed
+
+
+def test_workflow_publishes_sbom_signature_and_provenance_with_the_pushed_digest() -> None:
+    """On a release tag: BuildKit provenance (mode=max) and SBOM attestations on the push,
+    the syft SBOM checked against the lock, cosign keyless signature and SBOM attestation of
+    the pushed digest (not a tag), both verified, the SBOM kept with the run."""
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    publish = workflow["jobs"]["publish"]
+    assert publish["if"] == "startsWith(github.ref, 'refs/tags/v')"
+    assert publish["needs"] == "image"
+    assert publish["permissions"] == {"contents": "read", "id-token": "write"}
+    script = "\n".join(str(step.get("run", "")) for step in publish["steps"])
+    uses = [str(step.get("uses", "")) for step in publish["steps"]]
+    for needed in (
+        "docker buildx build --push",
+        "--provenance=mode=max",
+        "--sbom=true",
+        "python3 docker/check_sbom.py sbom.cdx.json requirements/runtime.txt",
+        'cosign sign --yes "$REF"',
+        'cosign attest --yes --type cyclonedx --predicate sbom.cdx.json "$REF"',
+        "cosign verify ",
+        "cosign verify-attestation ",
+        "--certificate-oidc-issuer https://token.actions.githubusercontent.com",
+    ):
+        assert needed in script, needed
+    assert "@$digest" in script  # signed by digest
+    assert any(u.startswith("sigstore/cosign-installer@") for u in uses)
+    assert any(u.startswith("docker/setup-buildx-action@") for u in uses)
+    assert any(u.startswith("actions/upload-artifact@") for u in uses)
+    # The image job checks the SBOM of what it built too, before anything is pushed.
+    image_script = "\n".join(str(s.get("run", "")) for s in workflow["jobs"]["image"]["steps"])
+    assert "python3 docker/check_sbom.py sbom.cdx.json requirements/runtime.txt" in image_script
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

@@ -14,9 +14,10 @@ from botocore.exceptions import ClientError
 
 import build_templates
 from tests.e2e.conftest import BUCKET, nested_stacks, outputs, wait_for
+from tests.support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
-AWS_CLI = ROOT / ".venv" / "bin" / "aws"
+AWS_CLI = Path(find_tool("aws") or ROOT / ".venv" / "bin" / "aws")
 
 
 def aws_cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -29,9 +29,10 @@ from tests.helm.chart import (
     render_scenario,
     write_manifests,
 )
+from tests.support.tools import find_tool
 
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-scan" / "bin" / "checkov"))
-TRIVY = REPO_ROOT / ".venv" / "bin" / "trivy"
+TRIVY = Path(find_tool("trivy") or REPO_ROOT / ".venv" / "bin" / "trivy")
 IMAGE_UID = 1000  # the image's user (docker/Dockerfile USER), per the service's brief
 
 # The scanners run on these values sets: what ships (default, prod) and what developers use.

@@ -21,9 +21,10 @@ import yaml
 
 from tests.helm import load_loop
 from tests.helm.chart import REPO_ROOT
+from tests.support.tools import find_tool
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "helm.yml"
-ACTIONLINT = REPO_ROOT / ".venv" / "bin" / "actionlint"
+ACTIONLINT = Path(find_tool("actionlint") or REPO_ROOT / ".venv" / "bin" / "actionlint")
 
 
 def test_actionlint_passes() -> None:

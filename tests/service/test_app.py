@@ -22,7 +22,7 @@ from service.health import CHECK_TIMEOUT, DependencyChecks
 from service.logs import JsonFormatter
 from service.secrets import DatabaseCredentials, SecretError
 from service.state import AppState
-from tests.support.net import free_port
+from tests.support.net import TEST_REDIS_URL, free_port
 
 ASSESSMENTS = "/api/v1/assessments"
 
@@ -148,7 +148,7 @@ async def test_ready_names_each_thing_that_is_missing(state: AppState) -> None:
 @pytest.mark.anyio
 async def test_ready_checks_redis_when_configured(state: AppState) -> None:
     dead = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
-    live = Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5)
+    live = Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5)
     try:
         status, problems = await ready_problems(replace(state, redis=dead))
         assert status == 503

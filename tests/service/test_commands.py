@@ -18,7 +18,7 @@ from tests.service.process import (
     run_command,
     service_environment,
 )
-from tests.support.net import free_port
+from tests.support.net import TEST_REDIS_URL, free_port
 
 
 def errors(stderr: str) -> list[str]:
@@ -36,7 +36,7 @@ def broken_copy_of_the_knowledge_base(tmp_path: Path) -> Path:
 
 
 def test_check_passes_when_every_dependency_answers(service_env: dict[str, str]) -> None:
-    env = {**service_env, contract.ENV_REDIS_URL: "redis://127.0.0.1:6379/0"}
+    env = {**service_env, contract.ENV_REDIS_URL: TEST_REDIS_URL}
     result = run_command(["check"], env)
     assert result.returncode == 0, result.stderr
     messages = [r["message"] for r in log_records(result.stderr)]

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+
+# The Redis the suite may use: the machine's own (CI's machine runs one on 6379), or the one
+# TEST_REDIS_URL names (the compose test stack's, for instance).
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def free_port() -> int:

@@ -18,6 +18,7 @@ import pytest
 
 import build_templates
 from templates_src.render import render_yaml
+from tests.support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -44,10 +45,10 @@ def checkov_binary() -> str:
 
 
 def trivy_binary() -> str:
-    path = ROOT / ".venv/bin/trivy"
-    if not path.is_file():
-        pytest.fail("trivy not found in .venv: run `bash scripts/dev.sh env`")
-    return str(path)
+    path = find_tool("trivy")
+    if path is None:
+        pytest.fail("trivy not found next to this Python or on PATH: run `bash scripts/dev.sh env`")
+    return path
 
 
 @pytest.fixture(scope="module")

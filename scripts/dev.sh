@@ -108,8 +108,9 @@ cmd_build() {
 }
 
 cmd_test() {
+  # catatonit: podman kube play builds its pause image with it (tests/helm/test_pods.py).
   apt_install git ca-certificates postgresql redis-server buildah podman runc debootstrap \
-    skopeo uidmap iproute2
+    skopeo uidmap iproute2 catatonit
   check_python
   cmd_env
   start_services

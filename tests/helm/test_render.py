@@ -86,7 +86,11 @@ def test_scenario_renders_every_core_object(scenario: str) -> None:
 
 
 def test_helm_lint_strict_is_clean_without_any_values() -> None:
-    """`helm lint` with no values, as chart-testing and the EKS add-on validation run it."""
+    """`helm lint` with no values, as chart-testing and the EKS add-on validation run it.
+
+    Helm's lint mode reports `fail` and `required` only as information, so this alone
+    would pass a chart that cannot render: the `defaults` scenario's render tests (here
+    and in test_notes.py) are what prove that the defaults render."""
     for version in versions_to_validate():
         report = helm_python.lint(CHART_DIR, None, strict=True, kube_version=f"v{version}.0")
         assert report["errors"] == [], (version, report["errors"])

@@ -79,8 +79,6 @@ def test_no_template_repeats_a_contract_literal(literal: str) -> None:
         for path in sorted(TEMPLATES.rglob("*"))
         if path.is_file() and path.name != "_contract.tpl"
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        # The DB port is the database's own (5432), not the contract's HTTP port: only
-        # the service-side numbers are checked, and 5432 lives in values.yaml.
         if pattern.search(line)
     ]
     assert offenders == []

@@ -14,6 +14,7 @@ Each pod is checked with `allows_egress`, a small evaluator of the rules the cha
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Any
 
 import pytest
@@ -190,7 +191,7 @@ def test_the_hook_policy_carries_extra_egress_too() -> None:
     manifests = render_scenario("dev")
     job = only(manifests, "Job")
     own = policies_for(manifests, job)
-    assert allows_egress(own, 5432, pod={"app": "postgres"})
+    assert allows_egress(own, contract.DB_DEFAULT_PORT, pod={"app": "postgres"})
 
 
 def test_secrets_manager_policy_opens_the_port_the_service_connects_to() -> None:
@@ -202,15 +203,21 @@ def test_secrets_manager_policy_opens_the_port_the_service_connects_to() -> None
     env = dict(only(manifests, "ConfigMap").body["data"])
     env |= {e["name"]: e["value"] for e in container(deployment)["env"] if "value" in e}
     settings = load_settings(env)
-    secret = (
-        '{"engine": "postgres", "host": "db.example", "port": 5432, "dbname": "co", '
-        '"username": "u", "password": "p"}'
+    secret = json.dumps(
+        {
+            "engine": "postgres",
+            "host": "db.example",
+            "port": contract.DB_DEFAULT_PORT,
+            "dbname": "co",
+            "username": "u",
+            "password": "p",
+        }
     )
     credentials = parse_database_secret(env["DB_SECRET_ARN"], secret, settings)
     policies = policies_for(manifests, deployment)
     assert credentials.port == 6543
     assert allows_egress(policies, credentials.port, address=OUTSIDE)
-    assert not allows_egress(policies, 5432, address=OUTSIDE)
+    assert not allows_egress(policies, contract.DB_DEFAULT_PORT, address=OUTSIDE)
 
 
 def test_the_test_pod_reaches_the_service_pods_and_nothing_else() -> None:

@@ -153,10 +153,18 @@ IfNotPresent for a digest (the bytes cannot change). */}}
 {{- end }}
 {{- end }}
 
-{{/* registry/repository:tag, or registry/repository@digest; global.imageRegistry wins. */}}
+{{/*
+registry/repository:tag, or registry/repository@digest; global.imageRegistry wins. A
+repository that starts with a registry host (the 1.x form, which had no image.registry)
+beside a registry is refused rather than turned into registry/registry/repository.
+*/}}
 {{- define "cloud-optimizer.image" -}}
 {{- $registry := default .Values.image.registry (.Values.global | default dict).imageRegistry }}
 {{- $repository := .Values.image.repository }}
+{{- $first := first (splitList "/" $repository) }}
+{{- if and $registry (contains "/" $repository) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) }}
+{{- fail (printf "image.repository (%s) starts with a registry host while image.registry is %q: give the host as image.registry and the rest as image.repository (chart 2.0 split them)" $repository $registry) }}
+{{- end }}
 {{- if $registry }}
 {{- $repository = printf "%s/%s" $registry $repository }}
 {{- end }}

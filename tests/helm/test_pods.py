@@ -73,8 +73,11 @@ def play(tmp_path_factory: pytest.TempPathFactory) -> Iterator[podman_play.KubeP
 
 
 @pytest.fixture(scope="module")
-def image(play: podman_play.KubePlay) -> str:
-    return podman_play.pinned_image()
+def image(play: podman_play.KubePlay) -> Iterator[str]:
+    name = podman_play.pinned_image()
+    yield name
+    # The tag only pinned the image for this module; the store keeps the image itself.
+    play.podman("untag", name, name, check=False)
 
 
 def image_values(image: str) -> dict[str, Any]:

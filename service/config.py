@@ -48,6 +48,7 @@ class Settings:
     db_port: int = contract.DB_DEFAULT_PORT
     db_name: str = contract.DB_DEFAULT_NAME
     db_name_from_default: bool = True  # an attached secret's dbname may then take over
+    db_port_from_default: bool = True  # likewise its port; an explicit DB_PORT wins
     db_username: str | None = None
     db_password: str | None = field(default=None, repr=False)
     db_secret_arn: str | None = None
@@ -252,6 +253,7 @@ def _database_settings(env: _Collector) -> dict[str, object]:
         "db_port": port,
         "db_name": name or contract.DB_DEFAULT_NAME,
         "db_name_from_default": name is None,
+        "db_port_from_default": env.text(contract.ENV_DB_PORT) is None,
         "db_sslmode": sslmode,
         "db_sslrootcert": sslrootcert,
     }

@@ -167,7 +167,8 @@ def parse_database_secret(arn: str, text: str, settings: Settings) -> DatabaseCr
     """Accept {username, password} and the attached form with host, port, dbname, engine.
 
     Explicit DB_HOST/DB_PORT/DB_NAME settings win over the secret's copies, so a
-    deployment can point at a proxy while using the RDS-managed secret.
+    deployment can point at a proxy while using the RDS-managed secret, and the port its
+    network rules open is the port it connects to.
     """
     try:
         document = json.loads(text)
@@ -201,7 +202,9 @@ def parse_database_secret(arn: str, text: str, settings: Settings) -> DatabaseCr
     assert isinstance(port, int)
     return DatabaseCredentials(
         host=host,
-        port=settings.db_port if settings.db_host else port,
+        # An explicit DB_PORT wins like DB_HOST, so that the port a NetworkPolicy or a
+        # security group opens is the one the service connects to.
+        port=settings.db_port if settings.db_host or not settings.db_port_from_default else port,
         dbname=dbname,
         username=username,
         password=str(password),

@@ -35,6 +35,7 @@ DEV_SECRETS = {
     }
 }
 EXISTING_SECRET = "co-credentials"
+PRE_CREATED_SA = "co-irsa"
 DB_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:co/database-AbCdEf"
 APP_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:co/app-AbCdEf"
 
@@ -75,6 +76,8 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {
+    # Nothing at all: what `helm lint`, chart-testing and the EKS add-on validation render.
+    "defaults": Scenario(),
     "default": Scenario(overrides=DB_HOST),
     "dev": Scenario(files=("values-dev.yaml",), overrides=DEV_SECRETS),
     "prod": Scenario(files=("values-prod.yaml",)),
@@ -103,7 +106,15 @@ SCENARIOS: dict[str, Scenario] = {
         files=("values-prod.yaml",),
         overrides={"image": {"digest": "sha256:" + "ab" * 32}},
     ),
+    # A ServiceAccount made outside the chart (eksctl create iamserviceaccount, Terraform).
+    "pre-created-account": Scenario(
+        overrides=merge(DB_HOST, {"serviceAccount": {"create": False, "name": PRE_CREATED_SA}})
+    ),
+    # Migrations in an init container, no Helm hook: the Amazon EKS add-on channel.
+    "eks-addon": Scenario(files=("values-eks-addon.yaml",), overrides=DB_HOST),
 }
+# The scenarios whose migration runs as the pre-install/pre-upgrade hook Job.
+HOOK_SCENARIOS = sorted(name for name in SCENARIOS if name != "eks-addon")
 
 
 @dataclass(frozen=True)
@@ -145,12 +156,17 @@ def _chart() -> helm_python.Chart:
 
 
 def render_raw(
-    values: Values, *, is_upgrade: bool = False, revision: int | None = None
+    values: Values,
+    *,
+    is_upgrade: bool = False,
+    revision: int | None = None,
+    release: str = RELEASE,
+    chart: helm_python.Chart | None = None,
 ) -> dict[str, str]:
     """Template path -> rendered text, exactly as the Helm library returns it."""
-    result: dict[str, str] = _chart().render(
+    result: dict[str, str] = (chart or _chart()).render(
         values,
-        name=RELEASE,
+        name=release,
         namespace=NAMESPACE,
         is_install=not is_upgrade,
         is_upgrade=is_upgrade,
@@ -159,10 +175,17 @@ def render_raw(
     return result
 
 
-def render(values: Values, *, is_upgrade: bool = False) -> list[Manifest]:
+def render(
+    values: Values,
+    *,
+    is_upgrade: bool = False,
+    release: str = RELEASE,
+    chart: helm_python.Chart | None = None,
+) -> list[Manifest]:
     """Every object the chart renders for these values (hooks and tests included)."""
     manifests: list[Manifest] = []
-    for template, text in sorted(render_raw(values, is_upgrade=is_upgrade).items()):
+    rendered = render_raw(values, is_upgrade=is_upgrade, release=release, chart=chart)
+    for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):
             continue
         for document in yaml.safe_load_all(text):
@@ -199,10 +222,29 @@ def pod_bearing(manifests: list[Manifest]) -> Iterator[Manifest]:
     return (m for m in manifests if m.kind in ("Deployment", "Job", "Pod"))
 
 
+def init_containers(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """A pod-bearing manifest's init containers by name."""
+    return {item["name"]: item for item in pod_spec(manifest).get("initContainers", [])}
+
+
+def pod_labels(manifest: Manifest) -> dict[str, str]:
+    """The labels of the pods a Deployment, Job or Pod makes."""
+    if manifest.kind == "Pod":
+        labels: dict[str, str] = manifest.body["metadata"]["labels"]
+    else:
+        labels = manifest.body["spec"]["template"]["metadata"]["labels"]
+    return labels
+
+
+def hooks(manifests: list[Manifest]) -> list[Manifest]:
+    """The objects Helm treats as hooks (migration hooks and `helm test` objects)."""
+    return [m for m in manifests if m.hook_events]
+
+
 def container(manifest: Manifest) -> dict[str, Any]:
-    """The one container of a pod-bearing manifest (every pod of the chart has one)."""
+    """The chart's own container of a pod-bearing manifest (the first; sidecars follow)."""
     containers = pod_spec(manifest)["containers"]
-    assert len(containers) == 1, f"{manifest.key} has {len(containers)} containers"
+    assert containers, f"{manifest.key} has no container"
     first: dict[str, Any] = containers[0]
     return first
 

@@ -4,14 +4,16 @@ Runs inside the cluster (in a pod of the service's own image, so it needs only t
 standard library) and talks to the Service the way any client would: it reads the
 knowledge base and writes assessments until a stop file appears, then prints one summary
 line and exits 1 if any request failed. A failure is any status other than the expected
-one, or a connection error: during a rolling upgrade there must be none.
+one, or a connection error: during a rolling upgrade there must be none. The API token
+(the application secret) comes from CO_API_TOKEN, sent as `Authorization: Bearer`.
 
-    python load_loop.py http://co-cloud-optimizer /tmp/stop
+    CO_API_TOKEN=... python load_loop.py http://co-cloud-optimizer /tmp/stop
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import urllib.error
@@ -22,6 +24,7 @@ from pathlib import Path
 READ_PATH = "/api/v1/frameworks"
 WRITE_PATH = "/api/v1/assessments"
 TIMEOUT = 10.0
+TOKEN_VARIABLE = "CO_API_TOKEN"
 
 
 @dataclass
@@ -42,6 +45,9 @@ class Tally:
 
 def request(url: str, body: bytes | None = None) -> tuple[int | None, str]:
     headers = {"Content-Type": "application/json"} if body is not None else {}
+    token = os.environ.get(TOKEN_VARIABLE)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=body, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=TIMEOUT) as response:

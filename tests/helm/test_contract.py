@@ -1,22 +1,33 @@
-"""The chart carries the service's contract: the same port, paths and drain numbers.
+"""The chart carries the service's contract: the same port, paths, user and drain numbers.
 
-service/contract.py defines each number once; values.yaml repeats it (a chart cannot
-import Python), and these tests make the two agree. They also prove the drain order a
-rolling update relies on (issue 8): no pod is taken away before its replacement is
-ready, endpoints drain before SIGTERM, and Kubernetes never kills a pod that is still
-finishing its requests.
+service/contract.py defines each number once. The chart's templates take the ones they
+need from templates/_contract.tpl, which `python -m helm` generates from the contract
+(a test fails when the committed file is stale); values.yaml repeats the ones a user may
+change (a chart cannot import Python), and these tests make the two agree. The probe
+paths are not values at all: the service answers on its own paths and nowhere else. The
+tests also prove the drain order a rolling update relies on (issue 8): no pod is taken
+away before its replacement is ready, endpoints drain before SIGTERM, and Kubernetes never
+kills a pod that is still finishing its requests.
 """
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+import yaml
+
+from helm import contract_tpl
 from service import contract
+from service.config import SECRET_ARN
 from tests.helm.chart import (
+    CHART_DIR,
     SCENARIOS,
     container,
     env_map,
+    init_containers,
     only,
+    pod_bearing,
     pod_spec,
     render_scenario,
     values_file,
@@ -27,13 +38,61 @@ CONTRACT_ENV_NAMES = {
     for name, value in vars(contract).items()
     if name.startswith("ENV_") and isinstance(value, str)
 }
+TEMPLATES = CHART_DIR / "templates"
+
+
+def test_contract_tpl_is_generated_from_the_contract() -> None:
+    """templates/_contract.tpl is `python -m helm`'s output for today's contract."""
+    assert (TEMPLATES / "_contract.tpl").read_text() == contract_tpl.render()
+
+
+def test_contract_tpl_carries_the_contract_values() -> None:
+    text = contract_tpl.render()
+    for name, value in {
+        "healthPath": contract.HEALTH_PATH,
+        "readyPath": contract.READY_PATH,
+        "uid": str(contract.CONTAINER_UID),
+        "rdsCaBundlePath": contract.RDS_CA_BUNDLE_PATH,
+        "secretArnPattern": SECRET_ARN.pattern,
+        "unretryableExitCodes": str(
+            [contract.EXIT_USAGE, contract.EXIT_DATA, contract.EXIT_NOPERM, contract.EXIT_CONFIG]
+        ),
+    }.items():
+        assert f'"cloud-optimizer.contract.{name}" -}}}}{value}{{{{- end' in text, name
+
+
+# Literals that belong to the contract: none may be written into a template by hand.
+CONTRACT_LITERALS = {
+    "port": rf"\b{contract.PORT}\b",
+    "health path": re.escape(contract.HEALTH_PATH) + r"\b",
+    "ready path": re.escape(contract.READY_PATH) + r"\b",
+    "uid": rf"\b{contract.CONTAINER_UID}\b",
+    "RDS CA bundle": re.escape(contract.RDS_CA_BUNDLE_PATH),
+}
+
+
+@pytest.mark.parametrize("literal", sorted(CONTRACT_LITERALS))
+def test_no_template_repeats_a_contract_literal(literal: str) -> None:
+    pattern = re.compile(CONTRACT_LITERALS[literal])
+    offenders = [
+        f"{path.relative_to(CHART_DIR)}:{number}: {line.strip()}"
+        for path in sorted(TEMPLATES.rglob("*"))
+        if path.is_file() and path.name != "_contract.tpl"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
+
+
+def test_the_literal_check_sees_a_hand_written_path() -> None:
+    """The check above is live: a hand-written /ready in a template line matches."""
+    assert re.compile(CONTRACT_LITERALS["ready path"]).search("path: /ready")
+    assert not re.compile(CONTRACT_LITERALS["ready path"]).search("path: /readyz-not")
 
 
 def test_values_yaml_numbers_are_the_contracts() -> None:
     values = values_file("values.yaml")
     assert values["containerPort"] == contract.PORT
-    assert values["probes"]["healthPath"] == contract.HEALTH_PATH
-    assert values["probes"]["readyPath"] == contract.READY_PATH
     assert values["probes"]["periodSeconds"] == contract.PROBE_INTERVAL
     assert values["probes"]["timeoutSeconds"] == contract.PROBE_TIMEOUT
     assert values["probes"]["startupFailureThreshold"] == contract.STARTUP_PROBE_FAILURE_THRESHOLD
@@ -45,6 +104,29 @@ def test_values_yaml_numbers_are_the_contracts() -> None:
     assert values["config"]["dbWaitTimeout"] == contract.DB_WAIT_TIMEOUT_DEFAULT
     assert values["database"]["port"] == contract.DB_DEFAULT_PORT
     assert values["database"]["name"] == contract.DB_DEFAULT_NAME
+    for context in (values["podSecurityContext"], values["containerSecurityContext"]):
+        assert context["runAsUser"] == contract.CONTAINER_UID
+        assert context["runAsGroup"] == contract.CONTAINER_GID
+    assert values["podSecurityContext"]["fsGroup"] == contract.CONTAINER_GID
+
+
+def test_the_chart_offers_no_probe_path_the_service_cannot_honour() -> None:
+    """The service answers liveness and readiness on its own paths only (issue 17)."""
+    values = values_file("values.yaml")
+    assert set(values["probes"]) == {
+        "periodSeconds",
+        "timeoutSeconds",
+        "startupFailureThreshold",
+        "livenessFailureThreshold",
+        "readinessFailureThreshold",
+    }
+
+
+def test_image_tag_app_version_and_service_version_are_one() -> None:
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    values = values_file("values.yaml")
+    assert chart["appVersion"] == contract.VERSION
+    assert values["image"]["tag"] == contract.VERSION
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
@@ -77,6 +159,25 @@ def test_deployment_matches_the_contract(scenario: str) -> None:
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_every_pod_runs_as_the_images_user(scenario: str) -> None:
+    for manifest in pod_bearing(render_scenario(scenario)):
+        spec = pod_spec(manifest)
+        assert spec["securityContext"]["runAsUser"] == contract.CONTAINER_UID, manifest.key
+        assert spec["securityContext"]["runAsGroup"] == contract.CONTAINER_GID, manifest.key
+        for item in [*spec["containers"], *spec.get("initContainers", [])]:
+            assert item["securityContext"]["runAsUser"] == contract.CONTAINER_UID, manifest.key
+
+
+def test_the_image_user_is_the_contracts() -> None:
+    dockerfile = (CHART_DIR.parents[1] / "docker" / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\d+)(?::(\d+))?", dockerfile, flags=re.MULTILINE)
+    assert users, "docker/Dockerfile has no numeric USER"
+    uid, gid = users[-1]
+    assert int(uid) == contract.CONTAINER_UID
+    assert int(gid or uid) == contract.CONTAINER_GID
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_rolling_update_never_drops_below_the_desired_count(scenario: str) -> None:
     strategy = only(render_scenario(scenario), "Deployment").body["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate"
@@ -88,17 +189,54 @@ def test_rolling_update_never_drops_below_the_desired_count(scenario: str) -> No
 def test_every_variable_the_chart_sets_is_a_contract_name(scenario: str) -> None:
     manifests = render_scenario(scenario)
     names = set(only(manifests, "ConfigMap").body["data"])
-    for kind in ("Deployment", "Job"):
-        names |= set(env_map(only(manifests, kind)))
+    for manifest in pod_bearing(manifests):
+        names |= set(env_map(manifest))
+        for item in init_containers(manifest).values():
+            names |= {entry["name"] for entry in item.get("env", [])}
     assert names - CONTRACT_ENV_NAMES == set()
+
+
+def test_the_default_ca_bundle_is_the_one_the_image_ships() -> None:
+    """verify-full is the default, checked against the RDS bundle's path in the contract."""
+    data = only(render_scenario("default"), "ConfigMap").body["data"]
+    assert data[contract.ENV_DB_SSLMODE] == "verify-full"
+    assert data[contract.ENV_DB_SSLROOTCERT] == contract.RDS_CA_BUNDLE_PATH
+    prod = only(render_scenario("prod"), "ConfigMap").body["data"]
+    assert prod[contract.ENV_DB_SSLMODE] == "verify-full"
+    assert prod[contract.ENV_DB_SSLROOTCERT] == contract.RDS_CA_BUNDLE_PATH
+
+
+def test_job_failure_policy_fails_at_once_on_the_contracts_permanent_exit_codes() -> None:
+    job = only(render_scenario("default"), "Job").body["spec"]
+    rule = job["podFailurePolicy"]["rules"][0]
+    assert rule["action"] == "FailJob"
+    assert rule["onExitCodes"] == {
+        "containerName": "migrate",
+        "operator": "In",
+        "values": [
+            contract.EXIT_USAGE,
+            contract.EXIT_DATA,
+            contract.EXIT_NOPERM,
+            contract.EXIT_CONFIG,
+        ],
+    }
+    # Waiting for the database (69) and for the lock (75) can succeed on a retry.
+    retryable = {contract.EXIT_UNAVAILABLE, contract.EXIT_TEMPFAIL}
+    assert retryable.isdisjoint(rule["onExitCodes"]["values"])
 
 
 def test_alb_deregistration_delay_is_the_contracts() -> None:
     ingress = only(render_scenario("default"), "Ingress")
     attributes = ingress.annotations["alb.ingress.kubernetes.io/target-group-attributes"]
     assert attributes == f"deregistration_delay.timeout_seconds={contract.DEREGISTRATION_DELAY}"
+    assert ingress.annotations["alb.ingress.kubernetes.io/healthcheck-path"] == contract.READY_PATH
     # The target keeps in-flight requests at least as long as the service keeps serving.
     assert contract.DEREGISTRATION_DELAY > contract.PRESTOP_SLEEP + contract.SHUTDOWN_DELAY
+
+
+def test_the_test_pod_probes_the_contracts_paths() -> None:
+    pod = only(render_scenario("default"), "Pod")
+    assert container(pod)["command"][-2:] == [contract.HEALTH_PATH, contract.READY_PATH]
 
 
 def test_the_image_entrypoint_runs_the_service_and_the_job_its_migrate_command() -> None:

@@ -1,10 +1,16 @@
-"""The chart README documents every value, and every value is commented, so neither drifts."""
+"""The chart README documents every value, and every value is commented, so neither drifts.
+
+The values table is generated from the `# --` comments in values.yaml (helm/values_table.py,
+`python -m helm`); these tests fail when the README differs from a fresh render, when a
+key has no comment, and when the table names a key that does not exist.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
+from helm import values_table
 from tests.helm.chart import CHART_DIR, values_file
 
 ROW = re.compile(r"^\|\s*`([A-Za-z0-9_.]+)`\s*\|\s*`(.*?)`\s*\|(.+)\|\s*$")
@@ -80,3 +86,19 @@ def test_every_value_has_a_comment_in_values_yaml() -> None:
         if not documented(p, dict.fromkeys(commented, ""))
     ]
     assert uncommented == []
+
+
+def test_the_readme_table_is_generated_from_the_values_comments() -> None:
+    readme = (CHART_DIR / "README.md").read_text()
+    values = (CHART_DIR / "values.yaml").read_text()
+    assert readme == values_table.render_readme(readme, values)
+
+
+def test_the_generator_documents_a_key_from_its_comment() -> None:
+    text = "a:\n  # -- The b value,\n  # on two lines.\n  b: 1\n# -- Whole map.\nc:\n  d: x\n"
+    rows = values_table.rows(text)
+    assert [(r.key, r.default, r.description) for r in rows] == [
+        ("a.b", 1, "The b value, on two lines."),
+        ("c", {"d": "x"}, "Whole map."),
+    ]
+    assert '| `c` | `{"d": "x"}` | Whole map. |' in values_table.table(text)

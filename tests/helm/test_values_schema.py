@@ -56,7 +56,20 @@ def test_committed_values_files_pass_the_schema(name: str) -> None:
 def test_schema_forbids_unknown_keys_at_every_level() -> None:
     """additionalProperties false on every object whose keys the chart defines."""
     schema = json.loads((CHART_DIR / "values.schema.json").read_text())
-    free_form = {"annotations", "podAnnotations", "podLabels", "nodeSelector", "affinity"}
+    # Maps whose keys are the user's (labels, annotations, Kubernetes objects), and
+    # `global`, which a parent chart shares with every subchart and which carries keys
+    # other charts define.
+    free_form = {
+        "annotations",
+        "podAnnotations",
+        "podLabels",
+        "nodeSelector",
+        "affinity",
+        "commonLabels",
+        "commonAnnotations",
+        "behavior",
+        "global",
+    }
 
     def walk(node: dict[str, object], where: str) -> None:
         if node.get("type") == "object" and "properties" in node:

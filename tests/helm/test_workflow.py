@@ -84,10 +84,14 @@ def test_the_workflow_installs_tests_and_upgrades_under_load() -> None:
     script = "\n".join(step.get("run", "") for step in _steps())
     order = [
         "kind load docker-image",
+        "name: default-deny",
         "helm install",
         "helm test",
         "tests/helm/load_loop.py",
-        "helm upgrade",
+        "--set image.tag=ci-2",
+        "--set autoscaling.enabled=true",
+        "--set autoscaling.enabled=false",
+        "--set migration.mode=initContainer",
         "touch /tmp/stop",
         'test "$phase" = Succeeded',
     ]
@@ -99,12 +103,24 @@ def test_the_workflow_installs_tests_and_upgrades_under_load() -> None:
     upgrade = script[script.index("helm upgrade") :]
     assert "--set image.tag=ci-2" in upgrade
     assert "--wait" in upgrade
+    # The autoscaling switch is judged on the pod count sampled throughout.
+    assert 'test "$(sort -n replicas.log | head -1)" -ge 2' in script
+    # The load carries the API token.
+    assert '--env="CO_API_TOKEN=$token"' in script
+
+
+def test_the_workflow_lints_the_defaults_and_the_hook_free_render() -> None:
+    script = "\n".join(step.get("run", "") for step in _steps())
+    assert 'helm lint --strict "$CHART"\n' in script
+    assert 'helm template co "$CHART" > /dev/null' in script
+    assert "--set k8version=" in script
 
 
 class _FlakyService(BaseHTTPRequestHandler):
     """Answers like the service, except that every third write fails with 503."""
 
     writes: ClassVar[int] = 0
+    authorizations: ClassVar[set[str | None]] = set()
 
     def log_message(self, format: str, *args: object) -> None:
         return
@@ -118,6 +134,7 @@ class _FlakyService(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:
+        type(self).authorizations.add(self.headers.get("Authorization"))
         self._answer(200, {"frameworks": []})
 
     def do_POST(self) -> None:
@@ -157,6 +174,21 @@ def test_load_loop_counts_failed_requests_and_exits_non_zero(
     assert any("status=503" in error for error in tally.errors)
     stop.touch()
     assert load_loop.main(["load_loop.py", flaky_service, str(stop)]) == 1  # no request: fails
+
+
+def test_load_loop_sends_the_api_token(
+    flaky_service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _FlakyService.authorizations = set()
+    monkeypatch.setenv(load_loop.TOKEN_VARIABLE, "token-123")
+    stop = tmp_path / "stop"
+    timer = threading.Timer(0.3, stop.touch)
+    timer.start()
+    try:
+        load_loop.run(flaky_service, stop, pause=0.01)
+    finally:
+        timer.cancel()
+    assert _FlakyService.authorizations == {"Bearer token-123"}
 
 
 def test_load_loop_reports_a_dead_service_as_failures(tmp_path: Path) -> None:

@@ -67,6 +67,15 @@ def test_attached_shape_supplies_host_port_and_dbname(aws: str) -> None:
     assert (credentials.host, credentials.port, credentials.dbname) == ("rds.example", 6432, "prod")
 
 
+def test_explicit_db_port_wins_over_the_attached_secrets_port(aws: str) -> None:
+    """The port a NetworkPolicy opens (the chart's DB_PORT) is the port used (issue 13.7)."""
+    document = {"username": "app", "password": PASSWORD, "host": "rds.example", "port": 6432}
+    arn = create_secret(aws, "co/attached-port", document)
+    settings = load_settings({"DB_SECRET_ARN": arn, "DB_PORT": "5433"})
+    credentials = asyncio.run(SecretResolver(settings).database_credentials())
+    assert (credentials.host, credentials.port) == ("rds.example", 5433)
+
+
 @pytest.mark.parametrize(
     ("value", "named"),
     [

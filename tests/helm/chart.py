@@ -16,6 +16,9 @@ from typing import Any
 import helm_python
 import yaml
 
+from service import contract
+from service.config import Settings, load_settings
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "helm" / "cloud-optimizer"
 RELEASE = "co"
@@ -263,3 +266,17 @@ def write_manifests(manifests: list[Manifest], directory: Path) -> list[Path]:
         path.write_text(yaml.safe_dump(manifest.body, sort_keys=False))
         paths.append(path)
     return paths
+
+
+# The RDS CA bundle as the repository holds it; the image carries the same file at
+# contract.RDS_CA_BUNDLE_PATH, which does not exist on the machine running the tests.
+REPO_RDS_CA_BUNDLE = REPO_ROOT / "docker" / "certs" / "rds-global-bundle.pem"
+
+
+def service_settings(env: Mapping[str, str]) -> Settings:
+    """The service's own reading of a pod's environment (service.config.load_settings),
+    with the image's CA bundle path mapped to the repository's copy of that file."""
+    env = dict(env)
+    if env.get(contract.ENV_DB_SSLROOTCERT) == contract.RDS_CA_BUNDLE_PATH:
+        env[contract.ENV_DB_SSLROOTCERT] = str(REPO_RDS_CA_BUNDLE)
+    return load_settings(env)

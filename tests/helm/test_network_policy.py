@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from service import contract
-from service.config import load_settings
 from service.secrets import parse_database_secret
 from tests.helm.chart import (
     DB_HOST,
@@ -35,6 +34,7 @@ from tests.helm.chart import (
     pod_labels,
     render,
     render_scenario,
+    service_settings,
 )
 
 POD_IDENTITY_AGENT = ("169.254.170.23", "fd00:ec2::23")  # port 80, EKS Pod Identity docs
@@ -202,7 +202,7 @@ def test_secrets_manager_policy_opens_the_port_the_service_connects_to() -> None
     deployment = only(manifests, "Deployment")
     env = dict(only(manifests, "ConfigMap").body["data"])
     env |= {e["name"]: e["value"] for e in container(deployment)["env"] if "value" in e}
-    settings = load_settings(env)
+    settings = service_settings(env)
     secret = json.dumps(
         {
             "engine": "postgres",

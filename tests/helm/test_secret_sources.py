@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from service import contract
-from service.config import load_settings
 from tests.helm.chart import (
     APP_SECRET_ARN,
     DB_HOST,
@@ -31,6 +30,7 @@ from tests.helm.chart import (
     render,
     render_raw,
     render_scenario,
+    service_settings,
     values_file,
 )
 
@@ -79,7 +79,7 @@ def test_external_secret_with_arn_keys_gives_the_pods_the_rotation_path() -> Non
     # An ARN is no secret, but it stays out of the ConfigMap, where scanners look for secrets.
     assert contract.ENV_DB_SECRET_ARN not in only(manifests, "ConfigMap").body["data"]
     # The service accepts the combination: injected values first, the ARN on rejection.
-    settings = load_settings(
+    settings = service_settings(
         {**data, "DB_USERNAME": "app", "DB_PASSWORD": "synced", "APP_SECRET": "t"}
     )
     assert settings.db_secret_arn == DB_SECRET_ARN

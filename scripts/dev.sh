@@ -148,7 +148,7 @@ cmd_test() {
   # pods (podman kube play), buildah for the second build of docker/Dockerfile.
   # catatonit: podman kube play builds its pause image with it (tests/helm/test_pods.py).
   apt_install git ca-certificates postgresql redis-server docker.io buildah podman runc \
-    debootstrap skopeo uidmap iproute2 catatonit
+    debootstrap skopeo uidmap iproute2 catatonit graphviz chromium fonts-dejavu-core
   install_docker_plugins
   check_python
   cmd_env

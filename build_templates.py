@@ -195,6 +195,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "files' values)",
     )
     parser.add_argument(
+        "--diagram",
+        action="store_true",
+        help="draw each parent's architecture at its default parameters from the generated "
+        "templates: SVG and a 1100x700 PNG per parent in --out/diagrams/ (needs Graphviz)",
+    )
+    parser.add_argument(
         "--critical-path",
         action="store_true",
         help="print each parent's longest chain of resource creations and its estimated "
@@ -484,6 +490,52 @@ def critical_paths(artifacts: Sequence[Artifact]) -> str:
     return "\n\n".join(reports)
 
 
+def template_dicts(artifacts: Sequence[Artifact]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parents by profile name and the children by file name, as CFN receives them."""
+    templates = {a.path: a.template.to_dict() for a in artifacts if a.template is not None}
+    children = {
+        path.removeprefix("nested/").split(".")[0]: t
+        for path, t in templates.items()
+        if path.startswith("nested/")
+    }
+    parents: dict[str, Any] = {
+        p.name: next(t for path, t in templates.items() if path.startswith(p.template_name))
+        for p in PROFILES
+    }
+    return parents, children
+
+
+#: What a deployment must be given beyond the defaults: production needs a certificate.
+def _required_values(profile_name: str) -> dict[str, str]:
+    profile = next(p for p in PROFILES if p.name == profile_name)
+    if not profile.certificate_required:
+        return {}
+    return {"CertificateArn": SAMPLE_VALUES["CertificateArn"]}
+
+
+def draw_diagrams(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> list[Path]:
+    """--diagram: out/diagrams/<parent>.svg and .png for each parent at its defaults."""
+    import shutil  # noqa: PLC0415
+
+    from templates_src import diagram, inventory  # noqa: PLC0415
+
+    if shutil.which("dot") is None:
+        raise UsageError("--diagram needs Graphviz's dot on PATH (Debian: apt install graphviz)")
+    parents, children = template_dicts(artifacts)
+    written: list[Path] = []
+    for profile in PROFILES:
+        found = inventory.resources(
+            parents[profile.name], children, _required_values(profile.name), args.region
+        )
+        title = f"{profile.template_name} ({args.region}, default parameters)"
+        plan = diagram.layout(title, found)
+        try:
+            written += diagram.render(plan, args.out / "diagrams" / profile.template_name)
+        except OSError as exc:
+            raise WriteError(f"cannot write --out {args.out}: {exc}") from exc
+    return written
+
+
 def _git_root() -> Path:
     return Path(__file__).resolve().parent
 
@@ -621,6 +673,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.check_update is not None:
             return check_update(args, artifacts)
+        if args.diagram:
+            for path in draw_diagrams(args, artifacts):
+                print(f"wrote {path}")
+            return EXIT_OK
         write_artifacts(args.out, artifacts, stale_paths(formats))
     except UsageError as exc:
         print(f"build_templates.py: error: {exc} (see --help)", file=sys.stderr)

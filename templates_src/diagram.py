@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from templates_src.inventory import STACK_TYPE, Resource
+from templates_src.inventory import STACK_TYPE, Resource, public_subnets
 
 #: What AWS Marketplace asks for: "Architecture diagram ... 1100 x 700 pixels".
 PNG_SIZE = (1100, 700)
@@ -149,34 +149,12 @@ def short_type(type_: str) -> str:
     return " ".join(type_.split("::")[1:])
 
 
-def _ref(node: Any) -> str | None:
-    if isinstance(node, dict) and isinstance(node.get("Ref"), str):
-        return str(node["Ref"])
-    return None
-
-
 def _az_index(subnet: Resource) -> int | None:
     zone = subnet.raw.get("AvailabilityZone")
     if isinstance(zone, dict) and "Fn::Select" in zone:
         index = zone["Fn::Select"][0]
         return int(index) if str(index).isdigit() else None
     return None
-
-
-def _public_subnets(found: Sequence[Resource]) -> set[str]:
-    """Subnets whose route table has a route to an internet gateway."""
-    gateways = {r.logical_id for r in found if r.type_ == "AWS::EC2::InternetGateway"}
-    to_internet = {
-        _ref(r.raw.get("RouteTableId"))
-        for r in found
-        if r.type_ == "AWS::EC2::Route" and _ref(r.raw.get("GatewayId")) in gateways
-    }
-    return {
-        str(_ref(r.raw.get("SubnetId")))
-        for r in found
-        if r.type_ == "AWS::EC2::SubnetRouteTableAssociation"
-        and _ref(r.raw.get("RouteTableId")) in to_internet
-    }
 
 
 def _wrap(names: Iterable[str], per_line: int = 2) -> str:
@@ -197,7 +175,7 @@ def _endpoint_label(resource: Resource) -> str:
 def layout(title: str, found: Sequence[Resource]) -> Layout:
     """Place every resource of ``found`` (inventory.resources) that is drawn."""
     subnets = [r for r in found if r.type_ == "AWS::EC2::Subnet"]
-    public = _public_subnets(found)
+    public = public_subnets(found)
     zones = sorted({z for s in subnets if (z := _az_index(s)) is not None})
     vpc = next((r for r in found if r.type_ == "AWS::EC2::VPC"), None)
     cidr = vpc.get("CidrBlock") if vpc is not None else None
@@ -416,15 +394,25 @@ def _exact_png(dot_file: Path, tries: int = 4) -> bytes:
         if got == PNG_SIZE:
             return png
         asked = [asked[0] * width / got[0], asked[1] * height / got[1]]
-    raise ValueError(f"dot drew {got[0]}x{got[1]} pixels, not {width}x{height}")
+    raise RenderError(f"dot drew {got[0]}x{got[1]} pixels, not {width}x{height}")
+
+
+class RenderError(Exception):
+    """Graphviz failed or did not draw the size asked for; one line."""
 
 
 def _dot(source: Path, fmt: str, *options: str) -> bytes:
     import subprocess  # noqa: PLC0415
 
-    done = subprocess.run(
-        ["dot", f"-T{fmt}", *options, str(source)], capture_output=True, check=True, timeout=120
-    )
+    try:
+        done = subprocess.run(
+            ["dot", f"-T{fmt}", *options, str(source)], capture_output=True, check=True, timeout=120
+        )
+    except subprocess.CalledProcessError as exc:
+        reason = exc.stderr.decode(errors="replace").strip().splitlines()[:1]
+        raise RenderError(f"dot -T{fmt} failed: {reason[0] if reason else exc}") from None
+    except subprocess.TimeoutExpired:
+        raise RenderError(f"dot -T{fmt} took more than 120 s") from None
     return done.stdout
 
 

@@ -10,7 +10,7 @@ here without a change. Pure functions on template dicts: no I/O, no AWS calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -106,3 +106,26 @@ def resources(
 def parameter_defaults(template: Doc) -> dict[str, Any]:
     """Each parameter's default, as the console pre-fills it."""
     return {name: p.get("Default", "") for name, p in template.get("Parameters", {}).items()}
+
+
+def ref(node: Any) -> str | None:
+    """The logical id or parameter a ``{"Ref": X}`` names."""
+    if isinstance(node, dict) and isinstance(node.get("Ref"), str):
+        return str(node["Ref"])
+    return None
+
+
+def public_subnets(found: Sequence[Resource]) -> set[str]:
+    """Subnets whose route table has a route to an internet gateway."""
+    gateways = {r.logical_id for r in found if r.type_ == "AWS::EC2::InternetGateway"}
+    to_internet = {
+        ref(r.raw.get("RouteTableId"))
+        for r in found
+        if r.type_ == "AWS::EC2::Route" and ref(r.raw.get("GatewayId")) in gateways
+    }
+    return {
+        str(ref(r.raw.get("SubnetId")))
+        for r in found
+        if r.type_ == "AWS::EC2::SubnetRouteTableAssociation"
+        and ref(r.raw.get("RouteTableId")) in to_internet
+    }

@@ -143,3 +143,13 @@ def test_without_graphviz_the_command_says_so(
     error = capsys.readouterr().err.strip()
     assert error.startswith("build_templates.py: error: --diagram needs Graphviz's dot")
     assert "\n" not in error
+
+
+def test_an_unwritable_out_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = build_templates.main(["--diagram", "--out", str(blocker)])
+    assert code == build_templates.EXIT_WRITE
+    assert capsys.readouterr().err.startswith(
+        f"build_templates.py: error: cannot write --out {blocker}"
+    )

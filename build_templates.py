@@ -515,7 +515,7 @@ def template_dicts(artifacts: Sequence[Artifact]) -> tuple[dict[str, Any], dict[
 
 
 #: What a deployment must be given beyond the defaults: production needs a certificate.
-def _required_values(profile_name: str) -> dict[str, str]:
+def required_values(profile_name: str) -> dict[str, str]:
     profile = next(p for p in PROFILES if p.name == profile_name)
     if not profile.certificate_required:
         return {}
@@ -534,7 +534,7 @@ def draw_diagrams(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> li
     written: list[Path] = []
     for profile in PROFILES:
         found = inventory.resources(
-            parents[profile.name], children, _required_values(profile.name), args.region
+            parents[profile.name], children, required_values(profile.name), args.region
         )
         title = f"{profile.template_name} ({args.region}, default parameters)"
         plan = diagram.layout(title, found)
@@ -560,7 +560,7 @@ def cost_estimates(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> s
     reports = []
     for profile in PROFILES:
         parent = parents[profile.name]
-        values = _required_values(profile.name) | {
+        values = required_values(profile.name) | {
             k: v for k, v in given.items() if k in parent.get("Parameters", {})
         }
         _check_allowed(parent, values, args.parameters)

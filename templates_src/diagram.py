@@ -29,7 +29,6 @@ from templates_src.inventory import STACK_TYPE, Resource, public_subnets
 
 #: What AWS Marketplace asks for: "Architecture diagram ... 1100 x 700 pixels".
 PNG_SIZE = (1100, 700)
-DPI = 100
 
 #: Resources that only connect others (associations, routes, rules, groups of settings):
 #: not drawn, their effect is (subnets, the flow's arrows).
@@ -162,6 +161,17 @@ def _wrap(names: Iterable[str], per_line: int = 2) -> str:
     return "\n".join(", ".join(names[i : i + per_line]) for i in range(0, len(names), per_line))
 
 
+def _task_range(found: Sequence[Resource], service: Resource) -> str:
+    """`` (1-2 across the AZs)`` from the service's scaling target, if it has one."""
+    for target in found:
+        if target.stack == service.stack and (
+            target.get("ScalableDimension") == "ecs:service:DesiredCount"
+        ):
+            low, high = target.get("MinCapacity"), target.get("MaxCapacity")
+            return f"\n({low}-{high} across the AZs)"
+    return ""
+
+
 def _endpoint_label(resource: Resource) -> str:
     service = str(resource.get("ServiceName", ""))
     raw = resource.raw.get("ServiceName")
@@ -209,7 +219,7 @@ def layout(title: str, found: Sequence[Resource]) -> Layout:
             result.public[zone if zone in result.azs else result.azs[0]].append(node(resource))
         elif type_ == "AWS::ECS::Service":
             for zone in result.azs:
-                label = f"{resource.logical_id}\nFargate task"
+                label = f"{resource.logical_id}\nFargate tasks{_task_range(found, resource)}"
                 result.private[zone].append(node(resource, label, f"@{zone}"))
         elif type_ == "AWS::RDS::DBInstance":
             primary = result.azs[0]
@@ -375,26 +385,24 @@ def _stable_ids(dot_file: Path) -> None:
     dot_file.write_text(NODE_ID.sub(rename, dot_file.read_text(encoding="utf-8")), "utf-8")
 
 
-def _exact_png(dot_file: Path, tries: int = 4) -> bytes:
-    """A PNG of exactly PNG_SIZE. dot fills ``size!`` with ``ratio=fill`` only to within
-    a few pixels (labels and margins are not scaled), so the size asked for is corrected
-    by what came out until it matches."""
+def _exact_png(dot_file: Path) -> bytes:
+    """A PNG of exactly PNG_SIZE. At 72 dpi a point is a pixel: the layout is stretched to
+    fill the size (``size!``, ``ratio=fill``; node shapes keep theirs), and ``viewport``
+    fixes the image to the exact pixels, which ``size`` alone misses by a few."""
     width, height = PNG_SIZE
-    asked = [width / DPI, height / DPI]
-    for _ in range(tries):
-        png = _dot(
-            dot_file,
-            "png",
-            f"-Gsize={asked[0]:.4f},{asked[1]:.4f}!",
-            "-Gratio=fill",
-            f"-Gdpi={DPI}",
-            "-Gpad=0",
-        )
-        got = png_dimensions(png)
-        if got == PNG_SIZE:
-            return png
-        asked = [asked[0] * width / got[0], asked[1] * height / got[1]]
-    raise RenderError(f"dot drew {got[0]}x{got[1]} pixels, not {width}x{height}")
+    png = _dot(
+        dot_file,
+        "png",
+        "-Gdpi=72",
+        f"-Gsize={width / 72:.4f},{height / 72:.4f}!",
+        "-Gratio=fill",
+        "-Gpad=0",
+        f"-Gviewport={width},{height}",
+    )
+    got = png_dimensions(png)
+    if got != PNG_SIZE:
+        raise RenderError(f"dot drew {got[0]}x{got[1]} pixels, not {width}x{height}")
+    return png
 
 
 class RenderError(Exception):

@@ -190,9 +190,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--parameters",
         type=Path,
         metavar="FILE",
-        help="with --check-update: the stack's parameter values, as `aws cloudformation "
-        "describe-stacks --query Stacks[0].Parameters` prints them (default: the parameter "
-        "files' values)",
+        help="with --check-update or --cost-estimate: the stack's parameter values, as `aws "
+        "cloudformation describe-stacks --query Stacks[0].Parameters` prints them (default: "
+        "the parameter files' values, or the defaults for --cost-estimate)",
+    )
+    parser.add_argument(
+        "--diagram",
+        action="store_true",
+        help="draw each parent's architecture at its default parameters from the generated "
+        "templates: SVG and a 1100x700 PNG per parent in --out/diagrams/ (needs Graphviz)",
+    )
+    parser.add_argument(
+        "--cost-estimate",
+        action="store_true",
+        help="print each parent's monthly cost per resource and in total at the --region's "
+        "on-demand prices, at its default parameters or with --parameters FILE "
+        "(docs/cost-estimate.md; writes nothing)",
     )
     parser.add_argument(
         "--critical-path",
@@ -221,8 +234,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.unlisted and code is not None:
         raise UsageError("--unlisted and --marketplace-product-code exclude each other")
     args.listing = Listing(product_code=code) if code else UNLISTED
-    if args.check_update is None and (args.from_parent or args.to_parent or args.parameters):
-        raise UsageError("--from-parent, --to-parent and --parameters go with --check-update")
+    if args.check_update is None and (args.from_parent or args.to_parent):
+        raise UsageError("--from-parent and --to-parent go with --check-update")
+    if args.parameters and args.check_update is None and not args.cost_estimate:
+        raise UsageError("--parameters goes with --check-update or --cost-estimate")
     if args.to_parent and not args.from_parent:
         raise UsageError("--to-parent needs --from-parent")
     if args.upload is not None:
@@ -484,6 +499,91 @@ def critical_paths(artifacts: Sequence[Artifact]) -> str:
     return "\n\n".join(reports)
 
 
+def template_dicts(artifacts: Sequence[Artifact]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parents by profile name and the children by file name, as CFN receives them."""
+    templates = {a.path: a.template.to_dict() for a in artifacts if a.template is not None}
+    children = {
+        path.removeprefix("nested/").split(".")[0]: t
+        for path, t in templates.items()
+        if path.startswith("nested/")
+    }
+    parents: dict[str, Any] = {
+        p.name: next(t for path, t in templates.items() if path.startswith(p.template_name))
+        for p in PROFILES
+    }
+    return parents, children
+
+
+#: What a deployment must be given beyond the defaults: production needs a certificate.
+def required_values(profile_name: str) -> dict[str, str]:
+    profile = next(p for p in PROFILES if p.name == profile_name)
+    if not profile.certificate_required:
+        return {}
+    return {"CertificateArn": SAMPLE_VALUES["CertificateArn"]}
+
+
+def draw_diagrams(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> list[Path]:
+    """--diagram: out/diagrams/<parent>.svg and .png for each parent at its defaults."""
+    import shutil  # noqa: PLC0415
+
+    from templates_src import diagram, inventory  # noqa: PLC0415
+
+    if shutil.which("dot") is None:
+        raise UsageError("--diagram needs Graphviz's dot on PATH (Debian: apt install graphviz)")
+    parents, children = template_dicts(artifacts)
+    written: list[Path] = []
+    for profile in PROFILES:
+        found = inventory.resources(
+            parents[profile.name], children, required_values(profile.name), args.region
+        )
+        title = f"{profile.template_name} ({args.region}, default parameters)"
+        plan = diagram.layout(title, found)
+        try:
+            written += diagram.render(plan, args.out / "diagrams" / profile.template_name)
+        except diagram.RenderError as exc:
+            raise WriteError(f"--diagram: {exc}") from None
+        except OSError as exc:
+            raise WriteError(f"cannot write --out {args.out}: {exc}") from None
+    return written
+
+
+def cost_estimates(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> str:
+    """--cost-estimate: each parent's monthly cost at its defaults or --parameters."""
+    from templates_src import cost, inventory  # noqa: PLC0415
+
+    parents, children = template_dicts(artifacts)
+    given = _stack_parameters(args.parameters) if args.parameters else {}
+    known = {name for parent in parents.values() for name in parent.get("Parameters", {})}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise UsageError(f"--parameters {args.parameters}: {unknown[0]} is not a parameter")
+    reports = []
+    for profile in PROFILES:
+        parent = parents[profile.name]
+        values = required_values(profile.name) | {
+            k: v for k, v in given.items() if k in parent.get("Parameters", {})
+        }
+        _check_allowed(parent, values, args.parameters)
+        found = inventory.resources(parent, children, values, args.region)
+        try:
+            result = cost.estimate(found, args.region)
+        except cost.UnknownRegion as exc:
+            raise UsageError(f"--cost-estimate: {exc}") from None
+        label = f"parameters from {args.parameters}" if given else "default parameters"
+        reports.append(cost.describe(profile.template_name, result, label))
+    return "\n\n".join(reports)
+
+
+def _check_allowed(parent: Mapping[str, Any], values: Mapping[str, str], source: Any) -> None:
+    """A value CloudFormation would refuse (AllowedValues) is a usage error, named."""
+    for name, value in values.items():
+        allowed = parent["Parameters"][name].get("AllowedValues")
+        if allowed is not None and str(value) not in [str(a) for a in allowed]:
+            raise UsageError(
+                f"--parameters {source}: {name}={value!r} is not one of {', '.join(allowed)}"
+            )
+
+
 def _git_root() -> Path:
     return Path(__file__).resolve().parent
 
@@ -609,18 +709,34 @@ def check_update(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> int
     return EXIT_OK
 
 
+def report(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> int | None:
+    """The commands that print or draw instead of writing the templates; None: neither."""
+    if args.critical_path:
+        print(critical_paths(artifacts))
+        print("\ndurations and their sources: docs/setup-time.md")
+        return EXIT_OK
+    if args.check_update is not None:
+        return check_update(args, artifacts)
+    if args.cost_estimate:
+        print(cost_estimates(args, artifacts))
+        print("\nprices and their sources: docs/cost-estimate.md")
+        return EXIT_OK
+    if args.diagram:
+        for path in draw_diagrams(args, artifacts):
+            print(f"wrote {path}")
+        return EXIT_OK
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
         formats = FORMATS[args.format]
         artifacts = build_artifacts(formats, args.template_base_url, args.listing)
-        if args.critical_path:
-            print(critical_paths(artifacts))
-            print("\ndurations and their sources: docs/setup-time.md")
-            return EXIT_OK
-        if args.check_update is not None:
-            return check_update(args, artifacts)
+        reported = report(args, artifacts)
+        if reported is not None:
+            return reported
         write_artifacts(args.out, artifacts, stale_paths(formats))
     except UsageError as exc:
         print(f"build_templates.py: error: {exc} (see --help)", file=sys.stderr)

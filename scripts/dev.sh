@@ -139,6 +139,8 @@ cmd_env() {
 
 cmd_build() {
   check_python
+  # --diagram lays the diagrams out with Graphviz's dot (Debian's graphviz).
+  case " $* " in *" --diagram "*) apt_install graphviz fonts-dejavu-core ;; esac
   ensure_venv .venv requirements/dev.txt
   exec .venv/bin/python build_templates.py "$@"
 }
@@ -147,8 +149,9 @@ cmd_test() {
   # docker.io: the engine the container tests start privately; podman stays for the chart's
   # pods (podman kube play), buildah for the second build of docker/Dockerfile.
   # catatonit: podman kube play builds its pause image with it (tests/helm/test_pods.py).
+  # graphviz: build_templates.py --diagram; chromium: the landing page in a real browser.
   apt_install git ca-certificates postgresql redis-server docker.io buildah podman runc \
-    debootstrap skopeo uidmap iproute2 catatonit
+    debootstrap skopeo uidmap iproute2 catatonit graphviz chromium fonts-dejavu-core
   install_docker_plugins
   check_python
   cmd_env

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service import api, assessments, contract, health
+from service import api, assessments, contract, health, landing
 from service.db import UNAVAILABLE_ERRORS, describe_error
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, build_openapi
@@ -33,6 +33,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 def create_app(state: AppState) -> Starlette:
     """The ASGI application; ``state`` is reachable as ``request.app.state.co``."""
     described = {**PROBE_PATHS, **assessments.OPENAPI_PATHS, **api.OPENAPI_PATHS}
+    described |= landing.OPENAPI_PATHS
     document: dict[str, Any] = {}
 
     async def openapi(request: Request) -> Response:
@@ -43,6 +44,7 @@ def create_app(state: AppState) -> Starlette:
 
     routes: list[BaseRoute] = [
         *health.routes(),
+        *landing.routes(),
         Route(contract.OPENAPI_PATH, openapi, methods=["GET"], name="openapi"),
         *assessments.routes(),
         *api.routes(),

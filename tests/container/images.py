@@ -38,6 +38,7 @@ IMAGE_INPUTS = (
     "service",
     "migrations",
     "compliance",
+    "docs/operations.md",
     "docker/certs/rds-global-bundle.pem",
 )
 

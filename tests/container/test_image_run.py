@@ -102,6 +102,15 @@ def test_ready_answers_200_within_60_seconds(service: RunningService) -> None:
         assert resp.status == 200
 
 
+def test_the_landing_page_and_the_operator_guide_are_served(service: RunningService) -> None:
+    """GET / links the operator guide, which only the image's copy can serve."""
+    with urllib.request.urlopen(service.url("/"), timeout=10) as response:
+        assert response.status == 200
+        assert "Cloud Optimizer</h1>" in response.read().decode()
+    with urllib.request.urlopen(service.url("/docs/operations.md"), timeout=10) as response:
+        assert response.read().decode() == (images.REPO_ROOT / "docs" / "operations.md").read_text()
+
+
 def test_service_is_pid_1_running_as_uid_1000(
     docker_engine: Engine, service: RunningService
 ) -> None:

@@ -39,6 +39,7 @@ IMAGE_INPUTS = (
     "migrations",
     "compliance",
     "docker/certs/rds-global-bundle.pem",
+    "docker/slim_site_packages.py",
 )
 
 REQUIRED_TOOLS = ("buildah", "podman", "runc", "debootstrap")

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from service import contract
+from service import contract, kb_fast
 from service.ib import (
     SCHEMA_VERSION,
     ConnectionSource,
@@ -58,7 +58,8 @@ KEY_SEPARATOR = ":"
 # This module's own source is part of the content hash: a release that changes the
 # validation rules or the way files become entities reloads (and so re-validates) the
 # knowledge base even when the data files did not change.
-_LOADER_SOURCE = Path(__file__).read_bytes()
+# The fast check's source too: it decides what passes as well (service/kb_fast.py).
+_LOADER_SOURCE = Path(__file__).read_bytes() + Path(kb_fast.__file__).read_bytes()
 # How many problems one error message spells out before it only counts the rest.
 PROBLEMS_SHOWN = 1
 
@@ -363,13 +364,20 @@ def validate_knowledge_base(directory: Path | str) -> KnowledgeBase:
         raise KnowledgeBaseError(
             [f"{schema_source.shown}: not a valid JSON Schema: {exc.message}"]
         ) from exc
-    validator = validator_class(_inline_local_refs(schema))
+    inlined = _inline_local_refs(schema)
+    validator = validator_class(inlined)
+    # A file the fast check accepts has no schema problems; jsonschema names those of the
+    # others (service/kb_fast.py).
+    accepts = kb_fast.compile_acceptor(inlined)
     parsed: list[tuple[_SourceFile, Framework, list[Control]]] = []
     for source in sources:
         document = _parse_json(source, problems)
         if document is None:
             continue
-        file_problems = _schema_problems(validator, source, document)
+        if accepts is not None and accepts(document):
+            file_problems = []
+        else:
+            file_problems = _schema_problems(validator, source, document)
         if not file_problems and not isinstance(document, dict):
             file_problems = [f"{source.shown}: (document): must be a JSON object"]
         if file_problems:

@@ -147,8 +147,9 @@ cmd_test() {
   # docker.io: the engine the container tests start privately; podman stays for the chart's
   # pods (podman kube play), buildah for the second build of docker/Dockerfile.
   # catatonit: podman kube play builds its pause image with it (tests/helm/test_pods.py).
+  # wrk: the load generator of tests/service/test_task_cpu.py and bench/.
   apt_install git ca-certificates postgresql redis-server docker.io buildah podman runc \
-    debootstrap skopeo uidmap iproute2 catatonit
+    debootstrap skopeo uidmap iproute2 catatonit wrk
   install_docker_plugins
   check_python
   cmd_env

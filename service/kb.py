@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from service import contract, kb_fast
+from service import contract, kb_fast, kb_index
 from service.ib import (
     SCHEMA_VERSION,
     ConnectionSource,
@@ -578,6 +578,12 @@ class Catalogue:
             )
             for c in controls
         )
+        self._index = kb_index.ControlIndex(
+            [c.framework for c in self._controls],
+            [c.services for c in self._controls],
+            [c.search_text[0] for c in self._controls],
+            [c.search_text[1] for c in self._controls],
+        )
         order = {key: position for position, key in enumerate(by_key)}
         self._control_details = {
             key: {
@@ -605,15 +611,9 @@ class Catalogue:
 
         ``text`` is a case-insensitive substring of the control's key or title.
         """
-        needle = query.text.lower() if query.text else None
-        matched = [
-            c.document
-            for c in self._controls
-            if (query.framework is None or c.framework == query.framework)
-            and (query.service is None or query.service in c.services)
-            and (needle is None or needle in c.search_text[0] or needle in c.search_text[1])
-        ]
-        return len(matched), matched[query.offset : query.offset + query.limit]
+        matched = self._index.matching(query.framework, query.service, query.text)
+        page = matched[query.offset : query.offset + query.limit]
+        return len(matched), [self._controls[position].document for position in page]
 
     def control(self, key: str) -> Mapping[str, Any] | None:
         """A control with the controls it maps to and the controls that map to it."""

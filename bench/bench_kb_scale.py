@@ -20,6 +20,7 @@ token. The machine is shared: compare ratios within a run, not seconds across ru
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.synthetic_kb import write_kb  # noqa: E402
 from service import contract  # noqa: E402
+from service.kb_index import CACHED_QUERIES  # noqa: E402
 from tests.service.process import ServiceProcess, service_environment  # noqa: E402
 from tests.support.pg import scratch_database  # noqa: E402
 
@@ -46,6 +48,11 @@ ROUTES = {
     "one control": "/api/v1/controls/cis-aws-v3:1.4",
 }
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+VARIED = "search, all different"
+# Up to four times as many distinct needles (substrings of the titles; the shipped titles
+# give about 3,400) as service.kb_index keeps answers for, drawn at random: most requests
+# are a new search, so this measures the search itself.
+VARIED_NEEDLES = 4 * CACHED_QUERIES
 WRITE_LUA = """
 wrk.method = "POST"
 wrk.body = '{"name": "bench assessment", "framework_id": "aws-fsbp"}'
@@ -79,6 +86,27 @@ def wrk(url: str, seconds: int, script: Path | None = None) -> Wrk:
         raise RuntimeError(f"{url} answered errors:\n{out}")
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     return Wrk(_percentile(out, "50"), _percentile(out, "99"), float(rate.group(1) if rate else 0))
+
+
+def varied_search_lua(kb_dir: Path) -> str:
+    """A wrk script whose every request searches for another substring of the titles."""
+    needles: set[str] = set()
+    for path in sorted((kb_dir / "frameworks").glob("*.json")):
+        for control in json.loads(path.read_text(encoding="utf-8"))["controls"]:
+            for raw in control["title"].lower().split():
+                word = "".join(ch for ch in raw if ch.isascii() and ch.isalnum())
+                needles.update(word[i : i + n] for n in (3, 4, 5) for i in range(len(word) - n + 1))
+            if len(needles) >= VARIED_NEEDLES:
+                break
+    chosen = sorted(needles)[:VARIED_NEEDLES]
+    table = ",".join(f'"{n}"' for n in chosen)
+    return (
+        f"local needles = {{{table}}}\n"
+        "request = function()\n"
+        "  local q = needles[math.random(#needles)]\n"
+        '  return wrk.format(nil, "/api/v1/controls?limit=20&q=" .. q)\n'
+        "end\n"
+    )
 
 
 def rss_mb(service: ServiceProcess, field: str = "VmRSS") -> float:
@@ -157,6 +185,17 @@ def one_scale(scale: int, admin: str, seconds: int, writes: bool) -> list[float]
                         f"{got.rate:6.0f} req/s | /health p99 {health.p99_ms:5.2f} ms | "
                         f"p99 {ratio:.2f}x /health"
                     )
+                varied = Path(tmp) / "varied.lua"
+                varied.write_text(varied_search_lua(kb_dir), encoding="ascii")
+                health = wrk(service.url + contract.HEALTH_PATH, seconds)
+                got = wrk(service.url + "/", seconds, varied)
+                ratio = got.p99_ms / health.p99_ms
+                ratios.append(ratio)
+                print(
+                    f"      {VARIED:22} p50 {got.p50_ms:6.2f} ms  p99 {got.p99_ms:6.2f} ms  "
+                    f"{got.rate:6.0f} req/s | /health p99 {health.p99_ms:5.2f} ms | "
+                    f"p99 {ratio:.2f}x /health"
+                )
                 if writes:
                     script = Path(tmp) / "write.lua"
                     script.write_text(WRITE_LUA, encoding="ascii")

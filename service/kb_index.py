@@ -7,7 +7,10 @@ bench/bench_kb_scale.py), where /health takes a tenth of that. Here:
 - a text search runs ``str.find`` over one lower-cased blob per field (all keys, all
   titles, joined by NUL, which no query holds: the API refuses NUL), in C, and maps each
   hit back to its control, so it costs the number of hits rather than of controls.
-Results are positions in publisher order, as the scan gave them.
+Results are positions in publisher order, as the scan gave them. An index belongs to one
+immutable catalogue, so the answers to the last CACHED_QUERIES distinct queries are kept:
+a query repeated (a UI's default listing, a popular search) costs one dictionary lookup.
+bench/bench_kb_scale.py measures a search repeated and searches that all differ.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 
 SEPARATOR = "\0"
+CACHED_QUERIES = 1024
 
 
 class _Blob:
@@ -64,23 +68,34 @@ class ControlIndex:
         self._by_service = {k: frozenset(v) for k, v in by_service.items()}
         self._keys = _Blob(keys)
         self._titles = _Blob(titles)
+        self._answers: dict[tuple[str | None, str | None, str | None], Sequence[int]] = {}
 
     def matching(
         self, framework: str | None, service: str | None, text: str | None
     ) -> Sequence[int]:
+        query = (framework, service, text.lower() if text else None)
+        found = self._answers.get(query)
+        if found is None:
+            found = self._match(*query)
+            if len(self._answers) >= CACHED_QUERIES:
+                del self._answers[next(iter(self._answers))]  # the oldest
+            self._answers[query] = found
+        return found
+
+    def _match(self, framework: str | None, service: str | None, text: str | None) -> Sequence[int]:
         if framework is not None:
             found: Sequence[int] = self._by_framework.get(framework, ())
         else:
             found = range(self.count)
         if service is not None:
             in_service = self._by_service.get(service, frozenset())
-            found = [p for p in found if p in in_service]
+            found = tuple(p for p in found if p in in_service)
         if text:
             needle = text.lower()
             if SEPARATOR in needle:
                 return ()
             hits = self._keys.positions(needle) | self._titles.positions(needle)
             if framework is None and service is None:
-                return sorted(hits)
-            found = [p for p in found if p in hits]
+                return tuple(sorted(hits))
+            found = tuple(p for p in found if p in hits)
         return found

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from service.kb_index import ControlIndex
+from service.kb_index import CACHED_QUERIES, ControlIndex
 
 WORDS = ("encrypt", "bucket", "log", "iam", "root", "mfa", "key", "1.", "s3", "x")
 FRAMEWORKS = ("alpha", "beta", "gamma")
@@ -66,3 +66,14 @@ def test_an_empty_catalogue_answers_nothing() -> None:
     index = ControlIndex([], [], [], [])
     assert list(index.matching(None, None, "x")) == []
     assert list(index.matching("a", None, None)) == []
+
+
+def test_kept_answers_are_bounded_and_still_right() -> None:
+    data = catalogue(200, seed=7)
+    index = ControlIndex(*data)
+    for n in range(CACHED_QUERIES + 50):
+        index.matching(None, None, f"{n}")
+    assert len(index._answers) == CACHED_QUERIES
+    for text in ("1", "encrypt", "ENCRYPT", "12"):
+        assert list(index.matching(None, None, text)) == scan(data, None, None, text)
+        assert list(index.matching(None, None, text)) == scan(data, None, None, text)

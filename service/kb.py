@@ -28,10 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
-
-import jsonschema
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from service import contract, kb_fast, kb_index
 from service.ib import (
@@ -58,6 +55,10 @@ KEY_SEPARATOR = ":"
 # This module's own source is part of the content hash: a release that changes the
 # validation rules or the way files become entities reloads (and so re-validates) the
 # knowledge base even when the data files did not change.
+if TYPE_CHECKING:  # imported where a file is validated: an unchanged restart never is
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+
 # The fast check's source too: it decides what passes as well (service/kb_fast.py).
 _LOADER_SOURCE = Path(__file__).read_bytes() + Path(kb_fast.__file__).read_bytes()
 # How many problems one error message spells out before it only counts the rest.
@@ -357,6 +358,8 @@ def validate_knowledge_base(directory: Path | str) -> KnowledgeBase:
     schema = _parse_json(schema_source, problems)
     if problems:
         raise KnowledgeBaseError(problems)
+    import jsonschema  # noqa: PLC0415 - see TYPE_CHECKING above
+
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)

@@ -5,7 +5,7 @@
 The service is one Python process (one event loop), so it can keep one vCPU busy. This
 compares, in one run on one scratch database, ``/api/v1/controls`` at 20 connections
 (wrk, C, one thread per target) served by
-- one ``python -m service`` pinned to CPU 0 (a 1-vCPU task), and
+- one ``python -m service`` pinned to one CPU (a 1-vCPU task; CPU 0 and CPU 1 in turn), and
 - two, pinned to CPU 0 and CPU 1, each taking 10 of the 20 connections (two 1-vCPU tasks
   behind the load balancer, or two worker processes of a 2-vCPU task: the same CPU),
 rounds interleaved (1, 2, 1, 2...) so that the other load on a shared machine falls on both.
@@ -136,7 +136,10 @@ def main() -> int:
             one: list[Load] = []
             two: list[Load] = []
             for n in range(args.rounds):
-                one.append(load([first.url + PATH], args.seconds))
+                # The single process alternates between CPU 0 and CPU 1, so that whatever
+                # else the machine runs on one CPU falls on both cases alike.
+                alone = first if n % 2 == 0 else second
+                one.append(load([alone.url + PATH], args.seconds))
                 two.append(load([first.url + PATH, second.url + PATH], args.seconds))
                 for label, got in (("1 process ", one[-1]), ("2 processes", two[-1])):
                     print(

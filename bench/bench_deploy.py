@@ -90,7 +90,7 @@ def main() -> None:
             reset_moto(endpoint)
             s3.create_bucket(Bucket="co-bench")
             with tempfile.TemporaryDirectory() as out:
-                argv = ["--out", out, "--upload", "s3://co-bench/co"]
+                argv = ["--out", out, "--upload", "s3://co-bench/co", "--unlisted"]
                 argv += [] if args.lint else ["--no-lint"]
                 started = time.perf_counter()
                 with contextlib.redirect_stdout(io.StringIO()):

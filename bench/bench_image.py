@@ -1,12 +1,15 @@
 """Image figures with the real Docker engine: builds, sizes, start-up, the compose stack.
 
-    .venv/bin/python bench/bench_image.py [--admin-url URL] [--runs N]
+    .venv/bin/python bench/bench_image.py [--admin-url URL] [--runs N] [--previous REF]
+                                          [--size-only]
 
 Starts a private dockerd (tests/container/engine.py, removed at the end) and, on the Debian
 stand-in base, prints the median (min-max) of N runs of:
 - a cold build of docker/Dockerfile (BuildKit, ``--no-cache``) and a warm one (nothing
   changed, BuildKit's cache full), and their ratio;
-- the image's total size and the size of the layers it adds to the base;
+- the image's total size and the size of the layers it adds to the base, against the same
+  figures of the previous Dockerfile (``git show REF:docker/Dockerfile``, default ``main``)
+  built in the same run from the same context, as a ratio (``--size-only`` stops there);
 - ``docker run`` (read-only, tmpfs /tmp, a fresh database each time) to the first /health
   200 and /ready 200;
 - ``docker compose up --build --wait`` of docker/docker-compose.yml (with the stand-ins of
@@ -20,7 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +41,7 @@ from tests.support.pg import scratch_database  # noqa: E402
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MB = 1_000_000
+PREVIOUS_IMAGE = "cloud-optimizer:bench-previous"
 
 
 def describe(values: list[float]) -> str:
@@ -76,6 +82,45 @@ def one_start(running: engine.Engine, admin_url: str) -> tuple[float, float]:
             docker_images.remove_container(running, name)
 
 
+def previous_dockerfile(ref: str, target: Path) -> Path:
+    """docker/Dockerfile as it was at ``ref``, written to ``target``."""
+    text = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "show", f"{ref}:docker/Dockerfile"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def sizes(running: engine.Engine, runs: int, previous_ref: str) -> None:
+    """Total and added-layer sizes of this Dockerfile's image and the previous one's."""
+    base = docker_images.image_size(running, standin.DOCKER_IMAGE)
+    with tempfile.TemporaryDirectory(prefix="co-bench-prev-") as tmp:
+        old = previous_dockerfile(previous_ref, Path(tmp) / "Dockerfile")
+        seconds = docker_images.build(running, PREVIOUS_IMAGE, dockerfile=old).seconds
+    before = docker_images.image_size(running, PREVIOUS_IMAGE)
+    if runs == 0:  # --size-only: one build of the current Dockerfile
+        docker_images.build(running)
+    total = docker_images.image_size(running, docker_images.IMAGE)
+    print(f"previous Dockerfile ({previous_ref}) built in {seconds:.1f} s")
+    print(f"base (stand-in): {base / MB:.1f} MB")
+    for label, size in (("previous", before), ("this", total)):
+        print(
+            f"size, {label} Dockerfile: total {size / MB:.1f} MB, "
+            f"added layers {(size - base) / MB:.1f} MB"
+        )
+    print(
+        f"added layers this/previous: {(total - base) / (before - base):.3f} "
+        f"({(before - total) / MB:.1f} MB less); total this/previous: {total / before:.3f}"
+    )
+    print(
+        "the total on the official base cannot be measured here (no registry): the container "
+        "workflow's size step measures it on a runner"
+    )
+
+
 def one_stack(running: engine.Engine) -> float:
     project = compose.stack(running, CO_SERVICE_PORT=str(free_port()))
     try:
@@ -91,6 +136,12 @@ def main() -> int:
         "--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
     )
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement")
+    parser.add_argument(
+        "--previous", default="main", help="git ref of the Dockerfile to compare sizes with"
+    )
+    parser.add_argument(
+        "--size-only", action="store_true", help="build both Dockerfiles once, print sizes"
+    )
     args = parser.parse_args()
     missing = engine.missing_tools()
     if missing:
@@ -102,18 +153,16 @@ def main() -> int:
         up = running.started_seconds
         print(f"engine: private dockerd ({running.storage_driver}), up in {up:.2f} s")
         docker_images.ensure_standin(running)
+        if args.size_only:
+            sizes(running, 0, args.previous)
+            return 0
         cold = repeat(args.runs, lambda: docker_images.build(running, no_cache=True).seconds)
         warm = repeat(args.runs, lambda: docker_images.build(running).seconds)
         print(f"build, no cache (cold): {describe(cold)}")
         print(f"build, unchanged (warm): {describe(warm)}")
         print(f"warm/cold: {statistics.median(warm) / statistics.median(cold):.3f}")
 
-        total = docker_images.image_size(running, docker_images.IMAGE)
-        base = docker_images.image_size(running, standin.DOCKER_IMAGE)
-        print(
-            f"size: total {total / MB:.1f} MB, added layers {(total - base) / MB:.1f} MB "
-            f"(stand-in base {base / MB:.1f} MB)"
-        )
+        sizes(running, args.runs, args.previous)
 
         starts = [one_start(running, args.admin_url) for _ in range(args.runs)]
         health = [h for h, _ in starts]

@@ -1,6 +1,7 @@
 """Service start-up and probe throughput benchmarks (figures and ratios, not pass/fail).
 
     .venv/bin/python bench/bench_service.py [--admin-url URL] [--rounds N] [--seconds S]
+                                            [--against REF]
 
 Measures, against a real PostgreSQL server (``TEST_DATABASE_URL`` or ``--admin-url``):
 - restart on a migrated database, from process start to the first /health 200 (goal < 2 s);
@@ -19,6 +20,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,10 +54,12 @@ def service_env(database_url: str, port: int) -> dict[str, str]:
     return env
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], env: dict[str, str], root: Path = PROJECT_ROOT
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, *args],
-        cwd=PROJECT_ROOT,
+        cwd=root,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -87,13 +91,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def bench_first_start(admin_url: str, rounds: int) -> list[float]:
+def bench_first_start(admin_url: str, rounds: int, root: Path = PROJECT_ROOT) -> list[float]:
     times = []
     for _ in range(rounds):
         with scratch_database(admin_url, prefix="co_bench") as url:
             port = free_port()
             started = time.perf_counter()
-            process = start(["-m", "service"], service_env(url, port))
+            process = start(["-m", "service"], service_env(url, port), root)
             try:
                 time_until(process, f"http://127.0.0.1:{port}{contract.READY_PATH}")
                 times.append(time.perf_counter() - started)
@@ -102,16 +106,16 @@ def bench_first_start(admin_url: str, rounds: int) -> list[float]:
     return times
 
 
-def bench_restart(admin_url: str, rounds: int) -> list[float]:
+def bench_restart(admin_url: str, rounds: int, root: Path = PROJECT_ROOT) -> list[float]:
     times = []
     with scratch_database(admin_url, prefix="co_bench") as url:
         port = free_port()
-        first = start(["-m", "service"], service_env(url, port))
+        first = start(["-m", "service"], service_env(url, port), root)
         time_until(first, f"http://127.0.0.1:{port}{contract.READY_PATH}")
         stop(first)
         for _ in range(rounds):
             started = time.perf_counter()
-            process = start(["-m", "service"], service_env(url, port))
+            process = start(["-m", "service"], service_env(url, port), root)
             try:
                 time_until(process, f"http://127.0.0.1:{port}{contract.HEALTH_PATH}")
                 times.append(time.perf_counter() - started)
@@ -239,6 +243,32 @@ def bench_throughput(admin_url: str, seconds: float) -> Throughput:
     )
 
 
+def compare_starts(admin_url: str, rounds: int, ref: str) -> None:
+    """Both starts of this tree and of the service's source at ``ref`` (git archive),
+    round by round in turn so that the shared machine's load falls on both; ratios."""
+    with tempfile.TemporaryDirectory(prefix="co-bench-ref-") as tmp:
+        archive = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "archive", ref, "service", "migrations", "compliance"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        old_root = Path(tmp)
+        bench_restart(admin_url, 1, old_root)  # byte-code for the archived sources
+        first: dict[str, list[float]] = {"this": [], ref: []}
+        restart: dict[str, list[float]] = {"this": [], ref: []}
+        for _ in range(rounds):
+            for label, root in (("this", PROJECT_ROOT), (ref, old_root)):
+                first[label] += bench_first_start(admin_url, 1, root)
+                restart[label] += bench_restart(admin_url, 1, root)
+    for name, found in (("first start to /ready", first), ("restart to /health", restart)):
+        now, before = statistics.median(found["this"]), statistics.median(found[ref])
+        print(
+            f"{name}, {rounds} rounds in turn: {ref} median {before:.2f} s, this {now:.2f} s: "
+            f"this/{ref} {now / before:.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -246,6 +276,11 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--against",
+        metavar="REF",
+        help="also time the starts of the service as it was at git REF, in the same run",
+    )
     parser.add_argument("--serve-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -265,6 +300,8 @@ def main() -> None:
         f"restart, migrated database, to /health 200: median {statistics.median(restart):.2f} s, "
         f"max {max(restart):.2f} s (goal < 2 s, {statistics.median(restart) / 2:.0%} of it)"
     )
+    if args.against:
+        compare_starts(args.admin_url, args.rounds, args.against)
     result = bench_throughput(args.admin_url, args.seconds)
     print(
         f"/health {result.health_rate:,.0f} req/s vs bare Starlette route "

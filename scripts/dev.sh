@@ -150,8 +150,9 @@ cmd_test() {
   # pods (podman kube play), buildah for the second build of docker/Dockerfile.
   # catatonit: podman kube play builds its pause image with it (tests/helm/test_pods.py).
   # graphviz: build_templates.py --diagram; chromium: the landing page in a real browser.
+  # wrk: the load generator of tests/templates/test_task_cpu.py and bench/.
   apt_install git ca-certificates postgresql redis-server docker.io buildah podman runc \
-    debootstrap skopeo uidmap iproute2 catatonit graphviz chromium fonts-dejavu-core
+    debootstrap skopeo uidmap iproute2 catatonit graphviz chromium fonts-dejavu-core wrk
   install_docker_plugins
   check_python
   cmd_env

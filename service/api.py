@@ -9,6 +9,7 @@ routes for /openapi.json (service.app merges it into the document).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -173,6 +174,11 @@ class _CatalogueCache:
                 catalogue = await kb.read_catalogue(ib)
                 self.catalogue = None if catalogue is None else _EncodedCatalogue(catalogue)
                 self.status = status
+                # Out of the cyclic collector's sight, like what service.entrypoint.serve
+                # freezes, so that full collections do not walk the catalogue's hundreds
+                # of thousands of objects (p99 spikes at 100x). A replaced catalogue is
+                # still freed: it holds no cycles, and reference counting frees it.
+                gc.freeze()
         return self.catalogue
 
 

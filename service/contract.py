@@ -120,3 +120,11 @@ HEALTH_CHECK_GRACE_PERIOD: Final = STARTUP_BUDGET + LB_HEALTHY_THRESHOLD * PROBE
 # definition mounts a volume at each, and the chart an emptyDir.
 # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/bind-mounts.html
 CONTAINER_WRITABLE_PATHS: Final = ("/tmp",)  # noqa: S108 - a mount point, not a temp file
+
+# --- AWS SDK (added for the image size) ------------------------------------------------------
+# Every AWS service the service calls through aioboto3 (botocore's model names): Secrets
+# Manager (DB_SECRET_ARN, APP_SECRET_ARN), AWS Marketplace Metering (RegisterUsage) and STS,
+# which botocore's own credential chain calls for web-identity roles (EKS IRSA:
+# AssumeRoleWithWebIdentity). The image keeps botocore's models of these only
+# (docker/slim_site_packages.py); tests/service/test_sdk_services.py holds the code to it.
+AWS_SDK_SERVICES: Final = ("secretsmanager", "meteringmarketplace", "sts")

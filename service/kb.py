@@ -28,12 +28,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import jsonschema
-from jsonschema.exceptions import ValidationError
-
-from service import contract
+from service import contract, kb_fast, kb_index
 from service.ib import (
     SCHEMA_VERSION,
     ConnectionSource,
@@ -58,7 +55,12 @@ KEY_SEPARATOR = ":"
 # This module's own source is part of the content hash: a release that changes the
 # validation rules or the way files become entities reloads (and so re-validates) the
 # knowledge base even when the data files did not change.
-_LOADER_SOURCE = Path(__file__).read_bytes()
+if TYPE_CHECKING:  # imported where a file is validated: an unchanged restart never is
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+
+# The fast check's source too: it decides what passes as well (service/kb_fast.py).
+_LOADER_SOURCE = Path(__file__).read_bytes() + Path(kb_fast.__file__).read_bytes()
 # How many problems one error message spells out before it only counts the rest.
 PROBLEMS_SHOWN = 1
 
@@ -356,6 +358,8 @@ def validate_knowledge_base(directory: Path | str) -> KnowledgeBase:
     schema = _parse_json(schema_source, problems)
     if problems:
         raise KnowledgeBaseError(problems)
+    import jsonschema  # noqa: PLC0415 - see TYPE_CHECKING above
+
     try:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
@@ -363,13 +367,20 @@ def validate_knowledge_base(directory: Path | str) -> KnowledgeBase:
         raise KnowledgeBaseError(
             [f"{schema_source.shown}: not a valid JSON Schema: {exc.message}"]
         ) from exc
-    validator = validator_class(_inline_local_refs(schema))
+    inlined = _inline_local_refs(schema)
+    validator = validator_class(inlined)
+    # A file the fast check accepts has no schema problems; jsonschema names those of the
+    # others (service/kb_fast.py).
+    accepts = kb_fast.compile_acceptor(inlined)
     parsed: list[tuple[_SourceFile, Framework, list[Control]]] = []
     for source in sources:
         document = _parse_json(source, problems)
         if document is None:
             continue
-        file_problems = _schema_problems(validator, source, document)
+        if accepts is not None and accepts(document):
+            file_problems = []
+        else:
+            file_problems = _schema_problems(validator, source, document)
         if not file_problems and not isinstance(document, dict):
             file_problems = [f"{source.shown}: (document): must be a JSON object"]
         if file_problems:
@@ -570,6 +581,12 @@ class Catalogue:
             )
             for c in controls
         )
+        self._index = kb_index.ControlIndex(
+            [c.framework for c in self._controls],
+            [c.services for c in self._controls],
+            [c.search_text[0] for c in self._controls],
+            [c.search_text[1] for c in self._controls],
+        )
         order = {key: position for position, key in enumerate(by_key)}
         self._control_details = {
             key: {
@@ -597,15 +614,9 @@ class Catalogue:
 
         ``text`` is a case-insensitive substring of the control's key or title.
         """
-        needle = query.text.lower() if query.text else None
-        matched = [
-            c.document
-            for c in self._controls
-            if (query.framework is None or c.framework == query.framework)
-            and (query.service is None or query.service in c.services)
-            and (needle is None or needle in c.search_text[0] or needle in c.search_text[1])
-        ]
-        return len(matched), matched[query.offset : query.offset + query.limit]
+        matched = self._index.matching(query.framework, query.service, query.text)
+        page = matched[query.offset : query.offset + query.limit]
+        return len(matched), [self._controls[position].document for position in page]
 
     def control(self, key: str) -> Mapping[str, Any] | None:
         """A control with the controls it maps to and the controls that map to it."""

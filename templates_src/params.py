@@ -57,12 +57,18 @@ MARKETPLACE_PRODUCT_CODE_PATTERN = r"^[a-z0-9]{1,64}$"
 #: A DNS name (RFC 1123 labels), as an ACM certificate names it.
 DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]"
 
-#: The task sizes Fargate accepts that suit the service, as CPU units and MiB.
+#: The task sizes Fargate accepts that suit the service, as CPU units and MiB. One vCPU at
+#: most: the service is one Python process, which keeps one vCPU busy, so a larger task
+#: would pay for CPU it never uses and report at most 1024/CPU of it to the CPU scaling
+#: policy (50% at 2 vCPU, under its 60% target). More capacity comes from more tasks, at
+#: the same Fargate price per vCPU (docs/performance.md, "Every vCPU used";
+#: tests/templates/test_task_cpu.py measures a saturated process against the target).
+#: 1vCPU-4GB is there for a knowledge base far larger than the shipped one.
 TASK_SIZES: dict[str, tuple[int, int]] = {
+    "0.25vCPU-0.5GB": (256, 512),
     "0.5vCPU-1GB": (512, 1024),
     "1vCPU-2GB": (1024, 2048),
-    "2vCPU-4GB": (2048, 4096),
-    "4vCPU-8GB": (4096, 8192),
+    "1vCPU-4GB": (1024, 4096),
 }
 #: RDS for PostgreSQL classes offered in every supported region (templates_src/regions.py),
 #: as cfn-lint's regional data records them: t4g and m7g are missing in ca-west-1, m7g in

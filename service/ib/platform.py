@@ -273,6 +273,12 @@ class IBPlatform:
                     list(range(len(entities))),
                     [json.dumps(dict(e.attributes)) for e in entities],
                 )
+                # Fresh statistics for the rows just written, inside this transaction:
+                # without them the planner joins the relations to the entities with a
+                # nested loop over a scan (it took 7 s for 14,000 relations), with them by
+                # hash or index (bench/bench_kb_scale.py; ANALYZE may run in a transaction:
+                # https://www.postgresql.org/docs/15/sql-analyze.html).
+                await conn.execute("ANALYZE ib.entities")
                 status = await conn.execute(
                     _INSERT_RELATIONS,
                     name,

@@ -40,6 +40,7 @@ IMAGE_INPUTS = (
     "compliance",
     "docs/operations.md",
     "docker/certs/rds-global-bundle.pem",
+    "docker/slim_site_packages.py",
 )
 
 REQUIRED_TOOLS = ("buildah", "podman", "runc", "debootstrap")

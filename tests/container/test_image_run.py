@@ -27,8 +27,10 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 STARTUP_LIMIT = images.STARTUP_LIMIT
 HEALTH_AIM = 5.0
 MB = 1_000_000
-SIZE_LIMIT_MB = 500  # the requirement
-ADDED_LAYERS_AIM_MB = 120
+# Issue 18: the whole image under 200 MB and its own layers under 50 MB (the stand-in base
+# is larger than the official slim one; the container workflow holds both on the official).
+SIZE_LIMIT_MB = 200
+ADDED_LAYERS_LIMIT_MB = 50
 
 
 @dataclass
@@ -246,7 +248,7 @@ def test_image_size_total_and_added_layers(
     added = total - docker_images.image_size(docker_engine, docker_image.base)
     print(
         f"\n[image] size: total {total / MB:.1f} MB (limit {SIZE_LIMIT_MB} MB), "
-        f"added layers {added / MB:.1f} MB (aim < {ADDED_LAYERS_AIM_MB} MB)"
+        f"added layers {added / MB:.1f} MB (limit {ADDED_LAYERS_LIMIT_MB} MB)"
     )
     assert total < SIZE_LIMIT_MB * MB
-    assert added < ADDED_LAYERS_AIM_MB * MB
+    assert added < ADDED_LAYERS_LIMIT_MB * MB

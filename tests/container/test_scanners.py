@@ -140,7 +140,8 @@ def test_workflow_publishes_sbom_signature_and_provenance_with_the_pushed_digest
     script = "\n".join(str(step.get("run", "")) for step in publish["steps"])
     uses = [str(step.get("uses", "")) for step in publish["steps"]]
     for needed in (
-        "docker buildx build --push",
+        "docker buildx build -f docker/Dockerfile",
+        "push=true",
         "--provenance=mode=max",
         "--sbom=true",
         "python3 docker/check_sbom.py sbom.cdx.json requirements/runtime.txt",
@@ -158,6 +159,29 @@ def test_workflow_publishes_sbom_signature_and_provenance_with_the_pushed_digest
     # The image job checks the SBOM of what it built too, before anything is pushed.
     image_script = "\n".join(str(s.get("run", "")) for s in workflow["jobs"]["image"]["steps"])
     assert "python3 docker/check_sbom.py sbom.cdx.json requirements/runtime.txt" in image_script
+
+
+def test_workflow_pushes_zstd_layers_and_holds_the_image_size_goals() -> None:
+    """Issue 18: every pushed layer zstd (OCI media types, the base's layers recompressed),
+    and the image job fails when the image on the official slim base exceeds 200 MB or its
+    own layers 50 MB."""
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    push = next(s for s in workflow["jobs"]["publish"]["steps"] if s.get("id") == "push")
+    output = re.search(r'--output "([^"]+)"', str(push["run"]))
+    assert output is not None
+    options = dict(o.split("=", 1) for o in output.group(1).split(","))
+    assert options["type"] == "image"
+    assert options["push"] == "true"
+    assert options["compression"] == "zstd"
+    assert options["force-compression"] == "true"
+    assert options["oci-mediatypes"] == "true"
+    size = next(
+        s
+        for s in workflow["jobs"]["image"]["steps"]
+        if str(s.get("name", "")).startswith("Image size")
+    )
+    assert 'test "$added" -lt 50000000' in size["run"]
+    assert 'test "$total" -lt 200000000' in size["run"]
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)

@@ -42,7 +42,8 @@ def test_the_sizes_come_from_the_templates(quickstart_t: Doc, children: dict[str
     assert line(cost.estimate(found, "us-east-1"), "Service").monthly == pytest.approx(expected)
 
     ecs = copy.deepcopy(children["ecs"])
-    ecs["Mappings"]["TaskSizes"]["1vCPU-2GB"] = {"Cpu": "4096", "Memory": "8192"}
+    for size in ecs["Mappings"]["TaskSizes"].values():  # every size four times larger
+        size.update(Cpu=str(int(size["Cpu"]) * 4), Memory=str(int(size["Memory"]) * 4))
     bigger = inventory.resources(quickstart_t, {**children, "ecs": ecs})
     assert line(cost.estimate(bigger, "us-east-1"), "Service").monthly == pytest.approx(
         expected * 4

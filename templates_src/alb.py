@@ -42,7 +42,6 @@ from troposphere.ec2 import (
     Route,
     SecurityGroup,
     SecurityGroupIngress,
-    SecurityGroupRule,
 )
 from troposphere.elasticloadbalancingv2 import (
     Action,
@@ -285,25 +284,26 @@ def _add_security_group(t: Template) -> None:
             "LoadBalancerSecurityGroup",
             GroupDescription="Cloud Optimizer load balancer: HTTP/HTTPS from the clients",
             VpcId=Ref(PARAM_VPC_ID),
-            # Without a certificate CloudFront is the only client: the CloudFront stack
-            # admits its origin-facing servers here, and nobody else.
-            SecurityGroupIngress=[
-                If(
-                    HAS_CERTIFICATE,
-                    SecurityGroupRule(
-                        IpProtocol="tcp",
-                        FromPort=HTTP_PORT,
-                        ToPort=HTTP_PORT,
-                        CidrIp=Ref(PARAM_INGRESS_CIDR),
-                        Description="HTTP from the allowed clients",
-                    ),
-                    NoValue,
-                )
-            ],
+            # No inline ingress: with a certificate the two rules below admit the clients;
+            # without one CloudFront is the only client, and the CloudFront stack admits its
+            # origin-facing servers here, nobody else.
             # Egress to the tasks is added by the ECS stack, which owns their group.
             SecurityGroupEgress=no_egress(),
             Metadata=scanner_skips(checkov=[("CKV_AWS_260", PUBLIC_INGRESS_REASON)]),
             Tags=name_tags("alb"),
+        )
+    )
+    t.add_resource(
+        SecurityGroupIngress(
+            "LoadBalancerHttpIngress",
+            Condition=HAS_CERTIFICATE,
+            GroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+            IpProtocol="tcp",
+            FromPort=HTTP_PORT,
+            ToPort=HTTP_PORT,
+            CidrIp=Ref(PARAM_INGRESS_CIDR),
+            Description="HTTP from the allowed clients (redirected to HTTPS)",
+            Metadata=scanner_skips(checkov=[("CKV_AWS_260", PUBLIC_INGRESS_REASON)]),
         )
     )
     t.add_resource(

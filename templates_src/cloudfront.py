@@ -44,6 +44,7 @@ from templates_src import stack_helper
 from templates_src.params import add_parameter, add_retention
 from templates_src.security import customer_managed_key, name_tags, scanner_skips, wildcard_reason
 from templates_src.stack_helper import add_stack_helper, custom_resource
+from templates_src.update_safety import DISPOSABLE
 
 PARAM_LOAD_BALANCER_DNS_NAME = "LoadBalancerDnsName"
 PARAM_LB_SECURITY_GROUP = "LoadBalancerSecurityGroupId"
@@ -100,11 +101,7 @@ NO_ACCESS_LOG_REASON = (
 NO_FAILOVER_REASON = "One origin: the stack's own load balancer; there is nothing to fail over to."
 NO_ROOT_OBJECT_REASON = "An API, not a static site: the origin answers / itself."
 NO_GEO_REASON = "The product serves its customer's users wherever they are."
-HTTP_ORIGIN_REASON = (
-    "The trial has no certificate for the load balancer: CloudFront reaches it over HTTP "
-    "on port 80, which admits CloudFront's origin-facing servers only and forwards only "
-    "requests that carry the stack's secret origin header. Viewers always get HTTPS."
-)
+DISPOSABLE_KEY = "It encrypts only this stack's generated origin secret and helper logs."
 
 
 def build_cloudfront_stack() -> Template:
@@ -119,6 +116,9 @@ def build_cloudfront_stack() -> Template:
     key = t.add_resource(
         customer_managed_key("OriginKey", "Cloud Optimizer origin secret and helper logs")
     )
+    # This stack's data is regenerated with it: adding a certificate to the trial deletes the
+    # stack, and nothing is lost (templates_src/update_safety.py reads the marker).
+    key.Metadata = {**key.Metadata, DISPOSABLE: DISPOSABLE_KEY}
     secret = t.add_resource(
         Secret(
             "OriginSecret",
@@ -127,15 +127,18 @@ def build_cloudfront_stack() -> Template:
             GenerateSecretString=GenerateSecretString(
                 PasswordLength=ORIGIN_SECRET_LENGTH, ExcludePunctuation=True
             ),
-            Metadata=scanner_skips(
-                checkov=[
-                    (
-                        "CKV2_AWS_57",
-                        "Rotating it needs the distribution and the listener rule updated "
-                        "together: a stack update does both (docs/operations.md).",
-                    )
-                ]
-            ),
+            Metadata={
+                DISPOSABLE: "Generated; the distribution and the rule that use it go with it.",
+                **scanner_skips(
+                    checkov=[
+                        (
+                            "CKV2_AWS_57",
+                            "Rotating it needs the distribution and the listener rule updated "
+                            "together: a stack update does both (docs/operations.md).",
+                        )
+                    ]
+                ),
+            },
             Tags=name_tags("origin-secret"),
         )
     )
@@ -220,6 +223,9 @@ def _add_origin_access(t: Template, key: object, secret_value: Sub) -> None:
             )
         ],
     )
+    t.resources[stack_helper.LOG_GROUP].Metadata = {
+        DISPOSABLE: "One line per lookup of AWS's prefix list id; nothing to keep."
+    }
     t.resources[stack_helper.ROLE].Metadata = wildcard_reason(
         "ec2:DescribeManagedPrefixLists has no resource-level permissions: the API requires "
         'Resource "*". It only reads.'

@@ -50,7 +50,8 @@ Gaps (what AWS does -> what moto 5.2.5 did):
 12. Deletion: deleting a stack deletes its route tables, routes, route-table
     associations, internet gateway and its attachment, NAT gateways (and their network
     interfaces), Elastic IPs, VPC endpoints, flow logs, security group rules, ECS
-    clusters and task definitions, and ELBv2 listeners and target groups -> moto had no
+    clusters and task definitions, and ELBv2 listeners, listener rules and target groups
+    -> moto had no
     delete for those types, so they stayed, and the VPC then refused to go
     (DependencyViolation), leaving the VPC stack half-deleted. CloudFormation deletes
     in reverse dependency order (a listener before its load balancer, a rule before its
@@ -96,6 +97,19 @@ Gaps (what AWS does -> what moto 5.2.5 did):
     -> moto named it AWSServiceRoleForEcs and answered EntityAlreadyExists.
 21. CloudWatch Logs ``AssociateKmsKey`` makes the key the log group's (DescribeLogGroups
     shows it as kmsKeyId) -> moto answered HTTP 500 (not implemented).
+22. ``AWS::CloudFront::Distribution`` creates a distribution (Ref is its id, ``GetAtt
+    DomainName`` its ``*.cloudfront.net`` name) from the CloudFormation form of
+    ``DistributionConfig``, and deleting the stack disables and deletes it -> moto has no
+    CloudFormation support for the type (HTTP 500). Filled by creating it in moto's
+    CloudFront backend with the API's form of the same configuration, so that
+    GetDistributionConfig answers what the template asked for.
+23. Dynamic references ``{{resolve:secretsmanager:<id>:SecretString}}`` in resource
+    properties are replaced by the secret's value when the resource is created ("Get a
+    secret or secret value from Secrets Manager",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references-secretsmanager.html)
+    -> moto passed the reference through as a literal string.
+24. ``AWS::EC2::SecurityGroupIngress`` with ``SourcePrefixListId`` adds a rule whose source
+    is the prefix list -> moto asserted a CIDR or a group was given (HTTP 500).
 
 :func:`fill_gaps` applies every fill to moto's classes in this process (a
 ``ThreadedMotoServer`` serves from this process) and undoes them on exit.
@@ -129,6 +143,7 @@ from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation import utils as cfn_utils
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
+from moto.cloudfront.models import cloudfront_backends
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_ip_addresses import ElasticAddress
@@ -142,7 +157,13 @@ from moto.ec2.models.subnets import SubnetRouteTableAssociation
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 from moto.ecs.models import Cluster, Service, TaskDefinition, ecs_backends
-from moto.elbv2.models import FakeListener, FakeLoadBalancer, FakeTargetGroup, elbv2_backends
+from moto.elbv2.models import (
+    FakeListener,
+    FakeListenerRule,
+    FakeLoadBalancer,
+    FakeTargetGroup,
+    elbv2_backends,
+)
 from moto.iam.access_control import PermissionResult
 from moto.iam.exceptions import EntityAlreadyExists as IamEntityAlreadyExists
 from moto.iam.exceptions import InvalidInput as IamInvalidInput
@@ -1005,6 +1026,12 @@ def _delete_flow_log(self: Any) -> None:
 
 
 def _delete_ingress(self: Any, account_id: str, region_name: str) -> None:
+    if "SourcePrefixListId" in self.properties:  # 24
+        ec2_backends[account_id][region_name].revoke_security_group_ingress(
+            self.security_group.id,
+            **_prefix_list_permission(self.properties, with_description=False),
+        )
+        return
     rule = _permission({**self.properties, "Description": None}, "SourceSecurityGroupId")
     for peer in rule["ip_ranges"] + rule["source_groups"]:
         peer.pop("Description")  # moto matches rules on every key it was given
@@ -1025,6 +1052,10 @@ def _delete_task_definition(self: Any, account_id: str, region_name: str) -> Non
 
 def _delete_listener(self: Any, account_id: str, region_name: str) -> None:
     elbv2_backends[account_id][region_name].delete_listener(self.arn)
+
+
+def _delete_listener_rule(self: Any, account_id: str, region_name: str) -> None:
+    elbv2_backends[account_id][region_name].delete_rule(self.arn)
 
 
 def _delete_target_group(self: Any, account_id: str, region_name: str) -> None:
@@ -1391,6 +1422,149 @@ def _associate_kms_key(self: LogsResponse) -> str:
     return ""
 
 
+# --- 22: CloudFront distributions -----------------------------------------------------------
+
+
+def _api_list(items: list[Any]) -> Json:
+    return {"Quantity": len(items), "Items": items}
+
+
+def _distribution_config(properties: Json, caller_reference: str) -> Json:
+    """The CloudFront API's form of a template's DistributionConfig (lists with Quantity)."""
+    config = dict(properties["DistributionConfig"])
+    origins = []
+    for given in config["Origins"]:
+        origin = dict(given)
+        origin["CustomHeaders"] = _api_list(origin.pop("OriginCustomHeaders", []))
+        origins.append(origin)
+    behavior = dict(config["DefaultCacheBehavior"])
+    methods = behavior.pop("AllowedMethods", ["GET", "HEAD"])
+    cached = behavior.pop("CachedMethods", ["GET", "HEAD"])
+    behavior["AllowedMethods"] = {**_api_list(methods), "CachedMethods": _api_list(cached)}
+    return {
+        **config,
+        "CallerReference": caller_reference,
+        "Origins": _api_list(origins),
+        "DefaultCacheBehavior": behavior,
+        "Comment": config.get("Comment", ""),
+        "IsIPV6Enabled": config.get("IPV6Enabled", False),
+    }
+
+
+class CloudFrontDistribution(_FilledModel):
+    """``AWS::CloudFront::Distribution``: Ref is the id; DomainName and Id attributes."""
+
+    def __init__(self, distribution_id: str, domain_name: str) -> None:
+        self.physical_resource_id = distribution_id
+        self.domain_name = domain_name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in {"DomainName", "Id"}
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.domain_name if attribute_name == "DomainName" else self.physical_resource_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFrontDistribution:
+        backend = cloudfront_backends[account_id]["aws"]  # a global service
+        config = _distribution_config(cloudformation_json["Properties"], str(uuid.uuid4()))
+        distribution, _, _ = backend.create_distribution(config, tags=[])
+        return cls(distribution.distribution_id, distribution.domain_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        backend = cloudfront_backends[account_id]["aws"]
+        if resource_name in backend.distributions:  # CloudFormation disables, then deletes
+            backend.delete_distribution(resource_name, if_match=True)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.delete_from_cloudformation_json(self.physical_resource_id, {}, account_id, region_name)
+
+
+FILLED_MODELS["AWS::CloudFront::Distribution"] = CloudFrontDistribution
+
+
+# --- 23: dynamic references to Secrets Manager ------------------------------------------------
+
+SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:([^{}]+?)\}\}")
+
+
+def _resolve_secret_references(value: str, account_id: str, region_name: str) -> str:
+    backend = secretsmanager_backends[account_id][region_name]
+
+    def secret(match: re.Match[str]) -> str:
+        # secret-id (a name, or an ARN with its own colons), then SecretString:json-key:...
+        reference = match.group(1)
+        secret_id, _, rest = reference.partition(":SecretString")
+        json_key = rest.lstrip(":").split(":")[0] if rest else ""
+        text = str(backend.get_secret_value(secret_id, "", "AWSCURRENT")["SecretString"])
+        return str(json.loads(text)[json_key]) if json_key else text
+
+    return SECRET_REFERENCE.sub(secret, value)
+
+
+def _clean_json_with_references(original: Callable[..., Any]) -> Callable[..., Any]:
+    def clean(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if isinstance(cleaned, str) and "{{resolve:secretsmanager:" in cleaned:
+            return _resolve_secret_references(
+                cleaned, resources_map._account_id, resources_map._region_name
+            )
+        return cleaned
+
+    return clean
+
+
+# --- 24: security group rules from a prefix list ----------------------------------------------
+
+
+def _ingress_create(original: Any) -> Callable[..., Any]:
+    def create(
+        cls: type[Any],
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        if "SourcePrefixListId" not in properties:
+            return original.__func__(
+                cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+            )
+        backend = ec2_backends[account_id][region_name]
+        (group,) = backend.describe_security_groups(group_ids=[properties["GroupId"]])
+        backend.authorize_security_group_ingress(
+            group.id, **_prefix_list_permission(properties, with_description=True)
+        )
+        return cls(group, properties)
+
+    return create
+
+
+def _prefix_list_permission(properties: Json, *, with_description: bool) -> Json:
+    peer = {"PrefixListId": properties["SourcePrefixListId"]}
+    if with_description and properties.get("Description"):
+        peer["Description"] = properties["Description"]
+    return {
+        "ip_protocol": str(properties["IpProtocol"]),
+        "from_port": properties.get("FromPort"),
+        "to_port": properties.get("ToPort"),
+        "ip_ranges": [],
+        "prefix_list_ids": [peer],
+    }
+
+
 # --- applying the fills ---------------------------------------------------------------------
 
 
@@ -1423,7 +1597,14 @@ def fill_gaps() -> Iterator[None]:
 
     patch(parsing, "get_model_map", model_map)
     patch(parsing, "get_name_type_map", name_type_map)
-    patch(parsing, "clean_json", _clean_json(parsing.clean_json))
+    patch(parsing, "clean_json", _clean_json_with_references(_clean_json(parsing.clean_json)))
+    patch(
+        SecurityGroupIngress,
+        "create_from_cloudformation_json",
+        classmethod(
+            _ingress_create(SecurityGroupIngress.__dict__["create_from_cloudformation_json"])
+        ),
+    )
     from_s3 = _stack_from_s3_url(cfn_utils.get_stack_from_s3_url)
     patch(cfn_utils, "get_stack_from_s3_url", from_s3)
     patch(cfn_models, "get_stack_from_s3_url", from_s3)
@@ -1528,6 +1709,7 @@ def fill_gaps() -> Iterator[None]:
         (Cluster, _delete_cluster),
         (TaskDefinition, _delete_task_definition),
         (FakeListener, _delete_listener),
+        (FakeListenerRule, _delete_listener_rule),
         (FakeTargetGroup, _delete_target_group),
     ):
         patch(owner, "delete", delete)

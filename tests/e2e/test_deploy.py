@@ -70,15 +70,22 @@ def test_quickstart_creates_with_no_parameter_overrides(
     stack = create_quickstart(cfn, published)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     children = nested_stacks(cfn, "co-trial")
-    assert set(children) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack"}
+    assert set(children) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack", "CloudfrontStack"}
     assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
 
     out = outputs(stack)
     alb_out, rds_out, ecs_out, vpc_out = (
         outputs(children[n]) for n in ("AlbStack", "RdsStack", "EcsStack", "VpcStack")
     )
-    # The parent's outputs come from the nested stacks' outputs.
-    assert out["ServiceUrl"] == f"http://{alb_out['LoadBalancerDnsName']}"
+    # The parent's outputs come from the nested stacks' outputs: HTTPS through CloudFront.
+    cdn_out = outputs(children["CloudfrontStack"])
+    assert out["ServiceUrl"] == f"https://{cdn_out['DistributionDomainName']}"
+    assert out["ServiceUrl"].endswith(".cloudfront.net")
+    # Where to fetch the API token, as a command the operator can paste.
+    assert out["ApiTokenCommand"] == (
+        f"aws secretsmanager get-secret-value --region us-east-1 --secret-id "
+        f"{out['AppSecretArn']} --query SecretString --output text"
+    )
     assert out["ClusterName"] == ecs_out["ClusterName"]
     assert out["DatabaseEndpoint"] == rds_out["EndpointAddress"]
     assert out["DatabaseSecretArn"] == rds_out["MasterSecretArn"]
@@ -126,16 +133,74 @@ def test_quickstart_creates_with_no_parameter_overrides(
     assert environment[contract.ENV_MARKETPLACE_PRODUCT_CODE] == PRODUCT_CODE
     assert container["readonlyRootFilesystem"] is True
 
-    # The load balancer: HTTP only without a certificate, checking readiness on the port.
+    # The load balancer: port 80 answers 403 unless CloudFront's secret header is there.
     elb = client("elbv2", aws)
     (lb,) = elb.describe_load_balancers()["LoadBalancers"]
     listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-    assert [(x["Port"], x["Protocol"], x["DefaultActions"][0]["Type"]) for x in listeners] == [
-        (80, "HTTP", "forward")
-    ]
+    assert [(x["Port"], x["Protocol"]) for x in listeners] == [(80, "HTTP")]
+    (default,) = listeners[0]["DefaultActions"]
+    assert (default["Type"], default["FixedResponseConfig"]["StatusCode"]) == (
+        "fixed-response",
+        "403",
+    )
     (tg,) = elb.describe_target_groups()["TargetGroups"]
     assert (tg["HealthCheckPath"], tg["Port"]) == (contract.HEALTH_PATH, contract.PORT)
     assert service["loadBalancers"][0]["targetGroupArn"] == tg["TargetGroupArn"]
+    origin_secret = secrets.get_secret_value(
+        SecretId=physical_id(cfn, children["CloudfrontStack"], "OriginSecret")
+    )["SecretString"]
+    assert len(origin_secret) == 64
+    assert origin_secret.isalnum()
+    rules = [
+        r
+        for r in elb.describe_rules(ListenerArn=listeners[0]["ListenerArn"])["Rules"]
+        if not r["IsDefault"]
+    ]
+    assert [(r["Conditions"], r["Actions"][0]["TargetGroupArn"]) for r in rules] == [
+        (
+            [
+                {
+                    "Field": "http-header",
+                    "HttpHeaderConfig": {
+                        "HttpHeaderName": "X-Origin-Verify",
+                        "Values": [origin_secret],
+                    },
+                }
+            ],
+            tg["TargetGroupArn"],
+        )
+    ]
+
+    # CloudFront: the ALB is its origin over HTTP, with the secret header; viewers get HTTPS,
+    # nothing is cached, every method and viewer header but Host is forwarded.
+    cloudfront = client("cloudfront", aws)
+    config = cloudfront.get_distribution_config(Id=cdn_out["DistributionId"])["DistributionConfig"]
+    (origin,) = config["Origins"]["Items"]
+    assert origin["DomainName"] == alb_out["LoadBalancerDnsName"]
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
+    assert origin["CustomHeaders"]["Items"] == [
+        {"HeaderName": "X-Origin-Verify", "HeaderValue": origin_secret}
+    ]
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    assert behavior["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+    assert behavior["AllowedMethods"]["Quantity"] == 7
+    assert config["ViewerCertificate"]["CloudFrontDefaultCertificate"] is True
+    # Only CloudFront's origin-facing servers may connect to the load balancer.
+    (prefix_list,) = client("ec2", aws).describe_managed_prefix_lists(
+        Filters=[
+            {
+                "Name": "prefix-list-name",
+                "Values": ["com.amazonaws.global.cloudfront.origin-facing"],
+            }
+        ]
+    )["PrefixLists"]
+    lb_ingress = rules_of(aws, lb["SecurityGroups"][0])["ingress"]
+    assert [
+        (r["FromPort"], r["ToPort"], r["IpRanges"], [p["PrefixListId"] for p in r["PrefixListIds"]])
+        for r in lb_ingress
+    ] == [(80, 80, [], [prefix_list["PrefixListId"]])]
 
     # Network rules: ALB -> tasks on the service port, tasks -> database on 5432.
     alb_sg, task_sg, db_sg = (
@@ -208,6 +273,13 @@ def test_new_image_rolls_the_service_and_delete_removes_everything(
     clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
     assert {c["status"] for c in clusters} <= {"INACTIVE"}  # ECS keeps them visible a while
     assert client("elbv2", aws).describe_load_balancers()["LoadBalancers"] == []
+    distributions = client("cloudfront", aws).list_distributions()["DistributionList"]
+    assert distributions.get("Items", []) == []
+
+
+def physical_id(cfn: Any, stack: dict[str, Any], logical_id: str) -> str:
+    resource = cfn.describe_stack_resource(StackName=stack["StackId"], LogicalResourceId=logical_id)
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
 def production_parameters(published: Published, certificate: str) -> list[dict[str, str]]:

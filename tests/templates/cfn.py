@@ -62,10 +62,8 @@ def security_group_rules(template: Doc) -> Iterator[tuple[str, str, Doc]]:
                 ("ingress", "SecurityGroupIngress"),
                 ("egress", "SecurityGroupEgress"),
             ):
-                for entry in p.get(key, []):
-                    # An optional rule is {"Fn::If": [condition, rule, AWS::NoValue]}.
-                    optional = isinstance(entry, dict) and "Fn::If" in entry
-                    yield title, direction, entry["Fn::If"][1] if optional else entry
+                for rule in p.get(key, []):
+                    yield title, direction, rule
         elif resource["Type"] == "AWS::EC2::SecurityGroupIngress":
             yield title, "ingress", p
         elif resource["Type"] == "AWS::EC2::SecurityGroupEgress":

@@ -92,12 +92,12 @@ def test_clients_reach_only_80_and_443_and_without_a_certificate_not_at_all(alb_
     sg = props(resources(alb_t)["LoadBalancerSecurityGroup"])
     # Without a certificate no client CIDR is admitted: the CloudFront stack adds its
     # origin-facing prefix list (tests/templates/test_cloudfront.py).
-    ((condition, rule, otherwise),) = [r["Fn::If"] for r in sg["SecurityGroupIngress"]]
-    assert (condition, otherwise) == ("HasCertificate", {"Ref": "AWS::NoValue"})
-    assert (rule["FromPort"], rule["ToPort"], rule["CidrIp"]) == (80, 80, {"Ref": "IngressCidr"})
-    https = resources(alb_t)["LoadBalancerHttpsIngress"]
-    assert https["Condition"] == "HasCertificate"
-    assert (props(https)["FromPort"], props(https)["ToPort"]) == (443, 443)
+    assert "SecurityGroupIngress" not in sg
+    for title, port in (("LoadBalancerHttpIngress", 80), ("LoadBalancerHttpsIngress", 443)):
+        rule = resources(alb_t)[title]
+        assert rule["Condition"] == "HasCertificate"
+        assert (props(rule)["FromPort"], props(rule)["ToPort"]) == (port, port)
+        assert props(rule)["CidrIp"] == {"Ref": "IngressCidr"}
 
 
 def test_nat_gateways_one_or_one_per_az_and_none_for_an_existing_vpc(alb_t: Doc) -> None:

@@ -98,9 +98,6 @@ NO_ACCESS_LOG_REASON = (
     "it with the viewer's address (X-Forwarded-For); standard logging would need a second, "
     "ACL-enabled bucket."
 )
-NO_FAILOVER_REASON = "One origin: the stack's own load balancer; there is nothing to fail over to."
-NO_ROOT_OBJECT_REASON = "An API, not a static site: the origin answers / itself."
-NO_GEO_REASON = "The product serves its customer's users wherever they are."
 DISPOSABLE_KEY = "It encrypts only this stack's generated origin secret and helper logs."
 
 
@@ -128,16 +125,7 @@ def build_cloudfront_stack() -> Template:
                 PasswordLength=ORIGIN_SECRET_LENGTH, ExcludePunctuation=True
             ),
             Metadata={
-                DISPOSABLE: "Generated; the distribution and the rule that use it go with it.",
-                **scanner_skips(
-                    checkov=[
-                        (
-                            "CKV2_AWS_57",
-                            "Rotating it needs the distribution and the listener rule updated "
-                            "together: a stack update does both (docs/operations.md).",
-                        )
-                    ]
-                ),
+                DISPOSABLE: "Generated; the distribution and the rule that use it go with it."
             },
             Tags=name_tags("origin-secret"),
         )
@@ -306,9 +294,6 @@ def _add_distribution(t: Template, secret_value: Sub) -> Distribution:
                     ("CKV_AWS_174", DEFAULT_CERTIFICATE_REASON),
                     ("CKV_AWS_68", NO_WAF_REASON),
                     ("CKV_AWS_86", NO_ACCESS_LOG_REASON),
-                    ("CKV_AWS_310", NO_FAILOVER_REASON),
-                    ("CKV_AWS_305", NO_ROOT_OBJECT_REASON),
-                    ("CKV_AWS_374", NO_GEO_REASON),
                 ],
                 trivy=[
                     ("AVD-AWS-0010", NO_ACCESS_LOG_REASON),

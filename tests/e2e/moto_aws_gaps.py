@@ -37,6 +37,9 @@ Gaps (what AWS does -> what moto 5.2.5 did):
 9. ``AWS::EC2::SecurityGroup``: ``SecurityGroupEgress`` replaces the default allow-all
    egress rule, and rules keep their ``Description`` -> the egress rules were ignored
    (allow-all stayed), a CIDR was passed where moto expects a list, descriptions dropped.
+   Changing its inline rules updates the group in place -> moto replaced the group; a
+   load balancer revisited by an update (something it references changed) is updated in
+   place -> moto has no update for it and lost the resource.
 10. ``AWS::ECS::Service``: ``LaunchType``, ``LoadBalancers``, ``NetworkConfiguration``,
     ``PlatformVersion``, ``DeploymentConfiguration`` and ``HealthCheckGracePeriodSeconds``
     are applied, and an update that changes the task definition rolls the service to it
@@ -45,8 +48,10 @@ Gaps (what AWS does -> what moto 5.2.5 did):
     ``RequiresCompatibilities``, both roles and ``RuntimePlatform``, and a changed one is
     a new revision of the same family -> dropped, and a new random family on update.
 11. Updates: a resource that references a replaced resource (the service, through the
-    task definition's new ARN) is updated after it -> only resources whose own JSON or
-    directly referenced parameters changed were updated, in template order.
+    task definition's new ARN) is updated after it, and a resource the update adds is
+    created after the resources it references are updated (a new nested stack reading an
+    output its sibling's update adds) -> only resources whose own JSON or directly
+    referenced parameters changed were updated, in template order, after every addition.
 12. Deletion: deleting a stack deletes its route tables, routes, route-table
     associations, internet gateway and its attachment, NAT gateways (and their network
     interfaces), Elastic IPs, VPC endpoints, flow logs, security group rules, ECS
@@ -769,9 +774,67 @@ def _security_group_create(original: Any) -> Callable[..., Any]:
                 backend.authorize_security_group_egress(
                     group.id, **_permission(rule, "DestinationSecurityGroupId")
                 )
+        group.inline_rules = (ingress, egress or [])  # what an update changes
         return group
 
     return create
+
+
+def _security_group_update(original: Any) -> Callable[..., Any]:
+    """Changed inline rules are an in-place update (the group keeps its id): the rules
+    that are gone are revoked, the new ones authorized ("AWS::EC2::SecurityGroup",
+    SecurityGroupIngress/SecurityGroupEgress: "Update requires: No interruption",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroup.html)
+    -> moto deleted the group and created another."""
+
+    def update(  # noqa: PLR0917 - moto's signature
+        cls: type[Any],
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        same_group = (
+            properties.get("GroupDescription") == original_resource.description
+            and properties.get("VpcId") == original_resource.vpc_id
+            and hasattr(original_resource, "inline_rules")
+        )
+        if not same_group:  # create-only properties change: a new group
+            return original.__func__(
+                cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                region_name,
+            )  # fmt: skip
+        backend = ec2_backends[account_id][region_name]
+        group_id = original_resource.id
+        old_ingress, old_egress = original_resource.inline_rules
+        new_ingress = properties.get("SecurityGroupIngress", [])
+        new_egress = properties.get("SecurityGroupEgress", old_egress)
+        for rule in old_ingress:
+            if rule not in new_ingress:
+                backend.revoke_security_group_ingress(
+                    group_id, **_permission(rule, "SourceSecurityGroupId")
+                )
+        for rule in new_ingress:
+            if rule not in old_ingress:
+                backend.authorize_security_group_ingress(
+                    group_id, **_permission(rule, "SourceSecurityGroupId")
+                )
+        for rule in old_egress:
+            if rule not in new_egress:
+                backend.revoke_security_group_egress(
+                    group_id, **_permission(rule, "DestinationSecurityGroupId")
+                )
+        for rule in new_egress:
+            if rule not in old_egress:
+                backend.authorize_security_group_egress(
+                    group_id, **_permission(rule, "DestinationSecurityGroupId")
+                )
+        original_resource.inline_rules = (new_ingress, new_egress)
+        return original_resource
+
+    return update
 
 
 # --- 10: ECS services ------------------------------------------------------------------------
@@ -969,9 +1032,45 @@ def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
             changed = not grown <= modified
             modified |= grown
         actions["Modify"] = _dependency_order(new, needs, within=modified)
+        # A resource the update adds that references an updated one waits for it (a new
+        # nested stack reading an updated stack's new output): created after the updates.
+        waiting: set[str] = set()
+        changed = True
+        while changed:
+            grown = {
+                n for n in actions["Add"] if needs[n] & (modified | waiting) and n not in waiting
+            }
+            changed = bool(grown)
+            waiting |= grown
+        actions["Add"] = [n for n in actions["Add"] if n not in waiting]
+        self._added_after_updates = _dependency_order(new, needs, within=waiting)
         return actions
 
     return diff
+
+
+def _update_in_place(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A type moto cannot update (a load balancer) keeps its resource: AWS updates it in
+    place, and the updates under test leave its properties as they were (it is only
+    revisited because something it references was updated)."""
+
+    def update(
+        logical_id: str, resource_json: Json, resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        return resources_map[logical_id] if updated is None else updated
+
+    return update
+
+
+def _update_then_add(original: Callable[..., Any]) -> Callable[..., Any]:
+    def update(self: Any, template: Json, parameters: Json | None = None) -> None:
+        original(self, template, parameters)
+        for name in getattr(self, "_added_after_updates", []):
+            _ = self[name]  # moto's way of creating a resource of the loaded template
+        self._added_after_updates = []
+
+    return update
 
 
 # --- 12: deletion ---------------------------------------------------------------------------
@@ -1628,6 +1727,13 @@ def fill_gaps() -> Iterator[None]:
         ),
     )
     patch(
+        FakeSecurityGroup,
+        "update_from_cloudformation_json",
+        classmethod(
+            _security_group_update(FakeSecurityGroup.__dict__["update_from_cloudformation_json"])
+        ),
+    )
+    patch(
         Stack,
         "update_from_cloudformation_json",
         classmethod(_stack_update_from_cloudformation_json),
@@ -1655,6 +1761,8 @@ def fill_gaps() -> Iterator[None]:
         "build_resource_diff",
         _resource_diff(parsing.ResourceMap.build_resource_diff),
     )
+    patch(parsing.ResourceMap, "update", _update_then_add(parsing.ResourceMap.update))
+    patch(parsing, "parse_and_update_resource", _update_in_place(parsing.parse_and_update_resource))
     patch(TaskDefinition, "create_from_cloudformation_json", classmethod(_task_definition_create))
     patch(TaskDefinition, "update_from_cloudformation_json", classmethod(_task_definition_update))
     patch(Service, "create_from_cloudformation_json", classmethod(_ecs_service_create))

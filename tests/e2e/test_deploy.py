@@ -14,9 +14,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+import build_templates
 from service import contract
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
-from tests.e2e.conftest import PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
+from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
@@ -360,3 +361,99 @@ def test_rules_reject_an_existing_vpc_without_subnets(cfn: Any, published: Publi
             ],
             Capabilities=CAPABILITIES,
         )
+
+
+def test_the_trial_with_a_certificate_serves_https_itself_without_cloudfront(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    certificate = client("acm", aws).request_certificate(DomainName="co.example.com")[
+        "CertificateArn"
+    ]
+    cfn.create_stack(
+        StackName="co-trial",
+        TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+        Parameters=[
+            {"ParameterKey": "CertificateArn", "ParameterValue": certificate},
+            {"ParameterKey": "DomainName", "ParameterValue": "co.example.com"},
+            {"ParameterKey": "IngressCidr", "ParameterValue": "203.0.113.0/24"},
+        ],
+        Capabilities=CAPABILITIES,
+    )
+    stack = wait_for(cfn, "co-trial")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert set(nested_stacks(cfn, "co-trial")) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack"}
+    assert outputs(stack)["ServiceUrl"] == "https://co.example.com"
+    distributions = client("cloudfront", aws).list_distributions()["DistributionList"]
+    assert distributions.get("Items", []) == []
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert sorted((x["Port"], x["Protocol"]) for x in listeners) == [(80, "HTTP"), (443, "HTTPS")]
+    # The customer's clients, on 80 (redirected) and 443, and no prefix list.
+    ingress = rules_of(aws, lb["SecurityGroups"][0])["ingress"]
+    assert sorted(
+        (r["FromPort"], [c["CidrIp"] for c in r["IpRanges"]], r.get("PrefixListIds", []))
+        for r in ingress
+    ) == [(80, ["203.0.113.0/24"], []), (443, ["203.0.113.0/24"], [])]
+
+
+def test_a_narrower_ingress_cidr_without_a_certificate_is_refused(
+    cfn: Any, published: Published
+) -> None:
+    with pytest.raises(ClientError, match="IngressCidr needs CertificateArn"):
+        cfn.create_stack(
+            StackName="co-trial",
+            TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+            Parameters=[{"ParameterKey": "IngressCidr", "ParameterValue": "203.0.113.0/24"}],
+            Capabilities=CAPABILITIES,
+        )
+
+
+#: The release before CloudFront: out/ as committed where this work started.
+RELEASE_BEFORE_CLOUDFRONT = "893980c"
+
+
+def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    earlier = build_templates.read_earlier_build(RELEASE_BEFORE_CLOUDFRONT)
+    base = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/earlier/"
+    s3 = client("s3", aws)
+    for path, text in earlier.items():
+        body = (
+            text.replace("TemplateURL: nested/", f"TemplateURL: {base}nested/")
+            if path.startswith("cloud-optimizer-")
+            else text
+        )
+        s3.put_object(Bucket=BUCKET, Key=f"earlier/{path}", Body=body.encode())
+    cfn.create_stack(
+        StackName="co-trial",
+        TemplateURL=f"{base}cloud-optimizer-quickstart.yaml",
+        Capabilities=CAPABILITIES,
+    )
+    before = wait_for(cfn, "co-trial")
+    assert before["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs(before)["ServiceUrl"].startswith("http://")
+    old_children = {n: c["StackId"] for n, c in nested_stacks(cfn, "co-trial").items()}
+
+    cfn.update_stack(
+        StackName="co-trial",
+        TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+        Capabilities=CAPABILITIES,
+    )
+    after = wait_for(cfn, "co-trial")
+    assert after["StackStatus"] == "UPDATE_COMPLETE", after.get("StackStatusReason")
+    children = nested_stacks(cfn, "co-trial")
+    # The four stacks are updated in place (same ids, same database); CloudFront is added.
+    assert {n: children[n]["StackId"] for n in old_children} == old_children
+    assert "CloudfrontStack" in children
+    out = outputs(after)
+    assert out["ServiceUrl"].startswith("https://")
+    assert out["ServiceUrl"].endswith(".cloudfront.net")
+    assert out["DatabaseEndpoint"] == outputs(before)["DatabaseEndpoint"]
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    ingress = rules_of(aws, lb["SecurityGroups"][0])["ingress"]
+    assert [(r["IpRanges"], len(r["PrefixListIds"])) for r in ingress] == [([], 1)]
+    (listener,) = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert listener["DefaultActions"][0]["Type"] == "fixed-response"

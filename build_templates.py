@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 from troposphere import Template
 
-from templates_src import alb, ecs, rds, setup_time, update_safety, vpc
+from templates_src import alb, cloudfront, ecs, rds, setup_time, update_safety, vpc
 from templates_src.params import MARKETPLACE_PRODUCT_CODE_PATTERN
 from templates_src.parents import NESTED_STACKS, build_parent, parameter_values
 from templates_src.profile import PROFILES, TRIAL, UNLISTED, Listing
@@ -64,6 +64,7 @@ NESTED_BUILDERS: dict[str, Callable[[], Template]] = {
     "alb": alb.build_alb_stack,
     "rds": rds.build_rds_stack,
     "ecs": ecs.build_ecs_stack,
+    "cloudfront": cloudfront.build_cloudfront_stack,
 }
 RENDERERS: dict[str, Callable[[Template], str]] = {"yaml": render_yaml, "json": render_json}
 FORMATS = {"yaml": ("yaml",), "json": ("json",), "both": ("yaml", "json")}

@@ -42,11 +42,11 @@ from troposphere.ec2 import (
     Route,
     SecurityGroup,
     SecurityGroupIngress,
-    SecurityGroupRule,
 )
 from troposphere.elasticloadbalancingv2 import (
     Action,
     Certificate,
+    FixedResponseConfig,
     Listener,
     LoadBalancer,
     LoadBalancerAttributes,
@@ -100,6 +100,7 @@ OUTPUT_SERVICE_URL = "ServiceUrl"
 OUTPUT_SECURITY_GROUP = "LoadBalancerSecurityGroupId"
 OUTPUT_TARGET_GROUP = "TargetGroupArn"
 OUTPUT_LOAD_BALANCER_ARN = "LoadBalancerArn"
+OUTPUT_HTTP_LISTENER = "HttpListenerArn"
 OUTPUT_LOAD_BALANCER_FULL_NAME = "LoadBalancerFullName"
 OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
 
@@ -116,9 +117,9 @@ HTTP_PORT, HTTPS_PORT = 80, 443
 GROUP = "Load balancer"
 
 PUBLIC_INGRESS_REASON = (
-    "Internet-facing load balancer of a web application: it must accept the customer's "
-    "clients (IngressCidr, 0.0.0.0/0 by default) on 80 and 443; port 80 only redirects "
-    "to 443 once a certificate is given."
+    "Internet-facing load balancer of a web application: with a certificate it must accept "
+    "the customer's clients (IngressCidr, 0.0.0.0/0 by default) on 80 and 443, and port 80 "
+    "only redirects to 443; without one it admits CloudFront's origin-facing servers only."
 )
 SSE_S3_REASON = (
     "ALB access logs can only be written to buckets encrypted with SSE-S3 (Elastic Load "
@@ -129,7 +130,9 @@ LOG_BUCKET_LOGGING_REASON = (
     "bucket, and that one another."
 )
 PLAIN_HTTP_REASON = (
-    "Exists only when no certificate is given: the one-click trial serves plain HTTP. With a "
+    "Exists only when no certificate is given: it is the origin of the trial's CloudFront "
+    "distribution, which serves viewers HTTPS; it admits CloudFront's origin-facing servers "
+    "only and answers 403 to requests without the stack's secret origin header. With a "
     "certificate, HttpRedirectListener replaces it and HTTP only redirects to HTTPS."
 )
 
@@ -179,6 +182,7 @@ def build_alb_stack() -> Template:
         )
     )
     t.add_output(Output(OUTPUT_LOAD_BALANCER_ARN, Value=Ref("LoadBalancer")))
+    t.add_output(Output(OUTPUT_HTTP_LISTENER, Condition=NO_CERTIFICATE, Value=Ref("HttpListener")))
     t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=Ref("LoadBalancerSecurityGroup")))
     t.add_output(Output(OUTPUT_TARGET_GROUP, Value=Ref("TargetGroup")))
     t.add_output(
@@ -216,7 +220,10 @@ def _add_parameters(t: Template) -> None:
         Default="",
         AllowedPattern=f"^(|{ACM_CERTIFICATE_ARN})$",
         ConstraintDescription="empty, or the ARN of an ACM certificate in this region",
-        Description="Empty: HTTP only. Otherwise HTTPS on 443 and HTTP redirects to it.",
+        Description=(
+            "Empty: port 80 for the trial's CloudFront distribution only (403 to anyone "
+            "else). Otherwise HTTPS on 443 and HTTP redirects to it."
+        ),
     )
     add_parameter(
         t,
@@ -277,19 +284,26 @@ def _add_security_group(t: Template) -> None:
             "LoadBalancerSecurityGroup",
             GroupDescription="Cloud Optimizer load balancer: HTTP/HTTPS from the clients",
             VpcId=Ref(PARAM_VPC_ID),
-            SecurityGroupIngress=[
-                SecurityGroupRule(
-                    IpProtocol="tcp",
-                    FromPort=HTTP_PORT,
-                    ToPort=HTTP_PORT,
-                    CidrIp=Ref(PARAM_INGRESS_CIDR),
-                    Description="HTTP from the allowed clients",
-                )
-            ],
+            # No inline ingress: with a certificate the two rules below admit the clients;
+            # without one CloudFront is the only client, and the CloudFront stack admits its
+            # origin-facing servers here, nobody else.
             # Egress to the tasks is added by the ECS stack, which owns their group.
             SecurityGroupEgress=no_egress(),
             Metadata=scanner_skips(checkov=[("CKV_AWS_260", PUBLIC_INGRESS_REASON)]),
             Tags=name_tags("alb"),
+        )
+    )
+    t.add_resource(
+        SecurityGroupIngress(
+            "LoadBalancerHttpIngress",
+            Condition=HAS_CERTIFICATE,
+            GroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+            IpProtocol="tcp",
+            FromPort=HTTP_PORT,
+            ToPort=HTTP_PORT,
+            CidrIp=Ref(PARAM_INGRESS_CIDR),
+            Description="HTTP from the allowed clients (redirected to HTTPS)",
+            Metadata=scanner_skips(checkov=[("CKV_AWS_260", PUBLIC_INGRESS_REASON)]),
         )
     )
     t.add_resource(
@@ -503,7 +517,16 @@ def _add_load_balancer(t: Template) -> None:
             LoadBalancerArn=Ref("LoadBalancer"),
             Port=HTTP_PORT,
             Protocol="HTTP",
-            DefaultActions=forward,
+            # Only requests from the stack's CloudFront distribution are forwarded (its
+            # rule, in the CloudFront stack, checks the secret origin header).
+            DefaultActions=[
+                Action(
+                    Type="fixed-response",
+                    FixedResponseConfig=FixedResponseConfig(
+                        StatusCode="403", ContentType="text/plain", MessageBody="Forbidden"
+                    ),
+                )
+            ],
             Metadata=scanner_skips(
                 checkov=[
                     ("CKV_AWS_2", PLAIN_HTTP_REASON),

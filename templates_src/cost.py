@@ -114,6 +114,7 @@ FREE_TYPES = frozenset(
         "AWS::ECS::TaskDefinition",
         "AWS::ElasticLoadBalancingV2::TargetGroup",
         "AWS::ElasticLoadBalancingV2::Listener",
+        "AWS::ElasticLoadBalancingV2::ListenerRule",  # rules are in the LCU charge, not billed each
         "AWS::ApplicationAutoScaling::ScalableTarget",
         "AWS::ApplicationAutoScaling::ScalingPolicy",
     }
@@ -388,14 +389,15 @@ def estimate(found: Sequence[Resource], region: str) -> Estimate:
 def describe(name: str, result: Estimate, given: str = "default parameters") -> str:
     """The estimate as text: one line per charged resource, then what depends on usage."""
     charged = [line for line in result.lines if line.monthly > 0]
+    width = max([len("stack"), *(len(line.stack or "-") for line in charged)])
     out = [
         f"{name} ({result.region}, {given}): ${result.total:,.2f} a month, plus usage",
-        f"  {'stack':<6} {'resource':<34} {'a month':>9}  what",
+        f"  {'stack':<{width}} {'resource':<34} {'a month':>9}  what",
     ]
     for line in charged:
         stack = line.stack or "-"
-        out.append(f"  {stack:<6} {line.logical_id:<34} {line.monthly:>9,.2f}  {line.what}")
-    out.append(f"  {'':<6} {'total':<34} {result.total:>9,.2f}")
+        out.append(f"  {stack:<{width}} {line.logical_id:<34} {line.monthly:>9,.2f}  {line.what}")
+    out.append(f"  {'':<{width}} {'total':<34} {result.total:>9,.2f}")
     out.append("  depends on usage (not in the total):")
     by_item: dict[str, list[str]] = {}
     for line in result.lines:

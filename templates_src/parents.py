@@ -10,11 +10,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from troposphere import And, Equals, FindInMap, GetAtt, If, Not, Or, Output, Ref, Region, Template
+from troposphere import (
+    And,
+    Equals,
+    FindInMap,
+    GetAtt,
+    If,
+    Not,
+    Or,
+    Output,
+    Ref,
+    Region,
+    Sub,
+    Template,
+)
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, ecs, rds, regions, vpc
+from templates_src import alb, cloudfront, ecs, rds, regions, vpc
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -32,8 +45,9 @@ from templates_src.params import (
 )
 from templates_src.profile import PROFILES, Profile
 
-#: The nested stacks, in the order a reader meets them; the key names the file.
-NESTED_STACKS = ("vpc", "alb", "rds", "ecs")
+#: The nested stacks, in the order a reader meets them; the key names the file. The
+#: quickstart nests ``cloudfront`` when it has no certificate; production never does.
+NESTED_STACKS = ("vpc", "alb", "rds", "ecs", "cloudfront")
 TemplateUrl = Callable[[str], str]
 
 # Parent parameters.
@@ -56,6 +70,8 @@ P_DB_MAX_STORAGE = "DBMaxAllocatedStorage"
 P_DB_BACKUP = "DBBackupRetentionDays"
 
 CREATE_VPC = "CreateVpc"
+#: The quickstart without a certificate: HTTPS through CloudFront (templates_src/cloudfront.py).
+BEHIND_CLOUDFRONT = "BehindCloudFront"
 AZ_COUNT_AUTO = "AvailabilityZoneCountAuto"
 AUTO = "auto"
 #: Mapping of the supported regions. An unsupported region (GovCloud, China, one where
@@ -86,6 +102,7 @@ O_DB_ENDPOINT = "DatabaseEndpoint"
 O_DB_PORT = "DatabasePort"
 O_DB_SECRET = "DatabaseSecretArn"  # noqa: S105 - a name, not a secret
 O_APP_SECRET = "AppSecretArn"  # noqa: S105 - a name, not a secret
+O_TOKEN_COMMAND = "ApiTokenCommand"  # noqa: S105 - a name, not a secret
 O_LOG_GROUP = "LogGroupName"
 O_VPC_ID = "VpcId"
 
@@ -202,8 +219,30 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
         },
     )
 
+    service_url: object = nested_output("alb", alb.OUTPUT_SERVICE_URL)
+    if not profile.certificate_required:
+        t.add_condition(BEHIND_CLOUDFRONT, Equals(Ref(P_CERTIFICATE), ""))
+        _stack(
+            t,
+            "cloudfront",
+            template_url,
+            {
+                cloudfront.PARAM_LOAD_BALANCER_DNS_NAME: nested_output("alb", alb.OUTPUT_DNS_NAME),
+                cloudfront.PARAM_LB_SECURITY_GROUP: nested_output("alb", alb.OUTPUT_SECURITY_GROUP),
+                cloudfront.PARAM_LISTENER: nested_output("alb", alb.OUTPUT_HTTP_LISTENER),
+                cloudfront.PARAM_TARGET_GROUP: nested_output("alb", alb.OUTPUT_TARGET_GROUP),
+                cloudfront.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
+            },
+            Condition=BEHIND_CLOUDFRONT,
+        )
+        service_url = If(
+            BEHIND_CLOUDFRONT,
+            nested_output("cloudfront", cloudfront.OUTPUT_SERVICE_URL),
+            service_url,
+        )
+    app_secret = nested_output("ecs", ecs.OUTPUT_APP_SECRET)
     outputs = (
-        (O_SERVICE_URL, nested_output("alb", alb.OUTPUT_SERVICE_URL), "Open Cloud Optimizer here"),
+        (O_SERVICE_URL, service_url, "Open Cloud Optimizer here"),
         (O_DNS_NAME, nested_output("alb", alb.OUTPUT_DNS_NAME), "Load balancer DNS name"),
         (O_CLUSTER, nested_output("ecs", ecs.OUTPUT_CLUSTER), "ECS cluster"),
         (O_SERVICE, nested_output("ecs", ecs.OUTPUT_SERVICE), "ECS service"),
@@ -215,7 +254,20 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             nested_output("rds", rds.OUTPUT_SECRET_ARN),
             "RDS-managed database credentials",
         ),
-        (O_APP_SECRET, nested_output("ecs", ecs.OUTPUT_APP_SECRET), "Application secret"),
+        (
+            O_APP_SECRET,
+            app_secret,
+            "The application secret: the API token (Authorization: Bearer <token>) is its value",
+        ),
+        (
+            O_TOKEN_COMMAND,
+            Sub(
+                "aws secretsmanager get-secret-value --region ${AWS::Region} --secret-id "
+                "${Secret} --query SecretString --output text",
+                Secret=app_secret,
+            ),
+            "Prints the API token; send it as Authorization: Bearer <token>",
+        ),
         (O_VPC_ID, vpc_id, "VPC of the deployment"),
     )
     for name, value, description in outputs:
@@ -313,7 +365,8 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         "Description": (
             "Required: HTTPS on 443, HTTP redirects to it."
             if profile.certificate_required
-            else "Optional. Empty: HTTP only. Given: HTTPS on 443, HTTP redirects to it."
+            else "Optional. Empty: HTTPS through Amazon CloudFront on a *.cloudfront.net "
+            "address. Given: the load balancer serves HTTPS on 443, HTTP redirects to it."
         ),
     }
     if not profile.certificate_required:
@@ -343,7 +396,15 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         Default="0.0.0.0/0",
         AllowedPattern=CIDR_PATTERN,
         ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
-        Description="Who may reach the load balancer on 80/443 (nothing else is exposed).",
+        Description=(
+            "Who may reach the load balancer on 80/443 (nothing else is exposed). "
+            + (
+                "0.0.0.0/0 unless CertificateArn is given: without one, CloudFront alone "
+                "reaches the load balancer."
+                if not profile.certificate_required
+                else ""
+            )
+        ).strip(),
     )
     add_parameter(
         t,
@@ -526,6 +587,25 @@ def _add_rules(t: Template, profile: Profile) -> None:
                     {
                         "Assert": Not(_is_empty(needed)),
                         "AssertDescription": f"{given} needs {needed}: give them together",
+                    }
+                ],
+            },
+        )
+    if not profile.certificate_required:
+        # Without a certificate the load balancer admits CloudFront only, so a narrower
+        # IngressCidr would be silently ignored: refuse it instead.
+        t.add_rule(
+            "IngressCidrNeedsCertificate",
+            {
+                "RuleCondition": _is_empty(P_CERTIFICATE),
+                "Assertions": [
+                    {
+                        "Assert": Equals(Ref(P_INGRESS_CIDR), "0.0.0.0/0"),
+                        "AssertDescription": (
+                            f"{P_INGRESS_CIDR} needs {P_CERTIFICATE}: without a certificate "
+                            "the service is reached through CloudFront, which the load "
+                            "balancer alone admits"
+                        ),
                     }
                 ],
             },

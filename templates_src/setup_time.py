@@ -50,6 +50,8 @@ DURATIONS: dict[str, Duration] = {
     "AWS::ElasticLoadBalancingV2::LoadBalancer": Duration(120, "tf-alb"),
     "AWS::ElasticLoadBalancingV2::TargetGroup": Duration(5, "cfn-events"),
     "AWS::ElasticLoadBalancingV2::Listener": Duration(5, "cfn-events"),
+    "AWS::ElasticLoadBalancingV2::ListenerRule": Duration(5, "cfn-events"),
+    "AWS::CloudFront::Distribution": Duration(300, "cloudfront-deploy"),
     "AWS::RDS::DBSubnetGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBParameterGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBInstance": Duration(305, "tf-rds"),

@@ -84,6 +84,7 @@ KIND_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "StackGuard": ("stack_guard",),
     "DeletionProtection": ("deletion_protection", "root_status", "protected", "protect"),
     "LogGroups": ("log_groups",),
+    "OriginFacingPrefixList": ("origin_facing_prefix_list",),
 }
 ALL_KINDS = tuple(KIND_FUNCTIONS)
 

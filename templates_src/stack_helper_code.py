@@ -16,6 +16,9 @@ modules (boto3 included). Each resource type below is one short handler:
   refuses a deliberate delete while it is on, naming what to turn off.
 - ``Custom::LogGroups``: owns the log groups AWS services create by themselves (RDS log
   export, Container Insights): retention, key, deleted with the stack.
+- ``Custom::OriginFacingPrefixList``: the id of the AWS-managed prefix list of CloudFront's
+  origin-facing servers in this region (its name is the same everywhere, its id is not),
+  for the load balancer's security group. ``Ref`` returns it.
 
 A failed handler answers FAILED with a one-line reason, which CloudFormation shows as the
 resource's status reason; the function always answers, so a stack never waits an hour.
@@ -207,9 +210,22 @@ def log_groups(event: dict[str, Any], props: dict[str, Any]) -> str | None:
     return ",".join(names)
 
 
+def origin_facing_prefix_list(event: dict[str, Any], props: dict[str, Any]) -> str | None:
+    if event["RequestType"] == "Delete":
+        return None  # AWS's list: nothing of ours to delete
+    name = "com.amazonaws.global.cloudfront.origin-facing"  # here: the ECS copy is near 4096
+    found = boto3.client("ec2").describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [name]}]
+    )["PrefixLists"]
+    if not found:
+        raise Refused(f"refused: this region has no managed prefix list {name}")
+    return str(found[0]["PrefixListId"])
+
+
 HANDLERS: dict[str, Any] = {
     "EcsServiceLinkedRole": ecs_service_linked_role,
     "StackGuard": stack_guard,
     "DeletionProtection": deletion_protection,
     "LogGroups": log_groups,
+    "OriginFacingPrefixList": origin_facing_prefix_list,
 }

@@ -251,7 +251,7 @@ class _Comparison:
     def _change(
         self, logical_id: str, kind: str, action: Action, reason: str, policy: str
     ) -> Change:
-        stateful = kind in stateful_types()
+        stateful = holds_data(self.before.template["Resources"].get(logical_id, {"Type": kind}))
         return Change(self.stack, logical_id, kind, action, reason, stateful, policy)
 
     def _property_change(self, logical_id: str, kind: str) -> tuple[Action, str] | None:
@@ -322,12 +322,22 @@ class _Comparison:
                 r["Type"],
                 "delete",
                 "its nested stack is deleted",
-                r["Type"] in stateful_types(),
+                holds_data(r),
                 str(r.get("DeletionPolicy", "Delete")),
             )
             for name, r in child.get("Resources", {}).items()
             if _active(side, name) and r["Type"] != STACK_TYPE
         ]
+
+
+#: Resource metadata that says why a resource of a stateful type holds nothing to keep (a
+#: generated secret that is replaced together with everything using it, and its key).
+DISPOSABLE = "Disposable"
+
+
+def holds_data(resource: Doc) -> bool:
+    """A stateful type (cfn-lint's list), unless the template marks it disposable."""
+    return resource["Type"] in stateful_types() and DISPOSABLE not in resource.get("Metadata", {})
 
 
 def _replaced_references(node: Any) -> set[str]:

@@ -37,6 +37,9 @@ Gaps (what AWS does -> what moto 5.2.5 did):
 9. ``AWS::EC2::SecurityGroup``: ``SecurityGroupEgress`` replaces the default allow-all
    egress rule, and rules keep their ``Description`` -> the egress rules were ignored
    (allow-all stayed), a CIDR was passed where moto expects a list, descriptions dropped.
+   Changing its inline rules updates the group in place -> moto replaced the group; a
+   load balancer revisited by an update (something it references changed) is updated in
+   place -> moto has no update for it and lost the resource.
 10. ``AWS::ECS::Service``: ``LaunchType``, ``LoadBalancers``, ``NetworkConfiguration``,
     ``PlatformVersion``, ``DeploymentConfiguration`` and ``HealthCheckGracePeriodSeconds``
     are applied, and an update that changes the task definition rolls the service to it
@@ -45,12 +48,15 @@ Gaps (what AWS does -> what moto 5.2.5 did):
     ``RequiresCompatibilities``, both roles and ``RuntimePlatform``, and a changed one is
     a new revision of the same family -> dropped, and a new random family on update.
 11. Updates: a resource that references a replaced resource (the service, through the
-    task definition's new ARN) is updated after it -> only resources whose own JSON or
-    directly referenced parameters changed were updated, in template order.
+    task definition's new ARN) is updated after it, and a resource the update adds is
+    created after the resources it references are updated (a new nested stack reading an
+    output its sibling's update adds) -> only resources whose own JSON or directly
+    referenced parameters changed were updated, in template order, after every addition.
 12. Deletion: deleting a stack deletes its route tables, routes, route-table
     associations, internet gateway and its attachment, NAT gateways (and their network
     interfaces), Elastic IPs, VPC endpoints, flow logs, security group rules, ECS
-    clusters and task definitions, and ELBv2 listeners and target groups -> moto had no
+    clusters and task definitions, and ELBv2 listeners, listener rules and target groups
+    -> moto had no
     delete for those types, so they stayed, and the VPC then refused to go
     (DependencyViolation), leaving the VPC stack half-deleted. CloudFormation deletes
     in reverse dependency order (a listener before its load balancer, a rule before its
@@ -96,6 +102,19 @@ Gaps (what AWS does -> what moto 5.2.5 did):
     -> moto named it AWSServiceRoleForEcs and answered EntityAlreadyExists.
 21. CloudWatch Logs ``AssociateKmsKey`` makes the key the log group's (DescribeLogGroups
     shows it as kmsKeyId) -> moto answered HTTP 500 (not implemented).
+22. ``AWS::CloudFront::Distribution`` creates a distribution (Ref is its id, ``GetAtt
+    DomainName`` its ``*.cloudfront.net`` name) from the CloudFormation form of
+    ``DistributionConfig``, and deleting the stack disables and deletes it -> moto has no
+    CloudFormation support for the type (HTTP 500). Filled by creating it in moto's
+    CloudFront backend with the API's form of the same configuration, so that
+    GetDistributionConfig answers what the template asked for.
+23. Dynamic references ``{{resolve:secretsmanager:<id>:SecretString}}`` in resource
+    properties are replaced by the secret's value when the resource is created ("Get a
+    secret or secret value from Secrets Manager",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references-secretsmanager.html)
+    -> moto passed the reference through as a literal string.
+24. ``AWS::EC2::SecurityGroupIngress`` with ``SourcePrefixListId`` adds a rule whose source
+    is the prefix list -> moto asserted a CIDR or a group was given (HTTP 500).
 
 :func:`fill_gaps` applies every fill to moto's classes in this process (a
 ``ThreadedMotoServer`` serves from this process) and undoes them on exit.
@@ -129,6 +148,7 @@ from moto.cloudformation import responses as cfn_responses
 from moto.cloudformation import utils as cfn_utils
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.models import CloudFormationBackend, Stack, cloudformation_backends
+from moto.cloudfront.models import cloudfront_backends
 from moto.core.utils import pascal_to_camelcase, remap_nested_keys
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_ip_addresses import ElasticAddress
@@ -142,7 +162,13 @@ from moto.ec2.models.subnets import SubnetRouteTableAssociation
 from moto.ec2.models.vpcs import VPCEndPoint
 from moto.ec2.models.vpn_gateway import VPCGatewayAttachment
 from moto.ecs.models import Cluster, Service, TaskDefinition, ecs_backends
-from moto.elbv2.models import FakeListener, FakeLoadBalancer, FakeTargetGroup, elbv2_backends
+from moto.elbv2.models import (
+    FakeListener,
+    FakeListenerRule,
+    FakeLoadBalancer,
+    FakeTargetGroup,
+    elbv2_backends,
+)
 from moto.iam.access_control import PermissionResult
 from moto.iam.exceptions import EntityAlreadyExists as IamEntityAlreadyExists
 from moto.iam.exceptions import InvalidInput as IamInvalidInput
@@ -748,9 +774,67 @@ def _security_group_create(original: Any) -> Callable[..., Any]:
                 backend.authorize_security_group_egress(
                     group.id, **_permission(rule, "DestinationSecurityGroupId")
                 )
+        group.inline_rules = (ingress, egress or [])  # what an update changes
         return group
 
     return create
+
+
+def _security_group_update(original: Any) -> Callable[..., Any]:
+    """Changed inline rules are an in-place update (the group keeps its id): the rules
+    that are gone are revoked, the new ones authorized ("AWS::EC2::SecurityGroup",
+    SecurityGroupIngress/SecurityGroupEgress: "Update requires: No interruption",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ec2-securitygroup.html)
+    -> moto deleted the group and created another."""
+
+    def update(  # noqa: PLR0917 - moto's signature
+        cls: type[Any],
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        same_group = (
+            properties.get("GroupDescription") == original_resource.description
+            and properties.get("VpcId") == original_resource.vpc_id
+            and hasattr(original_resource, "inline_rules")
+        )
+        if not same_group:  # create-only properties change: a new group
+            return original.__func__(
+                cls, original_resource, new_resource_name, cloudformation_json, account_id,
+                region_name,
+            )  # fmt: skip
+        backend = ec2_backends[account_id][region_name]
+        group_id = original_resource.id
+        old_ingress, old_egress = original_resource.inline_rules
+        new_ingress = properties.get("SecurityGroupIngress", [])
+        new_egress = properties.get("SecurityGroupEgress", old_egress)
+        for rule in old_ingress:
+            if rule not in new_ingress:
+                backend.revoke_security_group_ingress(
+                    group_id, **_permission(rule, "SourceSecurityGroupId")
+                )
+        for rule in new_ingress:
+            if rule not in old_ingress:
+                backend.authorize_security_group_ingress(
+                    group_id, **_permission(rule, "SourceSecurityGroupId")
+                )
+        for rule in old_egress:
+            if rule not in new_egress:
+                backend.revoke_security_group_egress(
+                    group_id, **_permission(rule, "DestinationSecurityGroupId")
+                )
+        for rule in new_egress:
+            if rule not in old_egress:
+                backend.authorize_security_group_egress(
+                    group_id, **_permission(rule, "DestinationSecurityGroupId")
+                )
+        original_resource.inline_rules = (new_ingress, new_egress)
+        return original_resource
+
+    return update
 
 
 # --- 10: ECS services ------------------------------------------------------------------------
@@ -948,9 +1032,45 @@ def _resource_diff(original: Callable[..., Any]) -> Callable[..., Any]:
             changed = not grown <= modified
             modified |= grown
         actions["Modify"] = _dependency_order(new, needs, within=modified)
+        # A resource the update adds that references an updated one waits for it (a new
+        # nested stack reading an updated stack's new output): created after the updates.
+        waiting: set[str] = set()
+        changed = True
+        while changed:
+            grown = {
+                n for n in actions["Add"] if needs[n] & (modified | waiting) and n not in waiting
+            }
+            changed = bool(grown)
+            waiting |= grown
+        actions["Add"] = [n for n in actions["Add"] if n not in waiting]
+        self._added_after_updates = _dependency_order(new, needs, within=waiting)
         return actions
 
     return diff
+
+
+def _update_in_place(original: Callable[..., Any]) -> Callable[..., Any]:
+    """A type moto cannot update (a load balancer) keeps its resource: AWS updates it in
+    place, and the updates under test leave its properties as they were (it is only
+    revisited because something it references was updated)."""
+
+    def update(
+        logical_id: str, resource_json: Json, resources_map: Any, account_id: str, region_name: str
+    ) -> Any:
+        updated = original(logical_id, resource_json, resources_map, account_id, region_name)
+        return resources_map[logical_id] if updated is None else updated
+
+    return update
+
+
+def _update_then_add(original: Callable[..., Any]) -> Callable[..., Any]:
+    def update(self: Any, template: Json, parameters: Json | None = None) -> None:
+        original(self, template, parameters)
+        for name in getattr(self, "_added_after_updates", []):
+            _ = self[name]  # moto's way of creating a resource of the loaded template
+        self._added_after_updates = []
+
+    return update
 
 
 # --- 12: deletion ---------------------------------------------------------------------------
@@ -1005,6 +1125,12 @@ def _delete_flow_log(self: Any) -> None:
 
 
 def _delete_ingress(self: Any, account_id: str, region_name: str) -> None:
+    if "SourcePrefixListId" in self.properties:  # 24
+        ec2_backends[account_id][region_name].revoke_security_group_ingress(
+            self.security_group.id,
+            **_prefix_list_permission(self.properties, with_description=False),
+        )
+        return
     rule = _permission({**self.properties, "Description": None}, "SourceSecurityGroupId")
     for peer in rule["ip_ranges"] + rule["source_groups"]:
         peer.pop("Description")  # moto matches rules on every key it was given
@@ -1025,6 +1151,10 @@ def _delete_task_definition(self: Any, account_id: str, region_name: str) -> Non
 
 def _delete_listener(self: Any, account_id: str, region_name: str) -> None:
     elbv2_backends[account_id][region_name].delete_listener(self.arn)
+
+
+def _delete_listener_rule(self: Any, account_id: str, region_name: str) -> None:
+    elbv2_backends[account_id][region_name].delete_rule(self.arn)
 
 
 def _delete_target_group(self: Any, account_id: str, region_name: str) -> None:
@@ -1391,6 +1521,149 @@ def _associate_kms_key(self: LogsResponse) -> str:
     return ""
 
 
+# --- 22: CloudFront distributions -----------------------------------------------------------
+
+
+def _api_list(items: list[Any]) -> Json:
+    return {"Quantity": len(items), "Items": items}
+
+
+def _distribution_config(properties: Json, caller_reference: str) -> Json:
+    """The CloudFront API's form of a template's DistributionConfig (lists with Quantity)."""
+    config = dict(properties["DistributionConfig"])
+    origins = []
+    for given in config["Origins"]:
+        origin = dict(given)
+        origin["CustomHeaders"] = _api_list(origin.pop("OriginCustomHeaders", []))
+        origins.append(origin)
+    behavior = dict(config["DefaultCacheBehavior"])
+    methods = behavior.pop("AllowedMethods", ["GET", "HEAD"])
+    cached = behavior.pop("CachedMethods", ["GET", "HEAD"])
+    behavior["AllowedMethods"] = {**_api_list(methods), "CachedMethods": _api_list(cached)}
+    return {
+        **config,
+        "CallerReference": caller_reference,
+        "Origins": _api_list(origins),
+        "DefaultCacheBehavior": behavior,
+        "Comment": config.get("Comment", ""),
+        "IsIPV6Enabled": config.get("IPV6Enabled", False),
+    }
+
+
+class CloudFrontDistribution(_FilledModel):
+    """``AWS::CloudFront::Distribution``: Ref is the id; DomainName and Id attributes."""
+
+    def __init__(self, distribution_id: str, domain_name: str) -> None:
+        self.physical_resource_id = distribution_id
+        self.domain_name = domain_name
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in {"DomainName", "Id"}
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.domain_name if attribute_name == "DomainName" else self.physical_resource_id
+
+    @classmethod
+    def create_from_cloudformation_json(
+        cls,
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> CloudFrontDistribution:
+        backend = cloudfront_backends[account_id]["aws"]  # a global service
+        config = _distribution_config(cloudformation_json["Properties"], str(uuid.uuid4()))
+        distribution, _, _ = backend.create_distribution(config, tags=[])
+        return cls(distribution.distribution_id, distribution.domain_name)
+
+    @classmethod
+    def delete_from_cloudformation_json(
+        cls, resource_name: str, cloudformation_json: Json, account_id: str, region_name: str
+    ) -> None:
+        backend = cloudfront_backends[account_id]["aws"]
+        if resource_name in backend.distributions:  # CloudFormation disables, then deletes
+            backend.delete_distribution(resource_name, if_match=True)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        self.delete_from_cloudformation_json(self.physical_resource_id, {}, account_id, region_name)
+
+
+FILLED_MODELS["AWS::CloudFront::Distribution"] = CloudFrontDistribution
+
+
+# --- 23: dynamic references to Secrets Manager ------------------------------------------------
+
+SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:([^{}]+?)\}\}")
+
+
+def _resolve_secret_references(value: str, account_id: str, region_name: str) -> str:
+    backend = secretsmanager_backends[account_id][region_name]
+
+    def secret(match: re.Match[str]) -> str:
+        # secret-id (a name, or an ARN with its own colons), then SecretString:json-key:...
+        reference = match.group(1)
+        secret_id, _, rest = reference.partition(":SecretString")
+        json_key = rest.lstrip(":").split(":")[0] if rest else ""
+        text = str(backend.get_secret_value(secret_id, "", "AWSCURRENT")["SecretString"])
+        return str(json.loads(text)[json_key]) if json_key else text
+
+    return SECRET_REFERENCE.sub(secret, value)
+
+
+def _clean_json_with_references(original: Callable[..., Any]) -> Callable[..., Any]:
+    def clean(resource_json: Any, resources_map: Any) -> Any:
+        cleaned = original(resource_json, resources_map)
+        if isinstance(cleaned, str) and "{{resolve:secretsmanager:" in cleaned:
+            return _resolve_secret_references(
+                cleaned, resources_map._account_id, resources_map._region_name
+            )
+        return cleaned
+
+    return clean
+
+
+# --- 24: security group rules from a prefix list ----------------------------------------------
+
+
+def _ingress_create(original: Any) -> Callable[..., Any]:
+    def create(
+        cls: type[Any],
+        resource_name: str,
+        cloudformation_json: Json,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        properties = cloudformation_json["Properties"]
+        if "SourcePrefixListId" not in properties:
+            return original.__func__(
+                cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
+            )
+        backend = ec2_backends[account_id][region_name]
+        (group,) = backend.describe_security_groups(group_ids=[properties["GroupId"]])
+        backend.authorize_security_group_ingress(
+            group.id, **_prefix_list_permission(properties, with_description=True)
+        )
+        return cls(group, properties)
+
+    return create
+
+
+def _prefix_list_permission(properties: Json, *, with_description: bool) -> Json:
+    peer = {"PrefixListId": properties["SourcePrefixListId"]}
+    if with_description and properties.get("Description"):
+        peer["Description"] = properties["Description"]
+    return {
+        "ip_protocol": str(properties["IpProtocol"]),
+        "from_port": properties.get("FromPort"),
+        "to_port": properties.get("ToPort"),
+        "ip_ranges": [],
+        "prefix_list_ids": [peer],
+    }
+
+
 # --- applying the fills ---------------------------------------------------------------------
 
 
@@ -1423,7 +1696,14 @@ def fill_gaps() -> Iterator[None]:
 
     patch(parsing, "get_model_map", model_map)
     patch(parsing, "get_name_type_map", name_type_map)
-    patch(parsing, "clean_json", _clean_json(parsing.clean_json))
+    patch(parsing, "clean_json", _clean_json_with_references(_clean_json(parsing.clean_json)))
+    patch(
+        SecurityGroupIngress,
+        "create_from_cloudformation_json",
+        classmethod(
+            _ingress_create(SecurityGroupIngress.__dict__["create_from_cloudformation_json"])
+        ),
+    )
     from_s3 = _stack_from_s3_url(cfn_utils.get_stack_from_s3_url)
     patch(cfn_utils, "get_stack_from_s3_url", from_s3)
     patch(cfn_models, "get_stack_from_s3_url", from_s3)
@@ -1444,6 +1724,13 @@ def fill_gaps() -> Iterator[None]:
         "create_from_cloudformation_json",
         classmethod(
             _security_group_create(FakeSecurityGroup.__dict__["create_from_cloudformation_json"])
+        ),
+    )
+    patch(
+        FakeSecurityGroup,
+        "update_from_cloudformation_json",
+        classmethod(
+            _security_group_update(FakeSecurityGroup.__dict__["update_from_cloudformation_json"])
         ),
     )
     patch(
@@ -1474,6 +1761,8 @@ def fill_gaps() -> Iterator[None]:
         "build_resource_diff",
         _resource_diff(parsing.ResourceMap.build_resource_diff),
     )
+    patch(parsing.ResourceMap, "update", _update_then_add(parsing.ResourceMap.update))
+    patch(parsing, "parse_and_update_resource", _update_in_place(parsing.parse_and_update_resource))
     patch(TaskDefinition, "create_from_cloudformation_json", classmethod(_task_definition_create))
     patch(TaskDefinition, "update_from_cloudformation_json", classmethod(_task_definition_update))
     patch(Service, "create_from_cloudformation_json", classmethod(_ecs_service_create))
@@ -1528,6 +1817,7 @@ def fill_gaps() -> Iterator[None]:
         (Cluster, _delete_cluster),
         (TaskDefinition, _delete_task_definition),
         (FakeListener, _delete_listener),
+        (FakeListenerRule, _delete_listener_rule),
         (FakeTargetGroup, _delete_target_group),
     ):
         patch(owner, "delete", delete)

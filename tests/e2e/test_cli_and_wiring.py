@@ -57,7 +57,7 @@ def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_
         for r in yaml.safe_load(packaged.read_text())["Resources"].values()
     ]
     # package points each TemplateURL at the object it uploaded to S3 (here, the emulator).
-    assert len(urls) == 4, urls
+    assert len(urls) == 5, urls  # vpc, alb, rds, ecs and the trial's cloudfront
     assert all(f"/{BUCKET}/cli/" in u for u in urls), urls
 
     deploy = aws_cli(
@@ -75,7 +75,9 @@ def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_
     stack = wait_for(cfn, "co-cli")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert {c["StackStatus"] for c in nested_stacks(cfn, "co-cli").values()} == {"CREATE_COMPLETE"}
-    assert outputs(stack)["ServiceUrl"].startswith("http://")
+    url = outputs(stack)["ServiceUrl"]
+    assert url.startswith("https://"), url  # the trial's CloudFront address
+    assert url.endswith(".cloudfront.net"), url
 
 
 BASE_URL = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/broken/"

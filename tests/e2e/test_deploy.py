@@ -14,9 +14,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+import build_templates
 from service import contract
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
-from tests.e2e.conftest import PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
+from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
@@ -70,15 +71,22 @@ def test_quickstart_creates_with_no_parameter_overrides(
     stack = create_quickstart(cfn, published)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     children = nested_stacks(cfn, "co-trial")
-    assert set(children) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack"}
+    assert set(children) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack", "CloudfrontStack"}
     assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
 
     out = outputs(stack)
     alb_out, rds_out, ecs_out, vpc_out = (
         outputs(children[n]) for n in ("AlbStack", "RdsStack", "EcsStack", "VpcStack")
     )
-    # The parent's outputs come from the nested stacks' outputs.
-    assert out["ServiceUrl"] == f"http://{alb_out['LoadBalancerDnsName']}"
+    # The parent's outputs come from the nested stacks' outputs: HTTPS through CloudFront.
+    cdn_out = outputs(children["CloudfrontStack"])
+    assert out["ServiceUrl"] == f"https://{cdn_out['DistributionDomainName']}"
+    assert out["ServiceUrl"].endswith(".cloudfront.net")
+    # Where to fetch the API token, as a command the operator can paste.
+    assert out["ApiTokenCommand"] == (
+        f"aws secretsmanager get-secret-value --region us-east-1 --secret-id "
+        f"{out['AppSecretArn']} --query SecretString --output text"
+    )
     assert out["ClusterName"] == ecs_out["ClusterName"]
     assert out["DatabaseEndpoint"] == rds_out["EndpointAddress"]
     assert out["DatabaseSecretArn"] == rds_out["MasterSecretArn"]
@@ -126,16 +134,74 @@ def test_quickstart_creates_with_no_parameter_overrides(
     assert environment[contract.ENV_MARKETPLACE_PRODUCT_CODE] == PRODUCT_CODE
     assert container["readonlyRootFilesystem"] is True
 
-    # The load balancer: HTTP only without a certificate, checking readiness on the port.
+    # The load balancer: port 80 answers 403 unless CloudFront's secret header is there.
     elb = client("elbv2", aws)
     (lb,) = elb.describe_load_balancers()["LoadBalancers"]
     listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
-    assert [(x["Port"], x["Protocol"], x["DefaultActions"][0]["Type"]) for x in listeners] == [
-        (80, "HTTP", "forward")
-    ]
+    assert [(x["Port"], x["Protocol"]) for x in listeners] == [(80, "HTTP")]
+    (default,) = listeners[0]["DefaultActions"]
+    assert (default["Type"], default["FixedResponseConfig"]["StatusCode"]) == (
+        "fixed-response",
+        "403",
+    )
     (tg,) = elb.describe_target_groups()["TargetGroups"]
     assert (tg["HealthCheckPath"], tg["Port"]) == (contract.HEALTH_PATH, contract.PORT)
     assert service["loadBalancers"][0]["targetGroupArn"] == tg["TargetGroupArn"]
+    origin_secret = secrets.get_secret_value(
+        SecretId=physical_id(cfn, children["CloudfrontStack"], "OriginSecret")
+    )["SecretString"]
+    assert len(origin_secret) == 64
+    assert origin_secret.isalnum()
+    rules = [
+        r
+        for r in elb.describe_rules(ListenerArn=listeners[0]["ListenerArn"])["Rules"]
+        if not r["IsDefault"]
+    ]
+    assert [(r["Conditions"], r["Actions"][0]["TargetGroupArn"]) for r in rules] == [
+        (
+            [
+                {
+                    "Field": "http-header",
+                    "HttpHeaderConfig": {
+                        "HttpHeaderName": "X-Origin-Verify",
+                        "Values": [origin_secret],
+                    },
+                }
+            ],
+            tg["TargetGroupArn"],
+        )
+    ]
+
+    # CloudFront: the ALB is its origin over HTTP, with the secret header; viewers get HTTPS,
+    # nothing is cached, every method and viewer header but Host is forwarded.
+    cloudfront = client("cloudfront", aws)
+    config = cloudfront.get_distribution_config(Id=cdn_out["DistributionId"])["DistributionConfig"]
+    (origin,) = config["Origins"]["Items"]
+    assert origin["DomainName"] == alb_out["LoadBalancerDnsName"]
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "http-only"
+    assert origin["CustomHeaders"]["Items"] == [
+        {"HeaderName": "X-Origin-Verify", "HeaderValue": origin_secret}
+    ]
+    behavior = config["DefaultCacheBehavior"]
+    assert behavior["ViewerProtocolPolicy"] == "redirect-to-https"
+    assert behavior["CachePolicyId"] == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    assert behavior["OriginRequestPolicyId"] == "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+    assert behavior["AllowedMethods"]["Quantity"] == 7
+    assert config["ViewerCertificate"]["CloudFrontDefaultCertificate"] is True
+    # Only CloudFront's origin-facing servers may connect to the load balancer.
+    (prefix_list,) = client("ec2", aws).describe_managed_prefix_lists(
+        Filters=[
+            {
+                "Name": "prefix-list-name",
+                "Values": ["com.amazonaws.global.cloudfront.origin-facing"],
+            }
+        ]
+    )["PrefixLists"]
+    lb_ingress = rules_of(aws, lb["SecurityGroups"][0])["ingress"]
+    assert [
+        (r["FromPort"], r["ToPort"], r["IpRanges"], [p["PrefixListId"] for p in r["PrefixListIds"]])
+        for r in lb_ingress
+    ] == [(80, 80, [], [prefix_list["PrefixListId"]])]
 
     # Network rules: ALB -> tasks on the service port, tasks -> database on 5432.
     alb_sg, task_sg, db_sg = (
@@ -208,6 +274,13 @@ def test_new_image_rolls_the_service_and_delete_removes_everything(
     clusters = ecs.describe_clusters(clusters=ecs.list_clusters()["clusterArns"])["clusters"]
     assert {c["status"] for c in clusters} <= {"INACTIVE"}  # ECS keeps them visible a while
     assert client("elbv2", aws).describe_load_balancers()["LoadBalancers"] == []
+    distributions = client("cloudfront", aws).list_distributions()["DistributionList"]
+    assert distributions.get("Items", []) == []
+
+
+def physical_id(cfn: Any, stack: dict[str, Any], logical_id: str) -> str:
+    resource = cfn.describe_stack_resource(StackName=stack["StackId"], LogicalResourceId=logical_id)
+    return str(resource["StackResourceDetail"]["PhysicalResourceId"])
 
 
 def production_parameters(published: Published, certificate: str) -> list[dict[str, str]]:
@@ -288,3 +361,99 @@ def test_rules_reject_an_existing_vpc_without_subnets(cfn: Any, published: Publi
             ],
             Capabilities=CAPABILITIES,
         )
+
+
+def test_the_trial_with_a_certificate_serves_https_itself_without_cloudfront(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    certificate = client("acm", aws).request_certificate(DomainName="co.example.com")[
+        "CertificateArn"
+    ]
+    cfn.create_stack(
+        StackName="co-trial",
+        TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+        Parameters=[
+            {"ParameterKey": "CertificateArn", "ParameterValue": certificate},
+            {"ParameterKey": "DomainName", "ParameterValue": "co.example.com"},
+            {"ParameterKey": "IngressCidr", "ParameterValue": "203.0.113.0/24"},
+        ],
+        Capabilities=CAPABILITIES,
+    )
+    stack = wait_for(cfn, "co-trial")
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert set(nested_stacks(cfn, "co-trial")) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack"}
+    assert outputs(stack)["ServiceUrl"] == "https://co.example.com"
+    distributions = client("cloudfront", aws).list_distributions()["DistributionList"]
+    assert distributions.get("Items", []) == []
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert sorted((x["Port"], x["Protocol"]) for x in listeners) == [(80, "HTTP"), (443, "HTTPS")]
+    # The customer's clients, on 80 (redirected) and 443, and no prefix list.
+    ingress = rules_of(aws, lb["SecurityGroups"][0])["ingress"]
+    assert sorted(
+        (r["FromPort"], [c["CidrIp"] for c in r["IpRanges"]], r.get("PrefixListIds", []))
+        for r in ingress
+    ) == [(80, ["203.0.113.0/24"], []), (443, ["203.0.113.0/24"], [])]
+
+
+def test_a_narrower_ingress_cidr_without_a_certificate_is_refused(
+    cfn: Any, published: Published
+) -> None:
+    with pytest.raises(ClientError, match="IngressCidr needs CertificateArn"):
+        cfn.create_stack(
+            StackName="co-trial",
+            TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+            Parameters=[{"ParameterKey": "IngressCidr", "ParameterValue": "203.0.113.0/24"}],
+            Capabilities=CAPABILITIES,
+        )
+
+
+#: The release before CloudFront: out/ as committed where this work started.
+RELEASE_BEFORE_CLOUDFRONT = "893980c"
+
+
+def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    earlier = build_templates.read_earlier_build(RELEASE_BEFORE_CLOUDFRONT)
+    base = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/earlier/"
+    s3 = client("s3", aws)
+    for path, text in earlier.items():
+        body = (
+            text.replace("TemplateURL: nested/", f"TemplateURL: {base}nested/")
+            if path.startswith("cloud-optimizer-")
+            else text
+        )
+        s3.put_object(Bucket=BUCKET, Key=f"earlier/{path}", Body=body.encode())
+    cfn.create_stack(
+        StackName="co-trial",
+        TemplateURL=f"{base}cloud-optimizer-quickstart.yaml",
+        Capabilities=CAPABILITIES,
+    )
+    before = wait_for(cfn, "co-trial")
+    assert before["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs(before)["ServiceUrl"].startswith("http://")
+    old_children = {n: c["StackId"] for n, c in nested_stacks(cfn, "co-trial").items()}
+
+    cfn.update_stack(
+        StackName="co-trial",
+        TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
+        Capabilities=CAPABILITIES,
+    )
+    after = wait_for(cfn, "co-trial")
+    assert after["StackStatus"] == "UPDATE_COMPLETE", after.get("StackStatusReason")
+    children = nested_stacks(cfn, "co-trial")
+    # The four stacks are updated in place (same ids, same database); CloudFront is added.
+    assert {n: children[n]["StackId"] for n in old_children} == old_children
+    assert "CloudfrontStack" in children
+    out = outputs(after)
+    assert out["ServiceUrl"].startswith("https://")
+    assert out["ServiceUrl"].endswith(".cloudfront.net")
+    assert out["DatabaseEndpoint"] == outputs(before)["DatabaseEndpoint"]
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    ingress = rules_of(aws, lb["SecurityGroups"][0])["ingress"]
+    assert [(r["IpRanges"], len(r["PrefixListIds"])) for r in ingress] == [([], 1)]
+    (listener,) = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    assert listener["DefaultActions"][0]["Type"] == "fixed-response"

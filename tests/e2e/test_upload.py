@@ -23,6 +23,7 @@ EXPECTED_KEYS = {
         "nested/alb.yaml",
         "nested/rds.yaml",
         "nested/ecs.yaml",
+        "nested/cloudfront.yaml",
         "parameters/trial.json",
         "parameters/production.json",
     )
@@ -165,7 +166,7 @@ def test_a_failure_midway_is_reported_incomplete_and_parents_are_never_uploaded_
         capsys,
     )
     assert code == build_templates.EXIT_UPLOAD
-    assert "only 3 of 8 files were uploaded, the set is incomplete: do not launch it" in err
+    assert "only 3 of 9 files were uploaded, the set is incomplete: do not launch it" in err
     assert err.count("\n") == 1
     assert "Launch Stack" not in out
     assert not [

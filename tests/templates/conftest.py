@@ -6,6 +6,7 @@ import pytest
 
 import build_templates
 from templates_src.alb import build_alb_stack
+from templates_src.cloudfront import build_cloudfront_stack
 from templates_src.ecs import build_ecs_stack
 from templates_src.parents import build_parent
 from templates_src.profile import PRODUCTION, TRIAL
@@ -39,6 +40,11 @@ def ecs_t() -> Doc:
 
 
 @pytest.fixture(scope="session")
+def cloudfront_t() -> Doc:
+    return dict(build_cloudfront_stack().to_dict())
+
+
+@pytest.fixture(scope="session")
 def quickstart_t() -> Doc:
     return dict(build_parent(TRIAL, relative).to_dict())
 
@@ -54,8 +60,8 @@ def all_templates(children: dict[str, Doc], quickstart_t: Doc, production_t: Doc
 
 
 @pytest.fixture(scope="session")
-def children(vpc_t: Doc, alb_t: Doc, rds_t: Doc, ecs_t: Doc) -> dict[str, Doc]:
-    return {"vpc": vpc_t, "alb": alb_t, "rds": rds_t, "ecs": ecs_t}
+def children(vpc_t: Doc, alb_t: Doc, rds_t: Doc, ecs_t: Doc, cloudfront_t: Doc) -> dict[str, Doc]:
+    return {"vpc": vpc_t, "alb": alb_t, "rds": rds_t, "ecs": ecs_t, "cloudfront": cloudfront_t}
 
 
 @pytest.fixture(scope="session")

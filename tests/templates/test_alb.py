@@ -29,11 +29,20 @@ def test_with_a_certificate_https_serves_and_http_only_redirects(alb_t: Doc) -> 
     }
 
 
-def test_without_a_certificate_the_trial_serves_http(alb_t: Doc) -> None:
+def test_without_a_certificate_the_listener_refuses_everything_cloudfront_does_not_vouch_for(
+    alb_t: Doc,
+) -> None:
     http = _listeners(alb_t)["HttpListener"]
     assert http["Condition"] == "NoCertificate"
-    assert props(http)["DefaultActions"][0]["Type"] == "forward"
+    # The only forwarding rule is the CloudFront stack's (secret origin header): by default 403.
+    (action,) = props(http)["DefaultActions"]
+    assert action["Type"] == "fixed-response"
+    assert action["FixedResponseConfig"]["StatusCode"] == "403"
     assert alb_t["Conditions"]["NoCertificate"] == {"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}
+    assert alb_t["Outputs"]["HttpListenerArn"] == {
+        "Condition": "NoCertificate",
+        "Value": {"Ref": "HttpListener"},
+    }
 
 
 def test_tls_policy_allows_only_tls_1_2_and_1_3(alb_t: Doc) -> None:
@@ -79,12 +88,16 @@ def test_target_group_checks_liveness_so_a_database_blip_restarts_no_task(alb_t:
     assert attributes["deregistration_delay.timeout_seconds"] == str(contract.DEREGISTRATION_DELAY)
 
 
-def test_clients_reach_only_80_and_443(alb_t: Doc) -> None:
+def test_clients_reach_only_80_and_443_and_without_a_certificate_not_at_all(alb_t: Doc) -> None:
     sg = props(resources(alb_t)["LoadBalancerSecurityGroup"])
-    assert [(r["FromPort"], r["ToPort"]) for r in sg["SecurityGroupIngress"]] == [(80, 80)]
-    https = resources(alb_t)["LoadBalancerHttpsIngress"]
-    assert https["Condition"] == "HasCertificate"
-    assert (props(https)["FromPort"], props(https)["ToPort"]) == (443, 443)
+    # Without a certificate no client CIDR is admitted: the CloudFront stack adds its
+    # origin-facing prefix list (tests/templates/test_cloudfront.py).
+    assert "SecurityGroupIngress" not in sg
+    for title, port in (("LoadBalancerHttpIngress", 80), ("LoadBalancerHttpsIngress", 443)):
+        rule = resources(alb_t)[title]
+        assert rule["Condition"] == "HasCertificate"
+        assert (props(rule)["FromPort"], props(rule)["ToPort"]) == (port, port)
+        assert props(rule)["CidrIp"] == {"Ref": "IngressCidr"}
 
 
 def test_nat_gateways_one_or_one_per_az_and_none_for_an_existing_vpc(alb_t: Doc) -> None:

@@ -20,6 +20,7 @@ EXPECTED = {
     "nested/ecs.yaml",
     "nested/rds.yaml",
     "nested/alb.yaml",
+    "nested/cloudfront.yaml",
     "parameters/trial.json",
     "parameters/production.json",
 }
@@ -29,7 +30,7 @@ def files_under(directory: Path) -> set[str]:
     return {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
 
 
-def test_build_writes_exactly_the_eight_files(
+def test_build_writes_exactly_the_nine_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert build_templates.main(["--out", str(tmp_path), "--no-lint"]) == build_templates.EXIT_OK

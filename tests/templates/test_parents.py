@@ -17,15 +17,28 @@ from templates_src.profile import PRODUCTION, TRIAL, Profile
 from tests.templates.cfn import Doc, matches, props, resources, walk
 
 VALID_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-STACK_FILES = {"VpcStack": "vpc", "AlbStack": "alb", "RdsStack": "rds", "EcsStack": "ecs"}
+STACK_FILES = {
+    "VpcStack": "vpc",
+    "AlbStack": "alb",
+    "RdsStack": "rds",
+    "EcsStack": "ecs",
+    "CloudfrontStack": "cloudfront",
+}
 
 
-def test_parents_hold_only_the_four_nested_stacks(quickstart_t: Doc, production_t: Doc) -> None:
+def test_parents_hold_only_nested_stacks_and_cloudfront_only_for_the_trial_without_certificate(
+    quickstart_t: Doc, production_t: Doc
+) -> None:
     for parent in (quickstart_t, production_t):
         stacks = resources(parent)
-        assert set(stacks) == set(STACK_FILES)
         assert {s["Type"] for s in stacks.values()} == {"AWS::CloudFormation::Stack"}
         assert stacks["VpcStack"]["Condition"] == "CreateVpc"
+    assert set(resources(production_t)) == set(STACK_FILES) - {"CloudfrontStack"}
+    assert set(resources(quickstart_t)) == set(STACK_FILES)
+    assert resources(quickstart_t)["CloudfrontStack"]["Condition"] == "BehindCloudFront"
+    assert quickstart_t["Conditions"]["BehindCloudFront"] == {
+        "Fn::Equals": [{"Ref": "CertificateArn"}, ""]
+    }
 
 
 def test_quickstart_deploys_with_every_parameter_at_its_default(quickstart_t: Doc) -> None:
@@ -325,3 +338,42 @@ def test_no_template_lets_the_customer_set_the_marketplace_product_code(
     for node in walk(all_templates["ecs"]):
         if isinstance(node, dict) and node.get("Name") == "MARKETPLACE_PRODUCT_CODE":
             assert isinstance(node["Value"], str)
+
+
+@pytest.mark.parametrize("parent", ["quickstart_t", "production_t"])
+def test_outputs_say_where_to_fetch_the_api_token(
+    parent: str, request: pytest.FixtureRequest
+) -> None:
+    outputs = request.getfixturevalue(parent)["Outputs"]
+    secret = {"Fn::GetAtt": ["EcsStack", "Outputs.AppSecretArn"]}
+    assert outputs["AppSecretArn"]["Value"] == secret
+    assert "Bearer" in outputs["AppSecretArn"]["Description"]
+    command = outputs["ApiTokenCommand"]["Value"]["Fn::Sub"]
+    assert command == [
+        "aws secretsmanager get-secret-value --region ${AWS::Region} --secret-id ${Secret} "
+        "--query SecretString --output text",
+        {"Secret": secret},
+    ]
+
+
+def test_the_trials_url_is_cloudfronts_https_address_unless_a_certificate_is_given(
+    quickstart_t: Doc, production_t: Doc
+) -> None:
+    assert quickstart_t["Outputs"]["ServiceUrl"]["Value"] == {
+        "Fn::If": [
+            "BehindCloudFront",
+            {"Fn::GetAtt": ["CloudfrontStack", "Outputs.ServiceUrl"]},
+            {"Fn::GetAtt": ["AlbStack", "Outputs.ServiceUrl"]},
+        ]
+    }
+    assert production_t["Outputs"]["ServiceUrl"]["Value"] == {
+        "Fn::GetAtt": ["AlbStack", "Outputs.ServiceUrl"]
+    }
+
+
+def test_a_narrower_ingress_cidr_without_a_certificate_is_refused_not_ignored(
+    quickstart_t: Doc,
+) -> None:
+    rule = quickstart_t["Rules"]["IngressCidrNeedsCertificate"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "IngressCidr"}, "0.0.0.0/0"]}

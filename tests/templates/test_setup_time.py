@@ -97,3 +97,20 @@ def test_docs_show_the_current_estimate(capsys: pytest.CaptureFixture[str]) -> N
     assert block == printed, (
         "docs/setup-time.md is stale: paste `build_templates.py --critical-path`"
     )
+
+
+def test_cloudfront_builds_while_the_database_does_and_stays_off_the_chain(
+    quickstart_t: Doc, children: dict[str, Doc]
+) -> None:
+    edge = {n: r for n, r in quickstart_t["Resources"].items() if n != "EcsStack"}
+    steps = {
+        s.logical_id: s
+        for s in flatten(estimate({**quickstart_t, "Resources": edge}, children).chain)
+    }
+    full = estimate(quickstart_t, children)
+    database = {s.logical_id: s for s in flatten(full.chain)}["TrialDatabase"]
+    assert "CloudfrontStack" in steps  # the longest chain without the service's stack
+    assert steps["CloudfrontStack"].start < database.finish  # in parallel with the database
+    assert steps["Distribution"].seconds == 300
+    assert steps["CloudfrontStack"].finish < full.total  # off the quickstart's chain
+    assert "CloudfrontStack" not in {s.logical_id for s in full.chain}

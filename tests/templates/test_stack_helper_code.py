@@ -79,6 +79,7 @@ def test_each_inline_copy_fits_cloudformations_limit_and_compiles() -> None:
     for kinds in (
         ("EcsServiceLinkedRole", "StackGuard"),
         ("DeletionProtection", "LogGroups"),
+        ("OriginFacingPrefixList",),
         ALL_KINDS[:2],
     ):
         source = inline_code(kinds)

@@ -188,3 +188,27 @@ def test_stateful_types_come_from_cfn_lint() -> None:
     assert {"AWS::RDS::DBInstance", "AWS::KMS::Key", "AWS::S3::Bucket", "AWS::Logs::LogGroup",
             "AWS::SecretsManager::Secret"} <= stateful  # fmt: skip
     assert "AWS::ECS::TaskDefinition" not in stateful
+
+
+def test_adding_a_certificate_to_the_trial_deletes_the_cloudfront_stack_and_nothing_of_value(
+    tmp_path: Path,
+) -> None:
+    out_dir = tmp_path / "out"
+    assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
+    earlier = build_templates.read_earlier_build(str(out_dir))
+    trial = build_templates._template_set("cloud-optimizer-quickstart", earlier, "test")
+    with_certificate = {
+        "CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"],
+        "DomainName": "co.example.com",
+    }
+    changes = compare_sets(trial, trial, {}, with_certificate)
+    deleted = {c.logical_id: c for c in changes if c.stack.endswith("/CloudfrontStack")}
+    assert {"Distribution", "OriginSecret", "OriginKey", "StackHelperLogGroup"} <= set(deleted)
+    assert {c.action for c in deleted.values()} == {"delete"}
+    # Stateful types, but marked disposable: the secret is regenerated, the key encrypts
+    # only it and the helper's lookup logs.
+    assert not [c for c in changes if c.unsafe], [c.describe() for c in changes if c.unsafe]
+    assert update_safety.holds_data({"Type": "AWS::KMS::Key"})
+    assert not update_safety.holds_data(
+        {"Type": "AWS::KMS::Key", "Metadata": {update_safety.DISPOSABLE: "why"}}
+    )

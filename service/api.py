@@ -193,6 +193,27 @@ _CATALOGUE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+class KnowledgeBaseUnavailable(Exception):
+    """The catalogue could not be read; the message says why, in words for a client."""
+
+
+async def framework_ids(request: Request) -> frozenset[str]:
+    """The ids of the frameworks this process serves; KnowledgeBaseUnavailable when the
+    knowledge base cannot be read (not loaded yet, database down)."""
+    state = request.app.state.co
+    ib, status = state.ib, state.kb
+    if not isinstance(ib, IBPlatform) or status is None:
+        raise KnowledgeBaseUnavailable("knowledge base not loaded yet")
+    try:
+        catalogue = await _cache(request).get(status, ib)
+    except _CATALOGUE_UNAVAILABLE as exc:
+        log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
+        raise KnowledgeBaseUnavailable("knowledge base unavailable") from None
+    if catalogue is None:
+        raise KnowledgeBaseUnavailable("knowledge base not loaded yet")
+    return frozenset(catalogue.framework)
+
+
 def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Give a handler the catalogue; turn every way of not reaching it into 400 or 503."""
 

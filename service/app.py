@@ -10,10 +10,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import api, assessments, contract, health
+from service.auth import BearerAuthMiddleware
 from service.db import UNAVAILABLE_ERRORS, describe_error
+from service.guards import RequestGuardMiddleware
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, build_openapi
 from service.secrets import SecretError
@@ -28,6 +31,34 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     # line instead of a traceback.
     log.warning("database unavailable for %s: %s", request.url.path, describe_error(exc))
     return api.unavailable("database unavailable")
+
+
+class AllowedMethodsMiddleware:
+    """OPTIONS answers 204 with the methods the path really serves, in ``Allow``."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            methods: set[str] = set()
+            for route in self.routes:
+                match, _ = route.matches(scope)
+                if match != Match.NONE and isinstance(route, Route):
+                    methods.update(route.methods or ())
+            if methods:
+                allow = ", ".join(sorted(methods | {"OPTIONS"}))
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 204,
+                        "headers": [(b"allow", allow.encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(state: AppState) -> Starlette:
@@ -57,8 +88,14 @@ def create_app(state: AppState) -> Starlette:
             SecretError,
         )
     }
-    app = Starlette(
-        routes=routes, middleware=[Middleware(RequestIdMiddleware)], exception_handlers=handlers
-    )
+    # Outermost first: the request id and response headers cover every answer below; no
+    # body is read and no route is looked up before the caller is authenticated.
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(BearerAuthMiddleware, tokens=state.tokens),
+        Middleware(RequestGuardMiddleware, max_body_bytes=state.settings.max_body_bytes),
+        Middleware(AllowedMethodsMiddleware, routes=routes),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.co = state
     return app

@@ -29,6 +29,9 @@ FALSE_WORDS = ("0", "false", "no", "off")
 # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME (partition may be aws-cn, aws-us-gov)
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
 
+# MAX_BODY_BYTES above this would let one request take the memory a pod is given.
+MAX_BODY_BYTES_LIMIT = 16 * 1024 * 1024
+
 T = TypeVar("T")
 
 
@@ -57,6 +60,8 @@ class Settings:
     db_wait_timeout: float = float(contract.DB_WAIT_TIMEOUT_DEFAULT)
     app_secret: str | None = field(default=None, repr=False)
     app_secret_arn: str | None = None
+    app_secret_overlap: float = float(contract.APP_SECRET_OVERLAP_DEFAULT)
+    max_body_bytes: int = contract.MAX_BODY_BYTES_DEFAULT
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
     host: str = DEFAULT_HOST
     port: int = contract.PORT
@@ -126,6 +131,13 @@ def _seconds(raw: str) -> float:
 def _positive_seconds(raw: str) -> float:
     value = _seconds(raw)
     if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _body_bytes(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_BODY_BYTES_LIMIT:
         raise ValueError(raw)
     return value
 
@@ -343,6 +355,18 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         app_secret=environ.get(contract.ENV_APP_SECRET) or None,
         app_secret_arn=env.parsed(
             contract.ENV_APP_SECRET_ARN, None, _secret_arn, "a Secrets Manager secret ARN"
+        ),
+        app_secret_overlap=env.parsed(
+            contract.ENV_APP_SECRET_OVERLAP,
+            float(contract.APP_SECRET_OVERLAP_DEFAULT),
+            _seconds,
+            "seconds >= 0",
+        ),
+        max_body_bytes=env.parsed(
+            contract.ENV_MAX_BODY_BYTES,
+            contract.MAX_BODY_BYTES_DEFAULT,
+            _body_bytes,
+            f"bytes from 1 to {MAX_BODY_BYTES_LIMIT}",
         ),
         redis_url=env.parsed(
             contract.ENV_REDIS_URL, None, _redis_url, "a redis:// or rediss:// URL", secret=True

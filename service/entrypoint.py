@@ -25,6 +25,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from service import contract, kb
 from service.app import create_app
+from service.auth import api_tokens
 from service.config import ConfigError, Settings, load_settings
 from service.db import (
     CredentialsRejected,
@@ -202,6 +203,7 @@ def hypercorn_config(settings: Settings) -> HypercornConfig:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
     config.accesslog = None  # service.logs.RequestIdMiddleware logs requests
+    config.include_server_header = False  # no product or version for a scanner to match
     config.errorlog = logging.getLogger("hypercorn.error")
     config.startup_timeout = LIFESPAN_STARTUP_TIMEOUT
     # After the drain Hypercorn waits this long for in-flight requests; what is left of
@@ -321,6 +323,7 @@ async def _start_and_serve(settings: Settings) -> int:
         migrations_at_head=settings.auto_migrate,
         expected_migrations=expected_migration_ids(settings.migrations_dir),
         redis=_redis_client(settings),
+        tokens=await api_tokens(resolver),
     )
     try:
         ib = await _step("5", "initialise IB", lambda: step_initialise_ib(db))

@@ -11,6 +11,8 @@ from service.db import Database
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from service.auth import ApiTokens
+
 
 class IBPlatformHealth(Protocol):
     """What the probes need from IB's platform object (service.ib.initialise_ib)."""
@@ -30,5 +32,7 @@ class AppState:
     migrations_at_head: bool = False
     shutting_down: bool = False
     redis: Redis | None = None
+    # The API's bearer tokens (service.auth); None: no secret, so /api/ refuses everyone.
+    tokens: ApiTokens | None = None
     # Migration ids this release expects applied; /ready re-checks them in the database.
     expected_migrations: tuple[str, ...] = field(default_factory=tuple)

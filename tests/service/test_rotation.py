@@ -16,7 +16,13 @@ import psycopg
 import pytest
 
 from service import contract
-from tests.service.process import StartService, log_records, run_command, service_environment
+from tests.service.process import (
+    AUTH_HEADERS,
+    StartService,
+    log_records,
+    run_command,
+    service_environment,
+)
 from tests.support.pg import PostgresCluster
 
 ROLE = "co_app"
@@ -86,13 +92,13 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
     lock = threading.Lock()
 
     def client(number: int) -> None:
-        with httpx.Client(base_url=service.url, timeout=15) as http:
+        with httpx.Client(headers=AUTH_HEADERS, base_url=service.url, timeout=15) as http:
             sent = 0
             while not stop.is_set():
                 try:
                     if sent % 2:
                         response = http.post(
-                            ASSESSMENTS, json={"name": f"r{number}-{sent}", "framework_id": "x"}
+                            ASSESSMENTS, json={"name": f"r{number}-{sent}", "framework_id": "cis-aws-v3"}
                         )
                         good = response.status_code == 201
                     else:

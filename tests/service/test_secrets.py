@@ -219,7 +219,8 @@ def test_service_started_from_an_arn_serves_and_never_logs_a_secret(
     )
     service = start_service(env)
     service.wait_until_ready()
-    assert service.get("/api/v1/assessments").status_code == 200
+    assert service.get("/api/v1/assessments", token="never-log-this-app-secret").status_code == 200
+    assert service.get("/api/v1/assessments", token="wrong").status_code == 401
     service.stop()
     assert service.proc is not None
     assert service.proc.returncode == 0

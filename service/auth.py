@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import contract
+from service.logs import request_id_var
 
 if TYPE_CHECKING:
     from service.secrets import SecretResolver
@@ -194,7 +195,7 @@ class BearerAuthMiddleware:
             scope["method"],
             scope["path"],
             reason,
-            extra={"client": _client(scope), "auth": reason},
+            extra={"client": _client(scope), "auth": reason, "request_id": request_id_var.get()},
         )
         await _refuse(send)
 

@@ -272,7 +272,8 @@ def test_killed_database_connections_answer_503_with_retry_after_then_recover(
             while not stop.is_set():
                 if sent % 3 == 0:
                     response = http.post(
-                        url + ASSESSMENTS, json={"name": f"k-{number}-{sent}", "framework_id": "cis-aws-v3"}
+                        url + ASSESSMENTS,
+                        json={"name": f"k-{number}-{sent}", "framework_id": "cis-aws-v3"},
                     )
                 elif sent % 3 == 1:
                     # Slow enough that terminations land inside the query.

@@ -98,7 +98,8 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
                 try:
                     if sent % 2:
                         response = http.post(
-                            ASSESSMENTS, json={"name": f"r{number}-{sent}", "framework_id": "cis-aws-v3"}
+                            ASSESSMENTS,
+                            json={"name": f"r{number}-{sent}", "framework_id": "cis-aws-v3"},
                         )
                         good = response.status_code == 201
                     else:

@@ -6,6 +6,7 @@ which the upgrade-under-load and rotation tests exercise.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service import api
+from service.guards import json_media_type
 from service.jsonbody import MAX_INTEGER, BadBody, parse_json_object, usable_text
 from service.state import AppState
 
@@ -23,6 +25,8 @@ MAX_FRAMEWORK_ID_LENGTH = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 ASSESSMENTS_PATH = "/api/v1/assessments"
+NAME_PATTERN = r"^[^\x00]*\S[^\x00]*$"
+_NAME = re.compile(NAME_PATTERN, re.DOTALL)
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -50,36 +54,59 @@ def _decimal(text: str) -> int | None:
     return value if value <= MAX_INTEGER else None
 
 
-async def create_assessment(request: Request) -> Response:
-    """Create an assessment from {"name", "framework_id"}; answers 201 with the row."""
-    state: AppState = request.app.state.co
-    try:
-        body = parse_json_object(await request.body())
-    except BadBody as exc:
-        return _problem(exc.status, str(exc))
+def describe_framework_ids(document: dict[str, Any], framework_ids: frozenset[str]) -> None:
+    """Put the framework ids this process serves into the document's request schema."""
+    post = document["paths"][ASSESSMENTS_PATH]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    schema["properties"]["framework_id"] = {
+        **schema["properties"]["framework_id"],
+        "enum": sorted(framework_ids),
+    }
+
+
+def _field_problems(body: dict[str, Any]) -> list[str]:
+    """What is wrong with the fields, in the terms of the documented schema."""
+    unknown = sorted(set(body) - {"name", "framework_id"})
+    if unknown:
+        return [f"unknown field {unknown[0]!r}; allowed: name, framework_id"]
     problems = []
     name = body.get("name")
     framework_id = body.get("framework_id")
     if (
         not isinstance(name, str)
-        or not name.strip()
         or len(name) > MAX_NAME_LENGTH
         or not usable_text(name)
+        or _NAME.fullmatch(name) is None
     ):
         problems.append(
-            f"name: expected a non-empty string of at most {MAX_NAME_LENGTH} characters"
+            f"name: expected a non-blank string of at most {MAX_NAME_LENGTH} characters"
         )
     if (
         not isinstance(framework_id, str)
-        or not framework_id.strip()
+        or not framework_id
         or len(framework_id) > MAX_FRAMEWORK_ID_LENGTH
     ):
         problems.append(
             "framework_id: expected a non-empty string of at most "
             f"{MAX_FRAMEWORK_ID_LENGTH} characters"
         )
+    return problems
+
+
+async def create_assessment(request: Request) -> Response:
+    """Create an assessment from {"name", "framework_id"}; answers 201 with the row."""
+    state: AppState = request.app.state.co
+    if not json_media_type(request.headers.get("content-type", "").encode("latin-1")):
+        return _problem(415, "Content-Type must be application/json")
+    try:
+        body = parse_json_object(await request.body())
+    except BadBody as exc:
+        return _problem(exc.status, str(exc))
+    problems = _field_problems(body)
     if problems:
         return _problem(422, "; ".join(problems))
+    framework_id = body["framework_id"]
+    name = body["name"]
     assert isinstance(framework_id, str)
     try:
         frameworks = await api.framework_ids(request)
@@ -156,7 +183,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
                 },
-                {"name": "before", "in": "query", "schema": {"type": "integer"}},
+                {
+                    "name": "before",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER},
+                },
             ],
             "responses": {
                 "200": {
@@ -184,16 +215,24 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["name", "framework_id"],
+                            "additionalProperties": False,
                             "properties": {
                                 "name": {
                                     "type": "string",
                                     "minLength": 1,
                                     "maxLength": MAX_NAME_LENGTH,
+                                    # Not blank, no NUL (PostgreSQL text cannot hold one).
+                                    "pattern": NAME_PATTERN,
                                 },
                                 "framework_id": {
                                     "type": "string",
                                     "minLength": 1,
                                     "maxLength": MAX_FRAMEWORK_ID_LENGTH,
+                                    "description": (
+                                        "The id of a framework in the knowledge base "
+                                        "(GET /api/v1/frameworks); /openapi.json lists "
+                                        "the ids this release serves"
+                                    ),
                                 },
                             },
                         }

@@ -5,8 +5,9 @@ Enforced on the ASGI receive stream, before any handler buffers a body:
   else as soon as the bytes read pass the limit (chunked bodies, lying lengths);
 - a body that has not fully arrived ``BODY_READ_TIMEOUT`` seconds after the request began
   is refused with 408, so slow senders cannot hold memory and connection slots;
-- a write under /api/ whose Content-Type is not JSON is refused with 415: this is what
-  stops an HTML form's ``text/plain`` cross-site post before it reaches a handler.
+- ``json_media_type`` is what a write handler checks first (415 otherwise): this is what
+  stops an HTML form's ``text/plain`` cross-site post before its body is parsed. It is
+  checked by the route, so that a method no route serves still answers 405.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from service import contract
 
 log = logging.getLogger(__name__)
 
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
-JSON_PREFIX = "/api/"
-
 
 class _BodyRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -32,7 +30,7 @@ class _BodyRefused(Exception):
         self.message = message
 
 
-def _json_media_type(value: bytes | None) -> bool:
+def json_media_type(value: bytes | None) -> bool:
     """application/json or application/<x>+json, in UTF-8 (JSON's only charset, RFC 8259)."""
     if value is None:
         return False
@@ -82,13 +80,6 @@ class RequestGuardMiddleware:
             status = 413 if declared.isdigit() else 400
             log.warning("request body refused: Content-Length %r", declared[:20].decode("latin-1"))
             await _answer(send, status, f"request body larger than {limit} bytes")
-            return
-        if (
-            scope["method"] in WRITE_METHODS
-            and scope["path"].startswith(JSON_PREFIX)
-            and not _json_media_type(headers.get(b"content-type"))
-        ):
-            await _answer(send, 415, "Content-Type must be application/json")
             return
 
         deadline = asyncio.get_running_loop().time() + self.body_timeout

@@ -80,6 +80,7 @@ async def test_json_media_types_are_accepted(client: httpx.AsyncClient, content_
         (b'{"name": "ok", "framework_id": "cis\\u0000"}', 422, "NUL"),
         (b'{"name": "\\ud800", "framework_id": "cis-aws-v3"}', 422, "surrogate"),
         (b'{"name\\u0000": 1, "name": "x", "framework_id": "cis-aws-v3"}', 422, "key"),
+        (b'{"name": "x", "framework_id": "cis-aws-v3", "extra": 1}', 422, "unknown"),
         (b"[" * 30_000 + b"]" * 30_000, 400, "nested"),
         (b'{"a":' * 40 + b"1" + b"}" * 40, 400, "nested"),
         (b'{"name": "x", "framework_id": "cis-aws-v3", "n": 1' + b"0" * 30 + b"}", 422, "range"),

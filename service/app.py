@@ -91,6 +91,8 @@ def create_app(state: AppState) -> Starlette:
             # could not be re-read: either way the database cannot be used right now.
             asyncpg.InvalidAuthorizationSpecificationError,
             SecretError,
+            # STATEMENT_TIMEOUT ended a query: the database is too slow right now.
+            asyncpg.QueryCanceledError,
         )
     }
     # Outermost first: the request id and response headers cover every answer below; no

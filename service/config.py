@@ -7,6 +7,7 @@ problem's text: a bad value that may hold a secret is named, not echoed.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -183,6 +184,20 @@ def _directory(raw: str) -> Path:
     return path
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _listen_host(raw: str) -> str:
+    """An IPv4/IPv6 literal or a host name (RFC 1123), as Hypercorn can bind it."""
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        labels = raw.rstrip(".").split(".")
+        if len(raw) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+            raise ValueError(raw) from None
+    return raw
+
+
 def _redis_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
@@ -203,6 +218,9 @@ class _UrlParts:
 
 def parse_database_url(raw: str) -> _UrlParts:
     """Split a postgresql:// URL; raises ValueError with a message that shows no password."""
+    if "#" in raw or raw.count("@") > 1:
+        # An unquoted "#" or "@" would silently move part of the password into the host.
+        raise ValueError("a postgresql:// URL with the user and password percent-encoded")
     parts = urlsplit(raw)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("a postgresql:// URL")
@@ -235,13 +253,18 @@ def parse_database_url(raw: str) -> _UrlParts:
 
 
 def redact_url(raw: str) -> str:
-    """The URL with any password replaced, safe to show in a message."""
-    parts = urlsplit(raw)
-    if parts.password is None:
+    """The URL with any password replaced, safe to show in a message.
+
+    Not urlsplit: an unquoted ``#``, ``/`` or ``?`` in the password ends its netloc early
+    and the rest of the password would be shown as path, query or fragment. Everything up
+    to the last ``@`` after the scheme is user information (libpq reads it so too).
+    """
+    scheme, separator, rest = raw.partition("://")
+    if not separator or "@" not in rest:
         return raw
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    userinfo, _, location = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{location}"
 
 
 def _database_settings(env: _Collector) -> dict[str, object]:
@@ -371,7 +394,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         redis_url=env.parsed(
             contract.ENV_REDIS_URL, None, _redis_url, "a redis:// or rediss:// URL", secret=True
         ),
-        host=env.text(contract.ENV_HOST) or DEFAULT_HOST,
+        host=env.parsed(
+            contract.ENV_HOST, DEFAULT_HOST, _listen_host, "an IP address or a host name"
+        ),
         port=env.parsed(contract.ENV_PORT, contract.PORT, _port, "a port 1-65535"),
         log_level=env.parsed(
             contract.ENV_LOG_LEVEL,
@@ -396,6 +421,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "one of " + ", ".join(TRUE_WORDS + FALSE_WORDS),
         ),
     )
+    if settings.marketplace_product_code is not None and not (
+        settings.aws_region or environ.get("AWS_DEFAULT_REGION", "").strip()
+    ):
+        # RegisterUsage is regional; without a region the check could only fail at step 7.
+        env.problem(
+            contract.ENV_AWS_REGION,
+            "missing",
+            f"a region when {contract.ENV_MARKETPLACE_PRODUCT_CODE} is set "
+            "(ECS and EKS set it; give it elsewhere)",
+        )
     if env.problems:
         raise ConfigError(env.problems)
     return settings

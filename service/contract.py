@@ -94,6 +94,7 @@ EXIT_OK: Final = 0
 EXIT_USAGE: Final = 64  # bad command line
 EXIT_DATA: Final = 65  # a knowledge-base file failed validation
 EXIT_UNAVAILABLE: Final = 69  # the database did not answer within DB_WAIT_TIMEOUT
+EXIT_OSERR: Final = 71  # the listening address could not be bound (port in use, no such address)
 EXIT_SOFTWARE: Final = 70  # a migration or another startup step failed
 EXIT_TEMPFAIL: Final = 75  # the migration lock could not be had in time
 EXIT_NOPERM: Final = 77  # the Marketplace licence check refused

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -243,8 +245,24 @@ class ShutdownSequence:
         self.stop_serving.set()
 
 
+def check_listen_address(host: str, port: int) -> None:
+    """Bind the address once, as Hypercorn will, so a busy port ends the start with one
+    line and EXIT_OSERR before Hypercorn has started anything it would fail to stop."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise StartupFailed(
+            contract.EXIT_OSERR, f"cannot listen on {host}:{port}: {reason}"
+        ) from None
+
+
 async def serve(state: AppState) -> None:
     settings = state.settings
+    check_listen_address(settings.host, settings.port)
     app = create_app(state)
     stop_serving = asyncio.Event()
     shutdown = ShutdownSequence(state, settings.shutdown_delay, stop_serving)
@@ -257,7 +275,13 @@ async def serve(state: AppState) -> None:
     gc.collect()
     gc.freeze()
     log.info("serving on %s:%d", settings.host, settings.port)
-    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)  # type: ignore[arg-type]
+    try:
+        await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)  # type: ignore[arg-type]
+    except OSError as exc:  # binding: the port is taken, or the address is not this host's
+        reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise StartupFailed(
+            contract.EXIT_OSERR, f"cannot listen on {settings.host}:{settings.port}: {reason}"
+        ) from None
     if shutdown.signalled_at is not None:
         log.info(
             "stopped serving %.1fs after the signal",

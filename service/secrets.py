@@ -108,8 +108,14 @@ class DatabaseCredentials:
 
     def yoyo_url(self) -> str:
         """yoyo speaks DB-API: psycopg 3. yoyo decodes user and password but not the
-        database name, so that part is passed as it is."""
-        return self.url("postgresql+psycopg", quote_dbname=False)
+        database name, so a plain name is passed as it is; a name with URL-reserved
+        characters goes percent-quoted as a ``dbname`` query parameter too, which yoyo
+        decodes and passes to psycopg over the path (and libpq lets it override the path)."""
+        if quote(self.dbname, safe="") == self.dbname:
+            return self.url("postgresql+psycopg", quote_dbname=False)
+        url = self.url("postgresql+psycopg")
+        separator = "&" if "?" in url else "?"
+        return f"{url}{separator}dbname={quote(self.dbname, safe='')}"
 
     def describe(self) -> str:
         """Where the credentials point, for log lines: no password."""

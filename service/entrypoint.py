@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
+import asyncpg
 import uvloop
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
@@ -36,7 +37,7 @@ from service.db import (
     describe_error,
     wait_for_database,
 )
-from service.ib import IBPlatform, initialise_ib
+from service.ib import IBError, IBPlatform, initialise_ib
 from service.license import LicenceError, LicenceStatus, check_licence
 from service.logs import configure_logging
 from service.migrate import (
@@ -180,6 +181,28 @@ async def step_load_knowledge_base(
             extra={"problems": list(exc.problems)},
         )
         return previous
+    except (IBError, asyncpg.PostgresError) as exc:
+        # The database refused the load (a constraint, a full disk, a read-only replica):
+        # the transaction is rolled back, so the version stored before is intact.
+        previous = await _stored_or_none(ib)
+        if previous is None:
+            raise StartupFailed(
+                contract.EXIT_SOFTWARE,
+                f"knowledge base: the database refused the load: {describe_error(exc)}",
+            ) from None
+        log.error(
+            "knowledge base: the database refused the load, keeping version %s: %s",
+            previous.content_hash[:12],
+            describe_error(exc),
+        )
+        return previous
+
+
+async def _stored_or_none(ib: IBPlatform) -> kb.KnowledgeBaseStatus | None:
+    try:
+        return await kb.stored_knowledge_base(ib)
+    except (IBError, asyncpg.PostgresError, OSError):
+        return None
 
 
 async def step_check_licence(settings: Settings) -> LicenceStatus:

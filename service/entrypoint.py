@@ -198,6 +198,22 @@ async def step_load_knowledge_base(
         return previous
 
 
+async def pin_catalogue(ib: IBPlatform, status: kb.KnowledgeBaseStatus) -> kb.Catalogue | None:
+    """The catalogue this replica serves until it stops, read once right after its load."""
+    try:
+        catalogue = await kb.read_catalogue(ib)
+    except (IBError, asyncpg.PostgresError, OSError) as exc:
+        log.warning("knowledge base not pinned, read at first use: %s", describe_error(exc))
+        return None
+    if catalogue is not None and catalogue.content_hash != status.content_hash:
+        log.warning(
+            "knowledge base %s was replaced by %s during start (another release's replica)",
+            status.content_hash[:12],
+            catalogue.content_hash[:12],
+        )
+    return catalogue
+
+
 async def _stored_or_none(ib: IBPlatform) -> kb.KnowledgeBaseStatus | None:
     try:
         return await kb.stored_knowledge_base(ib)
@@ -375,9 +391,10 @@ async def _start_and_serve(settings: Settings) -> int:
     try:
         ib = await _step("5", "initialise IB", lambda: step_initialise_ib(db))
         state.ib = ib
-        state.kb = await _step(
+        loaded = await _step(
             "6", "load knowledge base", lambda: step_load_knowledge_base(settings, db, ib)
         )
+        state.kb, state.catalogue = loaded, await pin_catalogue(ib, loaded)
         state.licence = await _step("7", "check licence", lambda: step_check_licence(settings))
         await _step("8", "serve", lambda: serve(state))
     finally:

@@ -178,3 +178,23 @@ def test_a_deeply_nested_or_self_mapping_file_is_a_named_validation_error(tmp_pa
     with pytest.raises(KnowledgeBaseError) as own:
         validate_knowledge_base(kb_dir)
     assert "is in the control's own framework" in str(own.value)
+
+
+def test_each_replica_serves_the_knowledge_base_it_loaded_at_start(
+    database_url: str, tmp_path: Path
+) -> None:
+    old_kb, new_kb = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(SMALL_KB, old_kb)
+    shutil.copytree(SMALL_KB, new_kb)
+    alpha = new_kb / "frameworks" / "alpha.json"
+    document = json.loads(alpha.read_text())
+    document["controls"][1]["title"] = "The next release's title"
+    alpha.write_text(json.dumps(document))
+    path = "/api/v1/controls/alpha:1.2"
+    # No request reaches the old replica before the new release has loaded its files.
+    with (
+        started_service(database_url, old_kb, tmp_path / "old.log") as old,
+        started_service(database_url, new_kb, tmp_path / "new.log") as new,
+    ):
+        assert _get(new + path)[1]["title"] == "The next release's title"
+        assert _get(old + path)[1]["title"] == "Ensure MFA is enabled for all IAM users"

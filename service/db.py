@@ -96,6 +96,7 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._refresh_lock = asyncio.Lock()
         self._probe: asyncpg.Connection | None = None
+        self._probe_generation = 0
         self._probe_lock = asyncio.Lock()
         self._credentials_generation = 0
         self.pool_rebuilds = 0  # how often rejected credentials forced a rebuild
@@ -201,7 +202,12 @@ class Database:
         """The probes' own connection, outside the pool: a pool exhausted by slow requests
         cannot starve /ready. Opened on first use, replaced after any error."""
         async with self._probe_lock:
+            if self._probe is not None and self._probe_generation != self._credentials_generation:
+                # The password rotated: no session with the old one outlives the rebuild.
+                await self._probe.close(timeout=self.connect_timeout)
+                self._probe = None
             if self._probe is None or self._probe.is_closed():
+                self._probe_generation = self._credentials_generation
                 credentials = await self.credentials.database_credentials()
                 self._probe = await self._connect_with(credentials)
             try:

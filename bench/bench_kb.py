@@ -35,7 +35,7 @@ from service import contract, kb  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.ib import initialise_ib  # noqa: E402
 from service.migrate import apply_migrations  # noqa: E402
-from tests.service.process import bare_environment, ready_service  # noqa: E402
+from tests.service.process import API_TOKEN, bare_environment, ready_service  # noqa: E402
 from tests.support.pg import scratch_database  # noqa: E402
 
 CONCURRENCY = 20
@@ -90,7 +90,10 @@ KB_PATHS = (
 
 async def _http_get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> int:
     """One keep-alive HTTP/1.1 GET; returns the status after reading the whole body."""
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    # Every request carries the API token (the probes ignore it), as a real client's does.
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {API_TOKEN}\r\n\r\n".encode()
+    )
     status = int((await reader.readline()).split()[1])
     length = 0
     while (line := await reader.readline()) not in (b"\r\n", b""):

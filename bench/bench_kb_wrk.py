@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service import contract  # noqa: E402
-from tests.service.process import ServiceProcess, service_environment  # noqa: E402
+from tests.service.process import API_TOKEN, ServiceProcess, service_environment  # noqa: E402
 from tests.support.pg import scratch_database  # noqa: E402
 
 CONNECTIONS = 20
@@ -48,7 +48,18 @@ def _percentile_ms(output: str, label: str) -> float:
 
 def _wrk(url: str, seconds: int) -> tuple[float, float, float]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url],
+        # Every route with the API token (the probe ignores it): what authentication costs
+        # shows in the ratio to /health.
+        [
+            "wrk",
+            "-t1",
+            f"-c{CONNECTIONS}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            f"Authorization: Bearer {API_TOKEN}",
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,

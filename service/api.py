@@ -166,12 +166,16 @@ class _CatalogueCache:
         self.status: object | None = None
         self.catalogue: _EncodedCatalogue | None = None
 
-    async def get(self, status: object, ib: IBPlatform) -> _EncodedCatalogue | None:
+    async def get(
+        self, status: object, ib: IBPlatform, pinned: kb.Catalogue | None = None
+    ) -> _EncodedCatalogue | None:
+        """``pinned``: the catalogue read at start, served instead of what IB holds now
+        (another release's replica may have loaded another version since)."""
         if self.status is status and self.catalogue is not None:
             return self.catalogue
         async with self.lock:
             if self.status is not status or self.catalogue is None:
-                catalogue = await kb.read_catalogue(ib)
+                catalogue = pinned if pinned is not None else await kb.read_catalogue(ib)
                 self.catalogue = None if catalogue is None else _EncodedCatalogue(catalogue)
                 self.status = status
                 # Out of the cyclic collector's sight, like what service.entrypoint.serve
@@ -199,6 +203,27 @@ _CATALOGUE_UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+class KnowledgeBaseUnavailable(Exception):
+    """The catalogue could not be read; the message says why, in words for a client."""
+
+
+async def framework_ids(request: Request) -> frozenset[str]:
+    """The ids of the frameworks this process serves; KnowledgeBaseUnavailable when the
+    knowledge base cannot be read (not loaded yet, database down)."""
+    state = request.app.state.co
+    ib, status = state.ib, state.kb
+    if not isinstance(ib, IBPlatform) or status is None:
+        raise KnowledgeBaseUnavailable("knowledge base not loaded yet")
+    try:
+        catalogue = await _cache(request).get(status, ib, state.catalogue)
+    except _CATALOGUE_UNAVAILABLE as exc:
+        log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
+        raise KnowledgeBaseUnavailable("knowledge base unavailable") from None
+    if catalogue is None:
+        raise KnowledgeBaseUnavailable("knowledge base not loaded yet")
+    return frozenset(catalogue.framework)
+
+
 def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Give a handler the catalogue; turn every way of not reaching it into 400 or 503."""
 
@@ -208,7 +233,7 @@ def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[
         if not isinstance(ib, IBPlatform) or status is None:
             return unavailable("knowledge base not loaded yet")
         try:
-            catalogue = await _cache(request).get(status, ib)
+            catalogue = await _cache(request).get(status, ib, state.catalogue)
         except _CATALOGUE_UNAVAILABLE as exc:
             log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
             return unavailable("knowledge base unavailable")

@@ -10,10 +10,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import api, assessments, contract, health, landing
+from service.auth import BearerAuthMiddleware
 from service.db import UNAVAILABLE_ERRORS, describe_error
+from service.guards import RequestGuardMiddleware
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, build_openapi
 from service.secrets import SecretError
@@ -30,6 +33,34 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     return api.unavailable("database unavailable")
 
 
+class AllowedMethodsMiddleware:
+    """OPTIONS answers 204 with the methods the path really serves, in ``Allow``."""
+
+    def __init__(self, app: ASGIApp, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            methods: set[str] = set()
+            for route in self.routes:
+                match, _ = route.matches(scope)
+                if match != Match.NONE and isinstance(route, Route):
+                    methods.update(route.methods or ())
+            if methods:
+                allow = ", ".join(sorted(methods | {"OPTIONS"}))
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 204,
+                        "headers": [(b"allow", allow.encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(state: AppState) -> Starlette:
     """The ASGI application; ``state`` is reachable as ``request.app.state.co``."""
     described = {**PROBE_PATHS, **assessments.OPENAPI_PATHS, **api.OPENAPI_PATHS}
@@ -39,7 +70,12 @@ def create_app(state: AppState) -> Starlette:
     async def openapi(request: Request) -> Response:
         """The OpenAPI document describing every route."""
         if not document:
-            document.update(build_openapi(request.app.routes, described))
+            built = build_openapi(request.app.routes, described)
+            try:
+                assessments.describe_framework_ids(built, await api.framework_ids(request))
+            except api.KnowledgeBaseUnavailable:
+                return JSONResponse(built)  # complete once the knowledge base can be read
+            document.update(built)
         return JSONResponse(document)
 
     routes: list[BaseRoute] = [
@@ -57,10 +93,18 @@ def create_app(state: AppState) -> Starlette:
             # could not be re-read: either way the database cannot be used right now.
             asyncpg.InvalidAuthorizationSpecificationError,
             SecretError,
+            # STATEMENT_TIMEOUT ended a query: the database is too slow right now.
+            asyncpg.QueryCanceledError,
         )
     }
-    app = Starlette(
-        routes=routes, middleware=[Middleware(RequestIdMiddleware)], exception_handlers=handlers
-    )
+    # Outermost first: the request id and response headers cover every answer below; no
+    # body is read and no route is looked up before the caller is authenticated.
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(BearerAuthMiddleware, tokens=state.tokens),
+        Middleware(RequestGuardMiddleware, max_body_bytes=state.settings.max_body_bytes),
+        Middleware(AllowedMethodsMiddleware, routes=routes),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.co = state
     return app

@@ -6,7 +6,7 @@ which the upgrade-under-load and rotation tests exercise.
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from service import api
+from service.guards import json_media_type
+from service.jsonbody import MAX_INTEGER, BadBody, parse_json_object, usable_text
 from service.state import AppState
 
 MAX_NAME_LENGTH = 200
@@ -22,6 +25,8 @@ MAX_FRAMEWORK_ID_LENGTH = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 ASSESSMENTS_PATH = "/api/v1/assessments"
+NAME_PATTERN = r"^[^\x00]*\S[^\x00]*$"
+_NAME = re.compile(NAME_PATTERN, re.DOTALL)
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -38,33 +43,77 @@ def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse({"error": detail}, status_code=status)
 
 
-async def create_assessment(request: Request) -> Response:
-    """Create an assessment from {"name", "framework_id"}; answers 201 with the row."""
-    state: AppState = request.app.state.co
-    try:
-        body = json.loads(await request.body())
-    except ValueError:
-        return _problem(400, "body is not JSON")
-    if not isinstance(body, dict):
-        return _problem(400, "body must be a JSON object")
+def _decimal(text: str) -> int | None:
+    """A positive id or count in ASCII digits that fits a bigint, else None.
+
+    int() would also take "+5", " 5", "1_0" and non-ASCII digits, and any size.
+    """
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_INTEGER)):
+        return None
+    value = int(text)
+    return value if value <= MAX_INTEGER else None
+
+
+def describe_framework_ids(document: dict[str, Any], framework_ids: frozenset[str]) -> None:
+    """Put the framework ids this process serves into the document's request schema."""
+    post = document["paths"][ASSESSMENTS_PATH]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    schema["properties"]["framework_id"] = {
+        **schema["properties"]["framework_id"],
+        "enum": sorted(framework_ids),
+    }
+
+
+def _field_problems(body: dict[str, Any]) -> list[str]:
+    """What is wrong with the fields, in the terms of the documented schema."""
+    unknown = sorted(set(body) - {"name", "framework_id"})
+    if unknown:
+        return [f"unknown field {unknown[0]!r}; allowed: name, framework_id"]
     problems = []
     name = body.get("name")
     framework_id = body.get("framework_id")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME_LENGTH
+        or not usable_text(name)
+        or _NAME.fullmatch(name) is None
+    ):
         problems.append(
-            f"name: expected a non-empty string of at most {MAX_NAME_LENGTH} characters"
+            f"name: expected a non-blank string of at most {MAX_NAME_LENGTH} characters"
         )
     if (
         not isinstance(framework_id, str)
-        or not framework_id.strip()
+        or not framework_id
         or len(framework_id) > MAX_FRAMEWORK_ID_LENGTH
     ):
         problems.append(
             "framework_id: expected a non-empty string of at most "
             f"{MAX_FRAMEWORK_ID_LENGTH} characters"
         )
+    return problems
+
+
+async def create_assessment(request: Request) -> Response:
+    """Create an assessment from {"name", "framework_id"}; answers 201 with the row."""
+    state: AppState = request.app.state.co
+    if not json_media_type(request.headers.get("content-type", "").encode("latin-1")):
+        return _problem(415, "Content-Type must be application/json")
+    try:
+        body = parse_json_object(await request.body())
+    except BadBody as exc:
+        return _problem(exc.status, str(exc))
+    problems = _field_problems(body)
     if problems:
         return _problem(422, "; ".join(problems))
+    framework_id = body["framework_id"]
+    name = body["name"]
+    assert isinstance(framework_id, str)
+    try:
+        frameworks = await api.framework_ids(request)
+    except api.KnowledgeBaseUnavailable as exc:
+        return api.unavailable(str(exc))
+    if framework_id not in frameworks:
+        return _problem(422, f"framework_id: no framework {framework_id!r} in the knowledge base")
     async with state.db.connection() as conn:
         record = await conn.fetchrow(
             "INSERT INTO co.assessment (name, framework_id) VALUES ($1, $2) "
@@ -79,11 +128,11 @@ async def create_assessment(request: Request) -> Response:
 async def list_assessments(request: Request) -> Response:
     """Assessments, newest first; ``limit`` (1-500) and ``before`` (an id) page through them."""
     state: AppState = request.app.state.co
-    try:
-        limit = int(request.query_params.get("limit", DEFAULT_PAGE_SIZE))
-        before = request.query_params.get("before")
-        before_id = int(before) if before is not None else None
-    except ValueError:
+    limit_text = request.query_params.get("limit", str(DEFAULT_PAGE_SIZE))
+    before = request.query_params.get("before")
+    limit = _decimal(limit_text)
+    before_id = _decimal(before) if before is not None else None
+    if limit is None or (before is not None and before_id is None):
         return _problem(400, "limit and before must be integers")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         return _problem(400, f"limit must be between 1 and {MAX_PAGE_SIZE}")
@@ -100,9 +149,8 @@ async def list_assessments(request: Request) -> Response:
 async def get_assessment(request: Request) -> Response:
     """One assessment by id, or 404."""
     state: AppState = request.app.state.co
-    try:
-        assessment_id = int(request.path_params["assessment_id"])
-    except ValueError:
+    assessment_id = _decimal(request.path_params["assessment_id"])
+    if assessment_id is None:
         return _problem(404, "no such assessment")
     async with state.db.connection() as conn:
         record = await conn.fetchrow(
@@ -135,7 +183,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "in": "query",
                     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
                 },
-                {"name": "before", "in": "query", "schema": {"type": "integer"}},
+                {
+                    "name": "before",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER},
+                },
             ],
             "responses": {
                 "200": {
@@ -163,16 +215,24 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "schema": {
                             "type": "object",
                             "required": ["name", "framework_id"],
+                            "additionalProperties": False,
                             "properties": {
                                 "name": {
                                     "type": "string",
                                     "minLength": 1,
                                     "maxLength": MAX_NAME_LENGTH,
+                                    # Not blank, no NUL (PostgreSQL text cannot hold one).
+                                    "pattern": NAME_PATTERN,
                                 },
                                 "framework_id": {
                                     "type": "string",
                                     "minLength": 1,
                                     "maxLength": MAX_FRAMEWORK_ID_LENGTH,
+                                    "description": (
+                                        "The id of a framework in the knowledge base "
+                                        "(GET /api/v1/frameworks); /openapi.json lists "
+                                        "the ids this release serves"
+                                    ),
                                 },
                             },
                         }
@@ -212,9 +272,16 @@ OPENAPI_PATHS: dict[str, Any] = {
 }
 
 
+async def assessments(request: Request) -> Response:
+    """List (GET) or create (POST) assessments."""
+    if request.method == "POST":
+        return await create_assessment(request)
+    return await list_assessments(request)
+
+
 def routes() -> list[Route]:
+    # One route per path, so that 405's Allow and OPTIONS list every method the path serves.
     return [
-        Route(ASSESSMENTS_PATH, list_assessments, methods=["GET"]),
-        Route(ASSESSMENTS_PATH, create_assessment, methods=["POST"]),
+        Route(ASSESSMENTS_PATH, assessments, methods=["GET", "POST"]),
         Route(ASSESSMENTS_PATH + "/{assessment_id}", get_assessment, methods=["GET"]),
     ]

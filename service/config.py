@@ -7,6 +7,7 @@ problem's text: a bad value that may hold a secret is named, not echoed.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -28,6 +29,9 @@ TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
 # arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME (partition may be aws-cn, aws-us-gov)
 SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+
+# MAX_BODY_BYTES above this would let one request take the memory a pod is given.
+MAX_BODY_BYTES_LIMIT = 16 * 1024 * 1024
 
 T = TypeVar("T")
 
@@ -57,6 +61,8 @@ class Settings:
     db_wait_timeout: float = float(contract.DB_WAIT_TIMEOUT_DEFAULT)
     app_secret: str | None = field(default=None, repr=False)
     app_secret_arn: str | None = None
+    app_secret_overlap: float = float(contract.APP_SECRET_OVERLAP_DEFAULT)
+    max_body_bytes: int = contract.MAX_BODY_BYTES_DEFAULT
     redis_url: str | None = field(default=None, repr=False)  # may carry a password
     host: str = DEFAULT_HOST
     port: int = contract.PORT
@@ -130,6 +136,13 @@ def _positive_seconds(raw: str) -> float:
     return value
 
 
+def _body_bytes(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= MAX_BODY_BYTES_LIMIT:
+        raise ValueError(raw)
+    return value
+
+
 def _boolean(raw: str) -> bool:
     word = raw.lower()
     if word in TRUE_WORDS:
@@ -171,6 +184,20 @@ def _directory(raw: str) -> Path:
     return path
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def _listen_host(raw: str) -> str:
+    """An IPv4/IPv6 literal or a host name (RFC 1123), as Hypercorn can bind it."""
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        labels = raw.rstrip(".").split(".")
+        if len(raw) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+            raise ValueError(raw) from None
+    return raw
+
+
 def _redis_url(raw: str) -> str:
     parts = urlsplit(raw)
     if parts.scheme not in ("redis", "rediss", "unix") or not (parts.hostname or parts.path):
@@ -191,6 +218,9 @@ class _UrlParts:
 
 def parse_database_url(raw: str) -> _UrlParts:
     """Split a postgresql:// URL; raises ValueError with a message that shows no password."""
+    if "#" in raw or raw.count("@") > 1:
+        # An unquoted "#" or "@" would silently move part of the password into the host.
+        raise ValueError("a postgresql:// URL with the user and password percent-encoded")
     parts = urlsplit(raw)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("a postgresql:// URL")
@@ -223,13 +253,18 @@ def parse_database_url(raw: str) -> _UrlParts:
 
 
 def redact_url(raw: str) -> str:
-    """The URL with any password replaced, safe to show in a message."""
-    parts = urlsplit(raw)
-    if parts.password is None:
+    """The URL with any password replaced, safe to show in a message.
+
+    Not urlsplit: an unquoted ``#``, ``/`` or ``?`` in the password ends its netloc early
+    and the rest of the password would be shown as path, query or fragment. Everything up
+    to the last ``@`` after the scheme is user information (libpq reads it so too).
+    """
+    scheme, separator, rest = raw.partition("://")
+    if not separator or "@" not in rest:
         return raw
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return parts._replace(netloc=f"{user}:***@{netloc}").geturl()
+    userinfo, _, location = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{location}"
 
 
 def _database_settings(env: _Collector) -> dict[str, object]:
@@ -344,10 +379,24 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         app_secret_arn=env.parsed(
             contract.ENV_APP_SECRET_ARN, None, _secret_arn, "a Secrets Manager secret ARN"
         ),
+        app_secret_overlap=env.parsed(
+            contract.ENV_APP_SECRET_OVERLAP,
+            float(contract.APP_SECRET_OVERLAP_DEFAULT),
+            _seconds,
+            "seconds >= 0",
+        ),
+        max_body_bytes=env.parsed(
+            contract.ENV_MAX_BODY_BYTES,
+            contract.MAX_BODY_BYTES_DEFAULT,
+            _body_bytes,
+            f"bytes from 1 to {MAX_BODY_BYTES_LIMIT}",
+        ),
         redis_url=env.parsed(
             contract.ENV_REDIS_URL, None, _redis_url, "a redis:// or rediss:// URL", secret=True
         ),
-        host=env.text(contract.ENV_HOST) or DEFAULT_HOST,
+        host=env.parsed(
+            contract.ENV_HOST, DEFAULT_HOST, _listen_host, "an IP address or a host name"
+        ),
         port=env.parsed(contract.ENV_PORT, contract.PORT, _port, "a port 1-65535"),
         log_level=env.parsed(
             contract.ENV_LOG_LEVEL,
@@ -372,6 +421,16 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "one of " + ", ".join(TRUE_WORDS + FALSE_WORDS),
         ),
     )
+    if settings.marketplace_product_code is not None and not (
+        settings.aws_region or environ.get("AWS_DEFAULT_REGION", "").strip()
+    ):
+        # RegisterUsage is regional; without a region the check could only fail at step 7.
+        env.problem(
+            contract.ENV_AWS_REGION,
+            "missing",
+            f"a region when {contract.ENV_MARKETPLACE_PRODUCT_CODE} is set "
+            "(ECS and EKS set it; give it elsewhere)",
+        )
     if env.problems:
         raise ConfigError(env.problems)
     return settings

@@ -72,12 +72,29 @@ ENV_AWS_REGION: Final = "AWS_REGION"
 ENV_COMPLIANCE_DIR: Final = "COMPLIANCE_DIR"
 ENV_MIGRATIONS_DIR: Final = "MIGRATIONS_DIR"
 ENV_AUTO_MIGRATE: Final = "AUTO_MIGRATE"
+ENV_APP_SECRET_OVERLAP: Final = "APP_SECRET_OVERLAP"  # noqa: S105 - a name, not a secret
+ENV_MAX_BODY_BYTES: Final = "MAX_BODY_BYTES"
+
+# --- API (added for issue 12) --------------------------------------------------------------
+# After the application secret rotates, the previous token stays accepted this many seconds
+# so that clients can switch without a failed request (service.auth).
+APP_SECRET_OVERLAP_DEFAULT: Final = 900
+# The largest request body the service reads; a larger one is refused with 413 before it
+# is buffered (service.guards).
+MAX_BODY_BYTES_DEFAULT: Final = 64 * 1024
+# A request body must arrive within this many seconds, else 408 (a slow body holds memory
+# and a connection slot).
+BODY_READ_TIMEOUT: Final = 10
+# Every SQL statement of a request ends after this many seconds (PostgreSQL
+# statement_timeout on the request pool), so slow queries cannot hold the pool.
+STATEMENT_TIMEOUT: Final = 5
 
 # --- Exit codes (sysexits.h where one fits) ----------------------------------------------
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 64  # bad command line
 EXIT_DATA: Final = 65  # a knowledge-base file failed validation
 EXIT_UNAVAILABLE: Final = 69  # the database did not answer within DB_WAIT_TIMEOUT
+EXIT_OSERR: Final = 71  # the listening address could not be bound (port in use, no such address)
 EXIT_SOFTWARE: Final = 70  # a migration or another startup step failed
 EXIT_TEMPFAIL: Final = 75  # the migration lock could not be had in time
 EXIT_NOPERM: Final = 77  # the Marketplace licence check refused

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import asyncpg
 
+from service import contract
 from service.config import parse_database_url
 from service.secrets import CredentialSource, DatabaseCredentials, StaticCredentials
 
@@ -84,7 +85,9 @@ class Database:
         max_size: int = POOL_MAX_SIZE,
         connect_timeout: float = CONNECT_TIMEOUT,
         acquire_timeout: float = ACQUIRE_TIMEOUT,
+        statement_timeout: float = float(contract.STATEMENT_TIMEOUT),
     ) -> None:
+        self.statement_timeout = statement_timeout
         self.credentials = credentials
         self.min_size = min_size
         self.max_size = max_size
@@ -92,6 +95,9 @@ class Database:
         self.acquire_timeout = acquire_timeout
         self._pool: asyncpg.Pool | None = None
         self._refresh_lock = asyncio.Lock()
+        self._probe: asyncpg.Connection | None = None
+        self._probe_generation = 0
+        self._probe_lock = asyncio.Lock()
         self._credentials_generation = 0
         self.pool_rebuilds = 0  # how often rejected credentials forced a rebuild
 
@@ -133,6 +139,9 @@ class Database:
                 log.warning("database not reachable yet: %s", describe_error(exc))
 
     async def close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.terminate()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -143,7 +152,12 @@ class Database:
     async def _connect_with(self, credentials: DatabaseCredentials, **kwargs: Any) -> Any:
         kwargs.pop("loop", None)
         return await asyncpg.connect(
-            **credentials.asyncpg_arguments(), timeout=self.connect_timeout, **kwargs
+            **credentials.asyncpg_arguments(),
+            timeout=self.connect_timeout,
+            # A request's statement ends after STATEMENT_TIMEOUT, so a slow query gives its
+            # pooled connection back instead of holding it (and the requests behind it).
+            server_settings={"statement_timeout": f"{self.statement_timeout * 1000:.0f}"},
+            **kwargs,
         )
 
     async def _connect(self, *args: Any, **kwargs: Any) -> Any:
@@ -182,6 +196,27 @@ class Database:
             raise RuntimeError("Database.open() has not been called")
         async with self._pool.acquire(timeout=self.acquire_timeout) as conn:
             yield cast("asyncpg.Connection", conn)
+
+    @asynccontextmanager
+    async def probe_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The probes' own connection, outside the pool: a pool exhausted by slow requests
+        cannot starve /ready. Opened on first use, replaced after any error."""
+        async with self._probe_lock:
+            if self._probe is not None and self._probe_generation != self._credentials_generation:
+                # The password rotated: no session with the old one outlives the rebuild.
+                await self._probe.close(timeout=self.connect_timeout)
+                self._probe = None
+            if self._probe is None or self._probe.is_closed():
+                self._probe_generation = self._credentials_generation
+                credentials = await self.credentials.database_credentials()
+                self._probe = await self._connect_with(credentials)
+            try:
+                yield self._probe
+            except BaseException:
+                probe, self._probe = self._probe, None
+                if probe is not None:
+                    probe.terminate()
+                raise
 
     async def ping(self, within: float) -> None:
         """Run SELECT 1 within that many seconds; raises on failure."""

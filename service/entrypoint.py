@@ -9,22 +9,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
+import asyncpg
 import uvloop
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from service import contract, kb
 from service.app import create_app
+from service.auth import api_tokens
 from service.config import ConfigError, Settings, load_settings
 from service.db import (
     CredentialsRejected,
@@ -33,7 +37,7 @@ from service.db import (
     describe_error,
     wait_for_database,
 )
-from service.ib import IBPlatform, initialise_ib
+from service.ib import IBError, IBPlatform, initialise_ib
 from service.license import LicenceError, LicenceStatus, check_licence
 from service.logs import configure_logging
 from service.migrate import (
@@ -177,6 +181,44 @@ async def step_load_knowledge_base(
             extra={"problems": list(exc.problems)},
         )
         return previous
+    except (IBError, asyncpg.PostgresError) as exc:
+        # The database refused the load (a constraint, a full disk, a read-only replica):
+        # the transaction is rolled back, so the version stored before is intact.
+        previous = await _stored_or_none(ib)
+        if previous is None:
+            raise StartupFailed(
+                contract.EXIT_SOFTWARE,
+                f"knowledge base: the database refused the load: {describe_error(exc)}",
+            ) from None
+        log.error(
+            "knowledge base: the database refused the load, keeping version %s: %s",
+            previous.content_hash[:12],
+            describe_error(exc),
+        )
+        return previous
+
+
+async def pin_catalogue(ib: IBPlatform, status: kb.KnowledgeBaseStatus) -> kb.Catalogue | None:
+    """The catalogue this replica serves until it stops, read once right after its load."""
+    try:
+        catalogue = await kb.read_catalogue(ib)
+    except (IBError, asyncpg.PostgresError, OSError) as exc:
+        log.warning("knowledge base not pinned, read at first use: %s", describe_error(exc))
+        return None
+    if catalogue is not None and catalogue.content_hash != status.content_hash:
+        log.warning(
+            "knowledge base %s was replaced by %s during start (another release's replica)",
+            status.content_hash[:12],
+            catalogue.content_hash[:12],
+        )
+    return catalogue
+
+
+async def _stored_or_none(ib: IBPlatform) -> kb.KnowledgeBaseStatus | None:
+    try:
+        return await kb.stored_knowledge_base(ib)
+    except (IBError, asyncpg.PostgresError, OSError):
+        return None
 
 
 async def step_check_licence(settings: Settings) -> LicenceStatus:
@@ -202,6 +244,7 @@ def hypercorn_config(settings: Settings) -> HypercornConfig:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
     config.accesslog = None  # service.logs.RequestIdMiddleware logs requests
+    config.include_server_header = False  # no product or version for a scanner to match
     config.errorlog = logging.getLogger("hypercorn.error")
     config.startup_timeout = LIFESPAN_STARTUP_TIMEOUT
     # After the drain Hypercorn waits this long for in-flight requests; what is left of
@@ -241,8 +284,24 @@ class ShutdownSequence:
         self.stop_serving.set()
 
 
+def check_listen_address(host: str, port: int) -> None:
+    """Bind the address once, as Hypercorn will, so a busy port ends the start with one
+    line and EXIT_OSERR before Hypercorn has started anything it would fail to stop."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise StartupFailed(
+            contract.EXIT_OSERR, f"cannot listen on {host}:{port}: {reason}"
+        ) from None
+
+
 async def serve(state: AppState) -> None:
     settings = state.settings
+    check_listen_address(settings.host, settings.port)
     app = create_app(state)
     stop_serving = asyncio.Event()
     shutdown = ShutdownSequence(state, settings.shutdown_delay, stop_serving)
@@ -255,7 +314,13 @@ async def serve(state: AppState) -> None:
     gc.collect()
     gc.freeze()
     log.info("serving on %s:%d", settings.host, settings.port)
-    await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)  # type: ignore[arg-type]
+    try:
+        await hypercorn_serve(app, hypercorn_config(settings), shutdown_trigger=stop_serving.wait)  # type: ignore[arg-type]
+    except OSError as exc:  # binding: the port is taken, or the address is not this host's
+        reason = "in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise StartupFailed(
+            contract.EXIT_OSERR, f"cannot listen on {settings.host}:{settings.port}: {reason}"
+        ) from None
     if shutdown.signalled_at is not None:
         log.info(
             "stopped serving %.1fs after the signal",
@@ -321,13 +386,15 @@ async def _start_and_serve(settings: Settings) -> int:
         migrations_at_head=settings.auto_migrate,
         expected_migrations=expected_migration_ids(settings.migrations_dir),
         redis=_redis_client(settings),
+        tokens=await api_tokens(resolver),
     )
     try:
         ib = await _step("5", "initialise IB", lambda: step_initialise_ib(db))
         state.ib = ib
-        state.kb = await _step(
+        loaded = await _step(
             "6", "load knowledge base", lambda: step_load_knowledge_base(settings, db, ib)
         )
+        state.kb, state.catalogue = loaded, await pin_catalogue(ib, loaded)
         state.licence = await _step("7", "check licence", lambda: step_check_licence(settings))
         await _step("8", "serve", lambda: serve(state))
     finally:

@@ -46,6 +46,8 @@ class ComponentCheck:
     time: str
     output: str | None = None
     observed_ms: float | None = None
+    # The full reason (may name a host or user): for the log, never for a probe's body.
+    detail: str | None = field(default=None, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -71,6 +73,19 @@ class Snapshot:
     health_body: bytes = field(default=b"", repr=False)
 
 
+def _failure(component_type: str, exc: BaseException) -> ComponentCheck:
+    """A failed check whose body names only the kind of error: exception texts carry
+    hosts, ports, user names and URLs, which a probe's unauthenticated body must not."""
+    return ComponentCheck(
+        FAIL,
+        component_type,
+        _now(),
+        f"unavailable ({type(exc).__name__})",
+        None,
+        describe_error(exc),
+    )
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -81,7 +96,7 @@ async def _check_database(state: AppState) -> tuple[ComponentCheck, str | None]:
     migrations_problem: str | None = None
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            async with state.db.connection() as conn:
+            async with state.db.probe_connection() as conn:
                 if state.expected_migrations:
                     present = await conn.fetchval(
                         "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = $1",
@@ -104,7 +119,7 @@ async def _check_database(state: AppState) -> tuple[ComponentCheck, str | None]:
             FAIL, "datastore", _now(), f"no answer within {CHECK_TIMEOUT:g}s"
         ), None
     except Exception as exc:  # any failure is the component's status
-        return ComponentCheck(FAIL, "datastore", _now(), describe_error(exc)), None
+        return _failure("datastore", exc), None
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return ComponentCheck(PASS, "datastore", _now(), observed_ms=elapsed), migrations_problem
 
@@ -118,7 +133,7 @@ async def _check_ib(state: AppState) -> ComponentCheck:
     except TimeoutError:
         return ComponentCheck(FAIL, "component", _now(), f"no answer within {CHECK_TIMEOUT:g}s")
     except Exception as exc:
-        return ComponentCheck(FAIL, "component", _now(), describe_error(exc))
+        return _failure("component", exc)
     # IB's health() may answer a bool, a status word or a richer object with .status/.ok.
     status = getattr(result, "status", None)
     ok = getattr(result, "ok", None)
@@ -140,7 +155,7 @@ async def _check_redis(state: AppState) -> ComponentCheck:
     except TimeoutError:
         return ComponentCheck(FAIL, "datastore", _now(), f"no answer within {CHECK_TIMEOUT:g}s")
     except Exception as exc:
-        return ComponentCheck(FAIL, "datastore", _now(), describe_error(exc))
+        return _failure("datastore", exc)
     elapsed = round((time.perf_counter() - started) * 1000, 2)
     return ComponentCheck(PASS, "datastore", _now(), observed_ms=elapsed)
 
@@ -248,7 +263,16 @@ async def ready(request: Request) -> Response:
     if problems != checks.last_readiness_problems:
         # Probes are logged at DEBUG; a change of readiness is what an operator looks for.
         if problems:
-            log.warning("not ready: %s", "; ".join(problems), extra={"problems": problems})
+            details = {
+                name: check.detail
+                for name, check in (snapshot.checks.items() if snapshot else ())
+                if check.detail
+            }
+            log.warning(
+                "not ready: %s",
+                "; ".join(problems),
+                extra={"problems": problems, "details": details},
+            )
         else:
             log.info("ready")
         checks.last_readiness_problems = problems

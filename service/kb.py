@@ -180,14 +180,41 @@ def _content_hash(schema: _SourceFile, frameworks: Iterable[_SourceFile]) -> str
     return digest.hexdigest()
 
 
+# Far deeper than any knowledge-base file; deeper ones would exhaust the validator's stack.
+MAX_FILE_DEPTH = 32
+
+
+def _depth(document: Any) -> int:
+    """Nesting depth of a parsed JSON document, without recursion."""
+    deepest, pending = 0, [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_FILE_DEPTH:
+            break
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+    return deepest
+
+
 def _parse_json(source: _SourceFile, problems: list[str]) -> Any:
     try:
-        return json.loads(source.content.decode("utf-8"))
+        document = json.loads(source.content.decode("utf-8"))
+    except RecursionError:
+        problems.append(f"{source.shown}: nested deeper than {MAX_FILE_DEPTH} levels")
+        return None
     except UnicodeDecodeError as exc:
         problems.append(f"{source.shown}: not UTF-8 (byte {exc.start})")
+        return None
     except json.JSONDecodeError as exc:
         problems.append(f"{source.shown}: line {exc.lineno} column {exc.colno}: {exc.msg}")
-    return None
+        return None
+    if _depth(document) > MAX_FILE_DEPTH:
+        problems.append(f"{source.shown}: nested deeper than {MAX_FILE_DEPTH} levels")
+        return None
+    return document
 
 
 def _record_label(document: Any, path: Sequence[str | int]) -> tuple[str, list[str | int]]:
@@ -302,16 +329,29 @@ def _cross_file_problems(
         return problems
     for source, _framework, controls in parsed:
         for index, control in enumerate(controls):
-            seen: set[str] = set()
-            for position, target in enumerate(control.mappings):
-                where = f"{source.shown}: {_control_label(index, control)}: mappings[{position}]"
-                if target == control.key:
-                    problems.append(f"{where}: a control cannot map to itself")
-                elif target in seen:
-                    problems.append(f"{where}: {json.dumps(target)} is listed twice")
-                elif target not in keys:
-                    problems.append(f"{where}: {json.dumps(target)} names no control")
-                seen.add(target)
+            problems.extend(_mapping_problems(source, index, control, keys))
+    return problems
+
+
+def _mapping_problems(
+    source: _SourceFile, index: int, control: Control, keys: set[str]
+) -> list[str]:
+    """What is wrong with one control's mappings."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    own_framework = control.key.partition(":")[0]
+    for position, target in enumerate(control.mappings):
+        where = f"{source.shown}: {_control_label(index, control)}: mappings[{position}]"
+        if target == control.key:
+            problems.append(f"{where}: a control cannot map to itself")
+        elif target.partition(":")[0] == own_framework:
+            # Mappings relate frameworks; one inside a framework is a data error.
+            problems.append(f"{where}: {json.dumps(target)} is in the control's own framework")
+        elif target in seen:
+            problems.append(f"{where}: {json.dumps(target)} is listed twice")
+        elif target not in keys:
+            problems.append(f"{where}: {json.dumps(target)} names no control")
+        seen.add(target)
     return problems
 
 

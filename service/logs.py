@@ -76,6 +76,10 @@ def configure_logging(level: int | str = logging.INFO) -> None:
 # drown the log, so they are logged at DEBUG.
 _QUIET_PATHS = frozenset({contract.HEALTH_PATH, contract.READY_PATH})
 access_log = logging.getLogger("service.access")
+log = logging.getLogger(__name__)
+# Browsers must not guess a type other than the one declared (a JSON error echoing input
+# read as HTML): on every response, errors and probes included.
+NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 class RequestIdMiddleware:
@@ -102,16 +106,38 @@ class RequestIdMiddleware:
         header = (b"x-request-id", request_id.encode("latin-1"))
         started = time.perf_counter()
         status = 500
+        responded = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
+                responded = True
+                message["headers"] = [*message.get("headers", ()), header, NOSNIFF]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # A crash: one JSON line with the request id (the traceback inside it), and a
+            # JSON 500 naming the request id, never a traceback to the client.
+            status = 500
+            log.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not responded:
+                body = json.dumps({"error": "internal error", "request_id": request_id}).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            header,
+                            NOSNIFF,
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
         finally:
             path = scope["path"]
             level = logging.DEBUG if path in _QUIET_PATHS and status < 500 else logging.INFO

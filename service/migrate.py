@@ -133,6 +133,16 @@ def expected_migration_ids(root: Path) -> tuple[str, ...]:
     return tuple(i for s in migration_sets(root) for i in migration_ids(s.directory))
 
 
+# libpq's keepalive parameters (https://www.postgresql.org/docs/15/libpq-connect.html): first
+# probe after 30 s idle, then every 10 s, dead after 3 unanswered.
+LOCK_KEEPALIVES: dict[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+
+
 def _psycopg_url(yoyo_url: str) -> str:
     """libpq decodes the database name that yoyo takes raw; quote it for libpq."""
     scheme_and_rest, _, query = yoyo_url.partition("?")
@@ -147,7 +157,17 @@ def migration_lock(
 ) -> Iterator[psycopg.Connection[Any]]:
     """Hold the advisory lock on a connection of its own for the duration of the block."""
     stop = stop or StopSignal()
-    conn = psycopg.connect(_psycopg_url(url), autocommit=True)
+    # TCP keepalives: if this process's host vanishes (a killed task, a lost node), the
+    # server notices within about a minute and ends the session, which releases the lock
+    # for the next replica instead of holding it until the kernel gives up (hours).
+    conn = psycopg.connect(
+        _psycopg_url(url),
+        autocommit=True,
+        keepalives=LOCK_KEEPALIVES["keepalives"],
+        keepalives_idle=LOCK_KEEPALIVES["keepalives_idle"],
+        keepalives_interval=LOCK_KEEPALIVES["keepalives_interval"],
+        keepalives_count=LOCK_KEEPALIVES["keepalives_count"],
+    )
     try:
         deadline = time.monotonic() + timeout
         announced = False

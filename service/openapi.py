@@ -59,6 +59,52 @@ def _walk(routes: Iterable[BaseRoute], prefix: str = "") -> Iterable[tuple[str, 
             yield prefix + route.path, route
 
 
+SECURITY_SCHEME = "bearerAuth"
+_ERROR_BODY = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {"type": "string"}},
+        }
+    }
+}
+# Answers any /api/ operation may give besides its own: no or a wrong token, and the
+# database or knowledge base being unavailable.
+_API_RESPONSES: dict[str, Any] = {
+    "401": {
+        "description": "Missing, malformed or wrong bearer token (the application secret)",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
+        "content": _ERROR_BODY,
+    },
+    "503": {
+        "description": "Database or knowledge base unavailable; retry after Retry-After",
+        "content": _ERROR_BODY,
+    },
+}
+# And a write's: a body too large, too slow, or not JSON.
+_WRITE_RESPONSES: dict[str, Any] = {
+    "408": {"description": "The request body did not arrive in time", "content": _ERROR_BODY},
+    "413": {"description": "The body is larger than MAX_BODY_BYTES", "content": _ERROR_BODY},
+    "415": {"description": "Content-Type is not application/json", "content": _ERROR_BODY},
+}
+
+
+def _secure(path: str, operations: dict[str, Any]) -> dict[str, Any]:
+    """An /api/ path's operations with the bearer requirement and its answers."""
+    if not path.startswith("/api/"):
+        return operations
+    secured: dict[str, Any] = {}
+    for verb, operation in operations.items():
+        extra = {**_API_RESPONSES, **(_WRITE_RESPONSES if verb in ("post", "put", "patch") else {})}
+        secured[verb] = {
+            **operation,
+            "security": [{SECURITY_SCHEME: []}],
+            "responses": {**extra, **operation.get("responses", {})},
+        }
+    return secured
+
+
 def build_openapi(routes: Iterable[BaseRoute], described: Mapping[str, Any]) -> dict[str, Any]:
     paths: dict[str, Any] = {path: dict(ops) for path, ops in described.items()}
     for raw_path, route in _walk(routes):
@@ -76,5 +122,17 @@ def build_openapi(routes: Iterable[BaseRoute], described: Mapping[str, Any]) -> 
     return {
         "openapi": "3.1.0",
         "info": {"title": "Cloud Optimizer", "version": contract.VERSION},
-        "paths": dict(sorted(paths.items())),
+        "paths": {path: _secure(path, ops) for path, ops in sorted(paths.items())},
+        "components": {
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": (
+                        "The application secret (APP_SECRET, or the value behind "
+                        "APP_SECRET_ARN) as a bearer token"
+                    ),
+                }
+            }
+        },
     }

@@ -108,8 +108,14 @@ class DatabaseCredentials:
 
     def yoyo_url(self) -> str:
         """yoyo speaks DB-API: psycopg 3. yoyo decodes user and password but not the
-        database name, so that part is passed as it is."""
-        return self.url("postgresql+psycopg", quote_dbname=False)
+        database name, so a plain name is passed as it is; a name with URL-reserved
+        characters goes percent-quoted as a ``dbname`` query parameter too, which yoyo
+        decodes and passes to psycopg over the path (and libpq lets it override the path)."""
+        if quote(self.dbname, safe="") == self.dbname:
+            return self.url("postgresql+psycopg", quote_dbname=False)
+        url = self.url("postgresql+psycopg")
+        separator = "&" if "?" in url else "?"
+        return f"{url}{separator}dbname={quote(self.dbname, safe='')}"
 
     def describe(self) -> str:
         """Where the credentials point, for log lines: no password."""
@@ -227,6 +233,7 @@ class SecretResolver:
         self._use_injected = settings.db_username is not None
         self._lock = asyncio.Lock()
         self.fetch_count = 0  # Secrets Manager reads, for tests and the rotation log line
+        self._app_secret: str | None = None
 
     def _injected(self) -> DatabaseCredentials:
         settings = self.settings
@@ -271,27 +278,40 @@ class SecretResolver:
             return self._cached
 
     async def app_secret(self) -> str | None:
-        """APP_SECRET as injected, else the value behind APP_SECRET_ARN.
-
-        A JSON secret with one key (the console's key/value form) yields that value.
-        """
+        """APP_SECRET as injected, else the value behind APP_SECRET_ARN (read once)."""
         if self.settings.app_secret is not None:
             return self.settings.app_secret
+        if self._app_secret is None and self.settings.app_secret_arn is not None:
+            self._app_secret = await self.reread_app_secret()
+        return self._app_secret
+
+    async def reread_app_secret(self) -> str | None:
+        """The value behind APP_SECRET_ARN now (after a rotation); None without an ARN.
+
+        An injected APP_SECRET cannot change without a restart, but when the ARN is given
+        too, the ARN is what a rotation updates.
+        """
         arn = self.settings.app_secret_arn
         if arn is None:
             return None
         text = await fetch_secret_string(arn, self.settings.aws_region)
-        try:
-            document = json.loads(text)
-        except ValueError:
-            return text
-        if isinstance(document, dict) and len(document) == 1:
-            (value,) = document.values()
-            if isinstance(value, str):
-                return value
-        if isinstance(document, str):
-            return document
-        raise SecretError(f"secret {arn} is JSON but not a single string value")
+        self._app_secret = parse_app_secret(arn, text)
+        return self._app_secret
+
+
+def parse_app_secret(arn: str, text: str) -> str:
+    """A plain string, a JSON string, or JSON with one key (the console's key/value form)."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(document, dict) and len(document) == 1:
+        (value,) = document.values()
+        if isinstance(value, str):
+            return value
+    if isinstance(document, str):
+        return document
+    raise SecretError(f"secret {arn} is JSON but not a single string value")
 
 
 async def resolve_secrets(settings: Settings) -> SecretResolver:

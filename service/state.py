@@ -11,6 +11,8 @@ from service.db import Database
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from service.auth import ApiTokens
+
 
 class IBPlatformHealth(Protocol):
     """What the probes need from IB's platform object (service.ib.initialise_ib)."""
@@ -26,9 +28,14 @@ class AppState:
     db: Database
     ib: IBPlatformHealth | None = None
     kb: Any | None = None  # service.kb.KnowledgeBaseStatus once loaded
+    # service.kb.Catalogue read right after step 6: what this replica serves, whatever
+    # version another release's replica loads into the database later.
+    catalogue: Any | None = None
     licence: Any | None = None  # service.license.LicenceStatus once checked
     migrations_at_head: bool = False
     shutting_down: bool = False
     redis: Redis | None = None
+    # The API's bearer tokens (service.auth); None: no secret, so /api/ refuses everyone.
+    tokens: ApiTokens | None = None
     # Migration ids this release expects applied; /ready re-checks them in the database.
     expected_migrations: tuple[str, ...] = field(default_factory=tuple)

@@ -20,6 +20,7 @@ import httpx
 
 from service import contract
 from service.assessments import ASSESSMENTS_PATH
+from tests.service.process import AUTH_HEADERS
 
 # The target group's health check: every 0.1 s, one failure takes a target out and one
 # success puts it in. Far quicker than an ALB, so the tests may use a short SHUTDOWN_DELAY;
@@ -87,7 +88,7 @@ class TargetGroup:
     def _run(self) -> None:
         # A fresh connection per check, like an ALB health check.
         limits = httpx.Limits(max_keepalive_connections=0)
-        with httpx.Client(timeout=CHECK_TIMEOUT, limits=limits) as client:
+        with httpx.Client(headers=AUTH_HEADERS, timeout=CHECK_TIMEOUT, limits=limits) as client:
             deadline = time.monotonic() + MAX_RUN_SECONDS
             while not self._stop.is_set() and time.monotonic() < deadline:
                 with self._lock:
@@ -193,7 +194,7 @@ class Load:
         # the client reuses it fails for reasons unrelated to an upgrade (an ALB retries
         # those itself); a new connection per request keeps every failure meaningful.
         limits = httpx.Limits(max_keepalive_connections=0)
-        with httpx.Client(timeout=REQUEST_TIMEOUT, limits=limits) as client:
+        with httpx.Client(headers=AUTH_HEADERS, timeout=REQUEST_TIMEOUT, limits=limits) as client:
             deadline = time.monotonic() + MAX_RUN_SECONDS
             while not self._stop.is_set() and time.monotonic() < deadline:
                 self.write_and_read(client, worker)
@@ -217,7 +218,9 @@ class Load:
 
         def one(index: int) -> None:
             limits = httpx.Limits(max_keepalive_connections=0)
-            with httpx.Client(timeout=REQUEST_TIMEOUT, limits=limits) as client:
+            with httpx.Client(
+                headers=AUTH_HEADERS, timeout=REQUEST_TIMEOUT, limits=limits
+            ) as client:
                 barrier.wait(timeout=10)
                 self.write_and_read(client, 1000 + index)
 

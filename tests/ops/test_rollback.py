@@ -25,7 +25,13 @@ from tests.ops.releases import (
     release_env,
     release_n_head,
 )
-from tests.service.process import ServiceProcess, StartService, log_records, run_command
+from tests.service.process import (
+    AUTH_HEADERS,
+    ServiceProcess,
+    StartService,
+    log_records,
+    run_command,
+)
 
 # The fixture's column, as N+1's own feature would fill it.
 N1_COLUMN = ("co", "assessment", "note")
@@ -34,7 +40,7 @@ N1_COLUMN = ("co", "assessment", "note")
 def write_rows(process: ServiceProcess, prefix: str, count: int) -> dict[int, str]:
     """Rows written through the service's API: id -> name."""
     written: dict[int, str] = {}
-    with httpx.Client(base_url=process.url, timeout=10) as client:
+    with httpx.Client(headers=AUTH_HEADERS, base_url=process.url, timeout=10) as client:
         for index in range(count):
             name = f"{prefix}-{index}"
             response = client.post(
@@ -48,7 +54,7 @@ def write_rows(process: ServiceProcess, prefix: str, count: int) -> dict[int, st
 def read_rows(process: ServiceProcess, ids: list[int]) -> dict[int, str]:
     """The same rows read back through the API of whichever release is running."""
     found: dict[int, str] = {}
-    with httpx.Client(base_url=process.url, timeout=10) as client:
+    with httpx.Client(headers=AUTH_HEADERS, base_url=process.url, timeout=10) as client:
         for row_id in ids:
             response = client.get(f"{ASSESSMENTS_PATH}/{row_id}")
             if response.status_code == 200:

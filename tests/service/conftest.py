@@ -10,6 +10,7 @@ import pytest
 
 from service import contract
 from service.app import create_app
+from service.auth import ApiTokens
 from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
 from service.db import Database
 from service.ib import initialise_ib
@@ -17,7 +18,13 @@ from service.kb import load_knowledge_base
 from service.license import check_licence
 from service.migrate import apply_migrations, expected_migration_ids
 from service.state import AppState
-from tests.service.process import ServiceProcess, StartService, service_environment
+from tests.service.process import (
+    API_TOKEN,
+    AUTH_HEADERS,
+    ServiceProcess,
+    StartService,
+    service_environment,
+)
 
 
 @pytest.fixture
@@ -58,6 +65,7 @@ async def state(database_url: str) -> AsyncIterator[AppState]:
             licence=licence,
             migrations_at_head=True,
             expected_migrations=expected_migration_ids(DEFAULT_MIGRATIONS_DIR),
+            tokens=ApiTokens(API_TOKEN),
         )
     finally:
         await db.close()
@@ -67,7 +75,9 @@ async def state(database_url: str) -> AsyncIterator[AppState]:
 async def client(state: AppState) -> AsyncIterator[httpx.AsyncClient]:
     """The app on ``state`` (a test module may override ``state``), in process over ASGI."""
     transport = httpx.ASGITransport(app=create_app(state))
-    async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://co.test", headers=AUTH_HEADERS
+    ) as http:
         yield http
 
 

@@ -32,22 +32,36 @@ _SERVICE_VARIABLES = [
 ]
 
 
+# The application secret test processes get unless a test gives its own (or an ARN): the
+# bearer token every /api/ request of theirs carries.
+API_TOKEN = "test-api-token-not-a-secret"
+AUTH_HEADERS = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+def _with_app_secret(env: dict[str, str]) -> dict[str, str]:
+    if contract.ENV_APP_SECRET not in env and contract.ENV_APP_SECRET_ARN not in env:
+        env[contract.ENV_APP_SECRET] = API_TOKEN
+    return env
+
+
 def service_environment(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
     env.update(overrides)
-    return env
+    return _with_app_secret(env)
 
 
 def bare_environment(database_url: str, **overrides: str) -> dict[str, str]:
     """Nothing of the caller's environment but PATH: the database, no drain delay and a
     5 s graceful stop (plus ``overrides``), as a process on a clean host would see it."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        contract.ENV_DATABASE_URL: database_url,
-        contract.ENV_SHUTDOWN_DELAY: "0",
-        contract.ENV_GRACEFUL_TIMEOUT: "5",
-        **overrides,
-    }
+    return _with_app_secret(
+        {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            contract.ENV_DATABASE_URL: database_url,
+            contract.ENV_SHUTDOWN_DELAY: "0",
+            contract.ENV_GRACEFUL_TIMEOUT: "5",
+            **overrides,
+        }
+    )
 
 
 def run_command(
@@ -124,8 +138,16 @@ class ServiceProcess:
     def records(self) -> list[dict[str, Any]]:
         return log_records(self.logs())
 
-    def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=timeout)
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The bearer token of this process's APP_SECRET (none without one)."""
+        secret = self.env.get(contract.ENV_APP_SECRET)
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    def get(self, path: str, timeout: float = 5.0, token: str | None = None) -> httpx.Response:
+        """GET with this process's bearer token (or ``token``)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else self.auth_headers
+        return httpx.get(self.url + path, timeout=timeout, headers=headers)
 
     def wait_until_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

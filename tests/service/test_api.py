@@ -13,11 +13,13 @@ import pytest
 
 from service.api import MAX_LIMIT
 from service.app import create_app
+from service.auth import ApiTokens
 from service.config import load_settings
 from service.db import Database
 from service.ib import initialise_ib
 from service.kb import KnowledgeBaseError, load_knowledge_base
 from service.state import AppState
+from tests.service.process import API_TOKEN, AUTH_HEADERS
 from tests.service.test_ib import apply_ib_migrations
 from tests.support.pg import PostgresCluster, create_database
 
@@ -35,6 +37,7 @@ async def state(database_url: str) -> AsyncIterator[AppState]:
         ib = await initialise_ib(db)
         status = await load_knowledge_base(db, SMALL_KB, ib=ib)
         yield AppState(
+            tokens=ApiTokens(API_TOKEN),
             settings=load_settings({"DATABASE_URL": database_url}),
             db=db,
             ib=ib,
@@ -276,9 +279,13 @@ async def test_database_down_before_first_read_is_503_then_served_from_memory(
     try:
         ib = await initialise_ib(db)
         status = await load_knowledge_base(db, SMALL_KB, ib=ib)
-        state = AppState(load_settings({"DATABASE_URL": url}), db, ib=ib, kb=status)
+        state = AppState(
+            load_settings({"DATABASE_URL": url}), db, ib=ib, kb=status, tokens=ApiTokens(API_TOKEN)
+        )
         transport = httpx.ASGITransport(app=create_app(state))
-        async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://co.test", headers=AUTH_HEADERS
+        ) as http:
             private_postgres.stop()
             for path in ("/api/v1/frameworks", "/api/v1/controls", "/api/v1/controls/alpha:1.1"):
                 response = await http.get(path)
@@ -337,5 +344,5 @@ async def test_openapi_describes_the_knowledge_base_routes(client: httpx.AsyncCl
         "limit",
         "offset",
     }
-    assert set(listing["responses"]) == {"200", "400", "503"}
+    assert set(listing["responses"]) == {"200", "400", "401", "503"}
     assert "404" in paths["/api/v1/controls/{id}"]["get"]["responses"]

@@ -22,6 +22,7 @@ from service.health import CHECK_TIMEOUT, DependencyChecks
 from service.logs import JsonFormatter
 from service.secrets import DatabaseCredentials, SecretError
 from service.state import AppState
+from tests.service.process import AUTH_HEADERS
 from tests.support.net import TEST_REDIS_URL, free_port
 
 ASSESSMENTS = "/api/v1/assessments"
@@ -80,7 +81,9 @@ async def test_health_answers_200_with_fail_when_the_database_hangs(
     try:
         app = create_app(replace(state, db=hung))
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://co.test") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://co.test", headers=AUTH_HEADERS
+        ) as http:
             async with asyncio.timeout(CHECK_TIMEOUT + 2):
                 health = await http.get(contract.HEALTH_PATH)
                 ready = await http.get(contract.READY_PATH)
@@ -193,7 +196,9 @@ async def test_assessments_are_written_and_read_back(client: httpx.AsyncClient) 
 async def test_bad_assessment_bodies_are_refused_by_name(
     client: httpx.AsyncClient, body: bytes, status: int, named: str
 ) -> None:
-    response = await client.post(ASSESSMENTS, content=body)
+    response = await client.post(
+        ASSESSMENTS, content=body, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == status
     assert named in response.json()["error"]
 
@@ -285,7 +290,7 @@ async def test_an_unreadable_secret_answers_503_not_500(state: AppState) -> None
     try:
         app = create_app(replace(state, db=db))
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://co.test"
+            transport=httpx.ASGITransport(app=app), base_url="http://co.test", headers=AUTH_HEADERS
         ) as http:
             response = await http.get(ASSESSMENTS)
     finally:

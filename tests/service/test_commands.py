@@ -153,8 +153,17 @@ def test_invalid_knowledge_base_after_a_good_one_keeps_serving_the_previous(
 
 
 def test_licence_refusal_exits_77(service_env: dict[str, str]) -> None:
-    env = {k: v for k, v in service_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
-    env[contract.ENV_MARKETPLACE_PRODUCT_CODE] = "prod-code-123"
+    # A region (without one, step 1 refuses the configuration with 78) and a Marketplace
+    # endpoint that refuses every connection: RegisterUsage cannot accept.
+    env = {
+        **service_env,
+        contract.ENV_MARKETPLACE_PRODUCT_CODE: "prod-code-123",
+        contract.ENV_AWS_REGION: "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
     result = run_command([], env)
     assert result.returncode == contract.EXIT_NOPERM
     (message,) = errors(result.stderr)

@@ -16,6 +16,7 @@ from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
 from service.migrate import expected_migration_ids
 from tests.service.process import (
+    AUTH_HEADERS,
     StartService,
     copy_migrations,
     log_records,
@@ -81,7 +82,9 @@ def test_database_stopped_while_serving_then_started_again(
     wait_for(lambda: service.get("/ready").status_code == 200, 15, "ready again")
     assert service.get("/health").json()["checks"]["database"][0]["status"] == "pass"
     created = httpx.post(
-        service.url + ASSESSMENTS, json={"name": "after", "framework_id": "cis-aws-v3"}
+        service.url + ASSESSMENTS,
+        json={"name": "after", "framework_id": "cis-aws-v3"},
+        headers=AUTH_HEADERS,
     )
     assert created.status_code == 201
     assert service.proc is not None
@@ -182,7 +185,7 @@ def test_sigterm_under_steady_load_loses_no_request(
     lock = threading.Lock()
 
     def poll_ready() -> None:
-        with httpx.Client(timeout=2) as client:
+        with httpx.Client(headers=AUTH_HEADERS, timeout=2) as client:
             while not stop_clients.is_set():
                 try:
                     ok = client.get(url + "/ready").status_code == 200
@@ -198,7 +201,7 @@ def test_sigterm_under_steady_load_loses_no_request(
 
     def polite_client(number: int) -> None:
         """Sends only while /ready says 200, like a load balancer's target."""
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(headers=AUTH_HEADERS, timeout=10) as client:
             sent = 0
             while not stop_clients.is_set():
                 if not ready.is_set():
@@ -208,7 +211,7 @@ def test_sigterm_under_steady_load_loses_no_request(
                     if sent % 2:
                         response = client.post(
                             url + ASSESSMENTS,
-                            json={"name": f"load-{number}-{sent}", "framework_id": "x"},
+                            json={"name": f"load-{number}-{sent}", "framework_id": "cis-aws-v3"},
                         )
                         good = response.status_code == 201
                     else:
@@ -235,8 +238,10 @@ def test_sigterm_under_steady_load_loses_no_request(
     # The load balancer has not noticed yet: requests during the drain are still served.
     during_drain: list[int] = []
     while time.monotonic() < signalled + drain - 0.6:
-        during_drain.append(httpx.get(url + ASSESSMENTS + "?limit=1", timeout=5).status_code)
-        during_drain.append(httpx.get(url + "/health", timeout=5).status_code)
+        during_drain.append(
+            httpx.get(url + ASSESSMENTS + "?limit=1", headers=AUTH_HEADERS, timeout=5).status_code
+        )
+        during_drain.append(httpx.get(url + "/health", headers=AUTH_HEADERS, timeout=5).status_code)
         time.sleep(0.05)
 
     # A request in flight when the listener closes: held on a table lock until after.
@@ -245,13 +250,13 @@ def test_sigterm_under_steady_load_loses_no_request(
     in_flight: list[int] = []
     slow = threading.Thread(
         target=lambda: in_flight.append(
-            httpx.get(url + ASSESSMENTS + "?limit=1", timeout=15).status_code
+            httpx.get(url + ASSESSMENTS + "?limit=1", headers=AUTH_HEADERS, timeout=15).status_code
         )
     )
     slow.start()
     wait_for(lambda: time.monotonic() > signalled + drain + 0.5, 5, "past the drain")
     with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/health", timeout=2)
+        httpx.get(url + "/health", headers=AUTH_HEADERS, timeout=2)
     holder.commit()
     holder.close()
     slow.join(10)

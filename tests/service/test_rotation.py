@@ -16,7 +16,13 @@ import psycopg
 import pytest
 
 from service import contract
-from tests.service.process import StartService, log_records, run_command, service_environment
+from tests.service.process import (
+    AUTH_HEADERS,
+    StartService,
+    log_records,
+    run_command,
+    service_environment,
+)
 from tests.support.pg import PostgresCluster
 
 ROLE = "co_app"
@@ -86,13 +92,14 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
     lock = threading.Lock()
 
     def client(number: int) -> None:
-        with httpx.Client(base_url=service.url, timeout=15) as http:
+        with httpx.Client(headers=AUTH_HEADERS, base_url=service.url, timeout=15) as http:
             sent = 0
             while not stop.is_set():
                 try:
                     if sent % 2:
                         response = http.post(
-                            ASSESSMENTS, json={"name": f"r{number}-{sent}", "framework_id": "x"}
+                            ASSESSMENTS,
+                            json={"name": f"r{number}-{sent}", "framework_id": "cis-aws-v3"},
                         )
                         good = response.status_code == 201
                     else:
@@ -189,3 +196,84 @@ def test_a_wrong_password_that_no_secret_replaces_exits_78_at_once(
     (error,) = [r for r in log_records(result.stderr) if r["level"] == "ERROR"]
     assert "rejected the credentials" in error["message"]
     assert "not-the-password" not in result.stderr
+
+
+# --- The API token ----------------------------------------------------------------------------
+
+OLD_TOKEN = "api-token-before-rotation"
+NEW_TOKEN = "api-token-after-rotation"
+TOKEN_OVERLAP = 4.0
+
+
+def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
+    aws: str, database_url: str, start_service: StartService
+) -> None:
+    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    arn = secrets.create_secret(Name="co/api-token", SecretString=OLD_TOKEN)["ARN"]
+    env = service_environment(
+        DATABASE_URL=database_url,
+        APP_SECRET_ARN=arn,
+        APP_SECRET_OVERLAP=str(TOKEN_OVERLAP),
+        SHUTDOWN_DELAY="0",
+    )
+    service = start_service(env)
+    service.wait_until_ready()
+
+    rotated = threading.Event()
+    stop = threading.Event()
+    failures: list[str] = []
+    counts = {"old": 0, "new": 0}
+    lock = threading.Lock()
+
+    def client(number: int) -> None:
+        # Each client switches to the new token at its own moment after the rotation.
+        switch_after = 0.1 * number
+        switch_at: float | None = None
+        with httpx.Client(base_url=service.url, timeout=15) as http:
+            sent = 0
+            while not stop.is_set():
+                if rotated.is_set() and switch_at is None:
+                    switch_at = time.monotonic() + switch_after
+                use_new = switch_at is not None and time.monotonic() >= switch_at
+                token = NEW_TOKEN if use_new else OLD_TOKEN
+                headers = {"Authorization": f"Bearer {token}"}
+                if sent % 2:
+                    response = http.post(
+                        ASSESSMENTS,
+                        headers=headers,
+                        json={"name": f"t{number}-{sent}", "framework_id": "cis-aws-v3"},
+                    )
+                    good = response.status_code == 201
+                else:
+                    response = http.get(ASSESSMENTS + "?limit=3", headers=headers)
+                    good = response.status_code == 200
+                with lock:
+                    counts["new" if use_new else "old"] += 1
+                    if not good:
+                        failures.append(f"{'new' if use_new else 'old'} {response.status_code}")
+                sent += 1
+
+    clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for thread in clients:
+        thread.start()
+    time.sleep(1.0)
+    secrets.put_secret_value(SecretId=arn, SecretString=NEW_TOKEN)
+    rotated.set()
+    time.sleep(2.0)  # every client has switched within 0.8 s
+    stop.set()
+    for thread in clients:
+        thread.join(20)
+
+    assert failures == [], failures[:10]
+    assert counts["old"] > 50
+    assert counts["new"] > 50
+    rotations = [r for r in service.records() if "application secret rotated" in r["message"]]
+    assert len(rotations) == 1, "one re-read for every client that switched"
+    # The overlap ends: the old token is refused, the new one still works, without a restart.
+    time.sleep(TOKEN_OVERLAP)
+    assert service.get(ASSESSMENTS, token=OLD_TOKEN).status_code == 401
+    assert service.get(ASSESSMENTS, token=NEW_TOKEN).status_code == 200
+    assert service.proc is not None
+    assert service.proc.poll() is None
+    assert OLD_TOKEN not in service.logs()
+    assert NEW_TOKEN not in service.logs()

@@ -163,8 +163,10 @@ def test_app_secret_from_env_plain_arn_and_json_arn(aws: str) -> None:
 def test_urls_quote_credentials_so_yoyo_and_libpq_read_them_back() -> None:
     credentials = DatabaseCredentials("db.example", 5432, "co db", "us@er", PASSWORD, "require")
     parsed = parse_uri(credentials.yoyo_url())
-    assert (parsed.username, parsed.password, parsed.database) == ("us@er", PASSWORD, "co db")
-    assert parsed.args == {"sslmode": "require"}
+    assert (parsed.username, parsed.password) == ("us@er", PASSWORD)
+    # yoyo takes the path raw, so a name that needs quoting also travels as the dbname
+    # argument, which yoyo decodes and hands to psycopg over the path.
+    assert parsed.args == {"sslmode": "require", "dbname": "co db"}
     assert urlsplit(credentials.url()).hostname == "db.example"
     assert PASSWORD not in credentials.describe()
     assert PASSWORD not in repr(credentials)
@@ -219,7 +221,8 @@ def test_service_started_from_an_arn_serves_and_never_logs_a_secret(
     )
     service = start_service(env)
     service.wait_until_ready()
-    assert service.get("/api/v1/assessments").status_code == 200
+    assert service.get("/api/v1/assessments", token="never-log-this-app-secret").status_code == 200
+    assert service.get("/api/v1/assessments", token="wrong").status_code == 401
     service.stop()
     assert service.proc is not None
     assert service.proc.returncode == 0

@@ -228,14 +228,12 @@ OPENAPI_PATHS = {
     LANDING_PATH: {
         "get": {
             "summary": "The landing page: product, health, knowledge base, how to call the API",
-            "security": [],
             "responses": {"200": {"description": "HTML page", "content": {"text/html": {}}}},
         }
     },
     OPERATOR_GUIDE_PATH: {
         "get": {
             "summary": "The operator guide (Markdown, as text)",
-            "security": [],
             "responses": {
                 "200": {"description": "The guide", "content": {"text/plain": {}}},
                 "404": {"description": "Not shipped with this build"},

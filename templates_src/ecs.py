@@ -514,7 +514,7 @@ def _add_roles(t: Template) -> None:
             AssumeRolePolicyDocument=_trust("ecs-tasks.amazonaws.com"),
             Policies=[
                 Policy(
-                    PolicyName="meter-and-reread-database-secret",
+                    PolicyName="meter-and-reread-secrets",
                     PolicyDocument=PolicyDocument(
                         Version="2012-10-17",
                         Statement=[
@@ -524,11 +524,14 @@ def _add_roles(t: Template) -> None:
                                 Action=[Action("aws-marketplace", "RegisterUsage")],
                                 Resource=["*"],
                             ),
+                            # The service re-reads both secrets by ARN when what ECS
+                            # injected at start stops working: the database refuses the
+                            # password, or a client presents a rotated API token.
                             Statement(
-                                Sid="RereadRotatedDatabaseSecret",
+                                Sid="RereadRotatedSecrets",
                                 Effect=Allow,
                                 Action=[sm_actions.GetSecretValue],
-                                Resource=[Ref(PARAM_DB_SECRET)],
+                                Resource=[Ref(PARAM_DB_SECRET), Ref("AppSecret")],
                             ),
                             decrypt_secrets,
                         ],
@@ -566,6 +569,9 @@ def _add_task_definition(t: Template, listing: Listing) -> None:
             env(contract.ENV_DB_PORT, Ref(PARAM_DB_PORT)),
             env(contract.ENV_DB_NAME, Ref(PARAM_DB_NAME)),
             env(contract.ENV_DB_SECRET_ARN, db_secret),
+            # With the ARN beside the injected APP_SECRET, a rotated API token is read
+            # again on first use, with no task restart (service/auth.py).
+            env(contract.ENV_APP_SECRET_ARN, Ref("AppSecret")),
             # The RDS endpoint's certificate is verified against the RDS CA bundle the
             # image ships, host name included ("Using SSL/TLS to encrypt a connection to a
             # DB instance": https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/UsingWithRDS.SSL.html).

@@ -73,6 +73,7 @@ def test_secrets_reach_the_container_only_by_value_from(ecs_t: Doc) -> None:
         contract.ENV_DB_PORT,
         contract.ENV_DB_NAME,
         contract.ENV_DB_SECRET_ARN,
+        contract.ENV_APP_SECRET_ARN,  # the ARN, not the value: re-read after a rotation
         contract.ENV_DB_SSLMODE,
         contract.ENV_DB_SSLROOTCERT,
         contract.ENV_AWS_REGION,
@@ -107,13 +108,16 @@ def test_execution_role_reads_exactly_the_task_secrets(ecs_t: Doc) -> None:
     }
 
 
-def test_task_role_registers_usage_and_rereads_the_rotated_db_secret(ecs_t: Doc) -> None:
+def test_task_role_registers_usage_and_rereads_the_rotated_secrets(ecs_t: Doc) -> None:
     statements = {s["Sid"]: s for s in _policy_statements(ecs_t, "TaskRole")}
     meter = statements["MarketplaceRegisterUsage"]
     assert meter["Action"] == ["aws-marketplace:RegisterUsage"]
     assert meter["Resource"] == ["*"]
     assert "RegisterUsage" in resources(ecs_t)["TaskRole"]["Metadata"]["WildcardResource"]
-    assert statements["RereadRotatedDatabaseSecret"]["Resource"] == [{"Ref": "DatabaseSecretArn"}]
+    assert statements["RereadRotatedSecrets"]["Resource"] == [
+        {"Ref": "DatabaseSecretArn"},
+        {"Ref": "AppSecret"},
+    ]
 
 
 def test_image_change_is_a_rolling_zero_downtime_deployment(ecs_t: Doc) -> None:

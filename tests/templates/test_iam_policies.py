@@ -127,13 +127,16 @@ def test_execution_role_refuses_everything_else(ecs: Doc, request_: Request) -> 
     assert not allowed(role_statements(ecs["ExecutionRole"]), request_)
 
 
-def test_task_role_registers_usage_and_rereads_only_the_database_secret(ecs: Doc) -> None:
+def test_task_role_registers_usage_and_rereads_only_the_two_rotated_secrets(ecs: Doc) -> None:
     statements = role_statements(ecs["TaskRole"])
     assert allowed(statements, Request("aws-marketplace:RegisterUsage", "*"))
+    # Both secrets are re-read by the running service after a rotation (database password,
+    # API token); any other secret of the account stays out of reach.
     assert allowed(statements, Request("secretsmanager:GetSecretValue", DB_SECRET))
+    assert allowed(statements, Request("secretsmanager:GetSecretValue", APP_SECRET))
+    other = APP_SECRET.rsplit(":", 1)[0] + ":someone-elses-secret-AbCdEf"
+    assert not allowed(statements, Request("secretsmanager:GetSecretValue", other))
     assert allowed(statements, Request("kms:Decrypt", DATA_KEY, VIA_SECRETS_MANAGER))
-    # The application secret reaches the container through the execution role only.
-    assert not allowed(statements, Request("secretsmanager:GetSecretValue", APP_SECRET))
     assert not allowed(statements, Request("kms:Decrypt", DATA_KEY))
     assert not allowed(statements, Request("logs:PutLogEvents", stream(LOG_GROUP, "x")))
     assert not allowed(statements, Request("s3:GetObject", f"arn:aws:s3:::{BUCKET}/x"))

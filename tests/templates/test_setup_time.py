@@ -51,6 +51,7 @@ def test_only_the_service_side_waits_for_the_database(
     assert set(after_database) <= {
         "EcsStack",
         "LogGroup",
+        "AppSecret",  # the task role names it (the API token is re-read after a rotation)
         "ExecutionRole",
         "TaskRole",
         "TaskDefinition",

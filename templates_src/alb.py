@@ -86,6 +86,8 @@ from templates_src.security import name_tags, no_egress, scanner_skips
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PUBLIC_SUBNETS = "PublicSubnetIds"
+PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
+PARAM_SCHEME = "Scheme"
 PARAM_CERTIFICATE = "CertificateArn"
 PARAM_DOMAIN_NAME = "DomainName"
 PARAM_INGRESS_CIDR = "IngressCidr"
@@ -94,6 +96,7 @@ PARAM_NAT_GATEWAYS = "NatGateways"
 PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
 PARAM_AZ_COUNT = "AvailabilityZoneCount"
 NAT_NONE, NAT_SINGLE, NAT_PER_AZ = "none", "single", "per-az"
+INTERNET_FACING, INTERNAL = "internet-facing", "internal"
 
 OUTPUT_DNS_NAME = "LoadBalancerDnsName"
 OUTPUT_SERVICE_URL = "ServiceUrl"
@@ -104,6 +107,7 @@ OUTPUT_LOAD_BALANCER_FULL_NAME = "LoadBalancerFullName"
 OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
 
 HAS_CERTIFICATE = "HasCertificate"
+INTERNAL_SCHEME = "InternalLoadBalancer"
 NO_CERTIFICATE = "NoCertificate"
 CREATE_NAT = "CreateNatGateways"
 NAT_PER_AZ_CONDITION = "NatGatewayPerAz"
@@ -146,8 +150,9 @@ def build_alb_stack() -> Template:
     """The nested load-balancer template (shared by both parents)."""
     t = Template(
         Description=(
-            "Cloud Optimizer edge: internet-facing Application Load Balancer (HTTPS with "
-            "HTTP redirect when a certificate is given), encrypted access logs, NAT gateways."
+            "Cloud Optimizer edge: internet-facing or internal Application Load Balancer "
+            "(HTTPS with HTTP redirect when a certificate is given), encrypted access logs, "
+            "NAT gateways."
         )
     )
     _add_parameters(t)
@@ -159,6 +164,7 @@ def build_alb_stack() -> Template:
     t.add_condition(CREATE_NAT, Not(Equals(Ref(PARAM_NAT_GATEWAYS), NAT_NONE)))
     t.add_condition(NAT_PER_AZ_CONDITION, Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
     t.add_condition(THREE_AZS, Equals(Ref(PARAM_AZ_COUNT), "3"))
+    t.add_condition(INTERNAL_SCHEME, Equals(Ref(PARAM_SCHEME), INTERNAL))
     t.add_condition(ELB_ACCOUNT_REGION, _region_in(sorted(ELB_ACCOUNTS)))
 
     _add_security_group(t)
@@ -201,11 +207,38 @@ def _add_parameters(t: Template) -> None:
     )
     add_parameter(
         t,
+        PARAM_SCHEME,
+        group=GROUP,
+        label="Scheme",
+        Type="String",
+        AllowedValues=[INTERNET_FACING, INTERNAL],
+        Default=INTERNET_FACING,
+        Description=(
+            "internet-facing (public subnets) or internal (private subnets, reachable from "
+            "the VPC and networks connected to it only). Changing it replaces the load balancer."
+        ),
+    )
+    # Lists, not List<AWS::EC2::Subnet::Id>: an internal load balancer in an existing VPC
+    # has no public subnets to pass, and an AWS-specific list type refuses an empty value.
+    # No defaults: the parents pass both.
+    add_parameter(
+        t,
         PARAM_PUBLIC_SUBNETS,
         group=GROUP,
         label="Public subnets",
-        Type="List<AWS::EC2::Subnet::Id>",
-        Description="Two or more public subnets in different AZs.",
+        Type="CommaDelimitedList",
+        Description=(
+            "Two or more public subnets in different AZs: the internet-facing load balancer's "
+            "and the NAT gateways'."
+        ),
+    )
+    add_parameter(
+        t,
+        PARAM_PRIVATE_SUBNETS,
+        group=GROUP,
+        label="Private subnets",
+        Type="CommaDelimitedList",
+        Description="Two or more private subnets in different AZs: the internal load balancer's.",
     )
     add_parameter(
         t,
@@ -410,9 +443,10 @@ def _add_load_balancer(t: Template) -> None:
             "LoadBalancer",
             DependsOn="AccessLogBucketPolicy",
             Type="application",
-            Scheme="internet-facing",
+            # Create-only: a new scheme is a new load balancer (new DNS name); no data is lost.
+            Scheme=Ref(PARAM_SCHEME),
             IpAddressType="ipv4",
-            Subnets=Ref(PARAM_PUBLIC_SUBNETS),
+            Subnets=If(INTERNAL_SCHEME, Ref(PARAM_PRIVATE_SUBNETS), Ref(PARAM_PUBLIC_SUBNETS)),
             SecurityGroups=[Ref("LoadBalancerSecurityGroup")],
             LoadBalancerAttributes=[
                 # No deletion_protection.enabled here: protected from the first second, the
@@ -429,8 +463,8 @@ def _add_load_balancer(t: Template) -> None:
                     (
                         "AVD-AWS-0053",
                         "The product is a web application for the customer's "
-                        "users: its load balancer is internet-facing by design; IngressCidr "
-                        "narrows who may connect.",
+                        "users: its load balancer is internet-facing by default; Scheme "
+                        "internal keeps it private, IngressCidr narrows who may connect.",
                     )
                 ]
             ),

@@ -14,7 +14,7 @@ from troposphere import And, Equals, FindInMap, GetAtt, If, Not, Or, Output, Ref
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, ecs, rds, regions, vpc
+from templates_src import alb, ecs, options, rds, regions, vpc
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -142,6 +142,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
         {
             alb.PARAM_VPC_ID: vpc_id,
             alb.PARAM_PUBLIC_SUBNETS: from_vpc(vpc.OUTPUT_PUBLIC_SUBNETS, P_EXISTING_PUBLIC),
+            alb.PARAM_PRIVATE_SUBNETS: private_subnets,
             alb.PARAM_CERTIFICATE: Ref(P_CERTIFICATE),
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
             alb.PARAM_INGRESS_CIDR: Ref(P_INGRESS_CIDR),
@@ -155,6 +156,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
                 CREATE_VPC, nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES), ""
             ),
             alb.PARAM_AZ_COUNT: azs,
+            **options.alb_parameters(profile),
         },
     )
     _stack(
@@ -284,7 +286,13 @@ def _add_parameters(t: Template, profile: Profile) -> None:
             ),
         )
     for name, label, what in (
-        (P_EXISTING_PUBLIC, "Existing public subnets", "load balancer"),
+        (
+            P_EXISTING_PUBLIC,
+            "Existing public subnets",
+            "internet-facing load balancer; an internal one needs none"
+            if profile.platform_options
+            else "load balancer",
+        ),
         (P_EXISTING_PRIVATE, "Existing private subnets", "tasks and database"),
     ):
         add_parameter(
@@ -442,6 +450,7 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         Default=str(profile.db_backup_retention_days),
         Description="Automated backups are kept this long.",
     )
+    options.add_parameters(t, profile)
 
 
 def _add_rules(t: Template, profile: Profile) -> None:
@@ -452,10 +461,22 @@ def _add_rules(t: Template, profile: Profile) -> None:
             "RuleCondition": existing,
             "Assertions": [
                 {
-                    "Assert": Not(Equals(Ref(name), "")),
-                    "AssertDescription": f"{name} is required when ExistingVpcId is given",
-                }
-                for name in (P_EXISTING_PUBLIC, P_EXISTING_PRIVATE)
+                    "Assert": options.public_subnets_given_or_not_needed(
+                        profile, P_EXISTING_PUBLIC
+                    ),
+                    "AssertDescription": f"{P_EXISTING_PUBLIC} is required when ExistingVpcId "
+                    "is given"
+                    + (
+                        " (unless the load balancer is internal)"
+                        if profile.platform_options
+                        else ""
+                    ),
+                },
+                {
+                    "Assert": Not(Equals(Ref(P_EXISTING_PRIVATE), "")),
+                    "AssertDescription": f"{P_EXISTING_PRIVATE} is required when ExistingVpcId "
+                    "is given",
+                },
             ],
         },
     )

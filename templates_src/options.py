@@ -1,0 +1,58 @@
+"""Production options of the parents (issue 15): parameters, rules and what they pass on.
+
+Each option is a parameter of the production parent, off or safe by default, labelled and
+grouped on the console page, with ``Rules`` that refuse impossible combinations before
+anything is created. The nested stacks implement them; this module only declares the
+parent's side and the values it hands to each child, so that :mod:`templates_src.parents`
+stays the wiring it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from troposphere import Equals, Not, Or, Ref, Template
+
+from templates_src import alb
+from templates_src.params import add_parameter
+from templates_src.profile import Profile
+
+P_SCHEME = "LoadBalancerScheme"
+
+G_ACCESS = "Load balancer access"
+
+
+def add_parameters(t: Template, profile: Profile) -> None:
+    """The option parameters ``profile`` offers (none beyond the shared ones in the trial)."""
+    if not profile.platform_options:
+        return
+    add_parameter(
+        t,
+        P_SCHEME,
+        group=G_ACCESS,
+        label="Load balancer scheme",
+        Type="String",
+        AllowedValues=[alb.INTERNET_FACING, alb.INTERNAL],
+        Default=alb.INTERNET_FACING,
+        Description=(
+            "internet-facing: in the public subnets, reachable from the internet (within "
+            "IngressCidr). internal: in the private subnets, reachable only from the VPC and "
+            "networks connected to it (VPN, Direct Connect, peering); with an existing VPC no "
+            "public subnets are needed. Changing it replaces the load balancer (new DNS name)."
+        ),
+    )
+
+
+def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) -> object:
+    """Rule assertion: the existing VPC's public subnets are given, or the ALB is internal."""
+    given = Not(Equals(Ref(public_subnets), ""))
+    if not profile.platform_options:
+        return given
+    return Or(given, Equals(Ref(P_SCHEME), alb.INTERNAL))
+
+
+def alb_parameters(profile: Profile) -> dict[str, Any]:
+    """What the parent passes to the ALB stack for the options."""
+    if not profile.platform_options:
+        return {}
+    return {alb.PARAM_SCHEME: Ref(P_SCHEME)}

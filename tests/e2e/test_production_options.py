@@ -1,0 +1,80 @@
+"""Production options (issue 15) deployed against the emulator, as a customer sets them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.conftest import Published, nested_stacks, outputs, wait_for
+from tests.e2e.test_deploy import CAPABILITIES, client, production_parameters
+
+DOMAIN = "co.example.com"
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+
+
+def create_production(
+    aws: str, cfn: Any, published: Published, name: str = "co-prod", **overrides: str
+) -> dict[str, Any]:
+    """Create production from its parameter file with ``overrides``; the stack's description."""
+    certificate = client("acm", aws).request_certificate(DomainName=DOMAIN)["CertificateArn"]
+    values = production_parameters(published, certificate)
+    for value in values:
+        if value["ParameterKey"] in overrides:
+            value["ParameterValue"] = overrides.pop(value["ParameterKey"])
+    assert not overrides, f"not parameters of production: {sorted(overrides)}"
+    cfn.create_stack(
+        StackName=name,
+        TemplateURL=published.url("cloud-optimizer-production.yaml"),
+        Parameters=values,
+        Capabilities=CAPABILITIES,
+    )
+    stack = wait_for(cfn, name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    return stack
+
+
+def test_internal_load_balancer_is_created_in_the_private_subnets(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    stack = create_production(aws, cfn, published, LoadBalancerScheme="internal")
+    vpc_out = outputs(nested_stacks(cfn, "co-prod")["VpcStack"])
+    (lb,) = client("elbv2", aws).describe_load_balancers()["LoadBalancers"]
+    assert lb["Scheme"] == "internal"
+    subnets = {z["SubnetId"] for z in lb["AvailabilityZones"]}
+    assert subnets == set(vpc_out["PrivateSubnetIds"].split(","))
+    assert outputs(stack)["ServiceUrl"] == f"https://{DOMAIN}"
+
+
+def test_internet_facing_is_the_default_in_the_public_subnets(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    create_production(aws, cfn, published)
+    vpc_out = outputs(nested_stacks(cfn, "co-prod")["VpcStack"])
+    (lb,) = client("elbv2", aws).describe_load_balancers()["LoadBalancers"]
+    assert lb["Scheme"] == "internet-facing"
+    assert {z["SubnetId"] for z in lb["AvailabilityZones"]} == set(
+        vpc_out["PublicSubnetIds"].split(",")
+    )
+
+
+def test_existing_vpc_with_internet_facing_scheme_still_needs_public_subnets(
+    cfn: Any, published: Published
+) -> None:
+    values = [
+        {"ParameterKey": "CertificateArn", "ParameterValue": CERT},
+        {"ParameterKey": "DomainName", "ParameterValue": DOMAIN},
+        {"ParameterKey": "ExistingVpcId", "ParameterValue": "vpc-0123456789abcdef0"},
+        {
+            "ParameterKey": "ExistingPrivateSubnetIds",
+            "ParameterValue": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
+        },
+    ]
+    with pytest.raises(ClientError, match="ExistingPublicSubnetIds is required"):
+        cfn.create_stack(
+            StackName="co-prod",
+            TemplateURL=published.url("cloud-optimizer-production.yaml"),
+            Parameters=values,
+            Capabilities=CAPABILITIES,
+        )

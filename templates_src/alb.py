@@ -72,6 +72,7 @@ from troposphere.s3 import (
 )
 
 from service import contract
+from templates_src import allow_list
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -271,8 +272,23 @@ def _add_parameters(t: Template) -> None:
         Default="0.0.0.0/0",
         AllowedPattern=CIDR_PATTERN,
         ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
-        Description="Who may reach the load balancer on 80/443.",
+        Description="Who may reach the load balancer on 80/443 (the allow-list's first CIDR).",
     )
+    for n in range(2, allow_list.MAX_CIDRS + 1):
+        add_parameter(
+            t,
+            allow_list.slot(n, PARAM_INGRESS_CIDR),
+            group=GROUP,
+            label=f"Allowed client CIDR {n}",
+            Type="String",
+            Default="",
+            AllowedPattern=f"^(|{allow_list.CIDR})$",
+            ConstraintDescription="empty, or an IPv4 CIDR block such as 203.0.113.0/24",
+            Description=f"The allow-list's CIDR number {n}, or empty.",
+        )
+        t.add_condition(
+            allow_list.slot_condition(n), allow_list.given(allow_list.slot(n, PARAM_INGRESS_CIDR))
+        )
     add_retention(
         t,
         PARAM_ACCESS_LOG_RETENTION,
@@ -337,6 +353,28 @@ def _add_security_group(t: Template) -> None:
             Description="HTTPS from the allowed clients",
         )
     )
+    for n in range(2, allow_list.MAX_CIDRS + 1):
+        cidr = Ref(allow_list.slot(n, PARAM_INGRESS_CIDR))
+        both = f"HasIngressCidr{n}AndCertificate"
+        t.add_condition(
+            both, And(_condition(allow_list.slot_condition(n)), _condition(HAS_CERTIFICATE))
+        )
+        for title, port, condition, what in (
+            (f"LoadBalancerHttpIngress{n}", HTTP_PORT, allow_list.slot_condition(n), "HTTP"),
+            (f"LoadBalancerHttpsIngress{n}", HTTPS_PORT, both, "HTTPS"),
+        ):
+            t.add_resource(
+                SecurityGroupIngress(
+                    title,
+                    Condition=condition,
+                    GroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+                    IpProtocol="tcp",
+                    FromPort=port,
+                    ToPort=port,
+                    CidrIp=cidr,
+                    Description=f"{what} from the allowed clients ({n})",
+                )
+            )
 
 
 def _add_access_log_bucket(t: Template) -> None:

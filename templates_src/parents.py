@@ -14,10 +14,9 @@ from troposphere import And, Equals, FindInMap, GetAtt, If, Not, Or, Output, Ref
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, ecs, options, rds, regions, vpc
+from templates_src import alb, allow_list, ecs, options, rds, regions, vpc
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
-    CIDR_PATTERN,
     DB_INSTANCE_CLASSES,
     DOMAIN_NAME,
     ECR_IMAGE_PATTERN,
@@ -145,7 +144,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             alb.PARAM_PRIVATE_SUBNETS: private_subnets,
             alb.PARAM_CERTIFICATE: Ref(P_CERTIFICATE),
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
-            alb.PARAM_INGRESS_CIDR: Ref(P_INGRESS_CIDR),
+            **allow_list.slot_values(alb.PARAM_INGRESS_CIDR, Ref(P_INGRESS_CIDR)),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
             alb.PARAM_NAT_GATEWAYS: If(
                 CREATE_VPC,
@@ -346,12 +345,16 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         t,
         P_INGRESS_CIDR,
         group=G_EDGE,
-        label="Allowed client CIDR",
+        label="Allowed client CIDRs",
         Type="String",
         Default="0.0.0.0/0",
-        AllowedPattern=CIDR_PATTERN,
-        ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
-        Description="Who may reach the load balancer on 80/443 (nothing else is exposed).",
+        AllowedPattern=allow_list.CIDR_LIST_PATTERN,
+        ConstraintDescription=allow_list.CIDR_LIST_CONSTRAINT,
+        Description=(
+            f"Who may reach the load balancer on 80/443 (nothing else is exposed): 1 to "
+            f"{allow_list.MAX_CIDRS} CIDR blocks, comma-separated, e.g. "
+            "203.0.113.0/24,198.51.100.7/32 (longer lists: a WAF IP set)."
+        ),
     )
     add_parameter(
         t,

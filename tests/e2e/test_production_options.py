@@ -78,3 +78,33 @@ def test_existing_vpc_with_internet_facing_scheme_still_needs_public_subnets(
             Parameters=values,
             Capabilities=CAPABILITIES,
         )
+
+
+def test_allow_list_opens_both_listener_ports_to_each_cidr_only(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    cidrs = ["203.0.113.0/24", "198.51.100.7/32", "192.0.2.0/28"]
+    create_production(aws, cfn, published, IngressCidr=",".join(cidrs))
+    group_id = outputs(nested_stacks(cfn, "co-prod")["AlbStack"])["LoadBalancerSecurityGroupId"]
+    (group,) = client("ec2", aws).describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    opened = {
+        (rule["FromPort"], r["CidrIp"]) for rule in group["IpPermissions"] for r in rule["IpRanges"]
+    }
+    assert opened == {(port, cidr) for port in (80, 443) for cidr in cidrs}
+
+
+def test_allow_list_with_a_repeated_cidr_is_refused_before_anything_is_created(
+    cfn: Any, published: Published
+) -> None:
+    with pytest.raises(ClientError, match="IngressCidr"):
+        cfn.create_stack(
+            StackName="co-prod",
+            TemplateURL=published.url("cloud-optimizer-production.yaml"),
+            Parameters=[
+                {"ParameterKey": "CertificateArn", "ParameterValue": CERT},
+                {"ParameterKey": "DomainName", "ParameterValue": DOMAIN},
+                {"ParameterKey": "IngressCidr", "ParameterValue": "192.0.2.0/28,192.0.2.0/28"},
+            ],
+            Capabilities=CAPABILITIES,
+        )
+    assert cfn.list_stacks()["StackSummaries"] == []

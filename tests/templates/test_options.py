@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from templates_src import options
+from templates_src import allow_list, options
 from templates_src.intrinsics import Context, resolve
-from tests.templates.cfn import Doc, one, props, resources
+from tests.templates.cfn import Doc, matches, one, props, resources, security_group_rules
 from tests.templates.test_parents import PRODUCTION_VALUES, rule_failures
 
 EXISTING_VPC = {
     "ExistingVpcId": "vpc-0123456789abcdef0",
     "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
 }
+CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 PUBLIC = {"ExistingPublicSubnetIds": "subnet-0123456789abcdef2,subnet-0123456789abcdef3"}
 
 
@@ -80,3 +81,60 @@ def test_internal_load_balancer_in_an_existing_vpc_needs_no_public_subnets(
     assert rule_failures(quickstart_t, EXISTING_VPC) == [
         "ExistingPublicSubnetIds is required when ExistingVpcId is given"
     ]
+
+
+# --- 2: an allow-list of CIDRs --------------------------------------------------------------
+
+
+def test_allow_list_pattern_takes_one_to_ten_distinct_cidrs(production_t: Doc) -> None:
+    pattern = production_t["Parameters"]["IngressCidr"]["AllowedPattern"]
+    ten = [f"203.0.113.{i}/32" for i in range(10)]
+    for good in ("0.0.0.0/0", "203.0.113.0/24,198.51.100.7/32", ",".join(ten)):
+        assert matches(pattern, good), good
+    for bad in (
+        "",
+        ",".join([*ten, "192.0.2.0/24"]),  # eleven
+        "203.0.113.0/24, 198.51.100.7/32",  # a space
+        "203.0.113.0/24,203.0.113.0/24",  # twice: EC2 refuses the duplicate rule
+        "10.0.0.1/32,203.0.113.0/24,10.0.0.1/32",
+        "203.0.113.0/33",
+        "203.0.113.0/24,",
+        "example.com/24",
+    ):
+        assert not matches(pattern, bad), bad
+    # A CIDR that contains another as a prefix is not a duplicate.
+    assert matches(pattern, "10.0.0.1/32,10.0.0.10/32")
+
+
+def test_each_cidr_of_the_list_reaches_its_own_slot(production_t: Doc, quickstart_t: Doc) -> None:
+    for parent in (production_t, quickstart_t):
+        alb = passed(parent, "AlbStack")
+        for value, expected in (
+            ("203.0.113.0/24", ["203.0.113.0/24"] + [""] * 9),
+            ("203.0.113.0/24,198.51.100.7/32", ["203.0.113.0/24", "198.51.100.7/32"] + [""] * 8),
+            (
+                ",".join(f"192.0.2.{i}/32" for i in range(10)),
+                [f"192.0.2.{i}/32" for i in range(10)],
+            ),
+        ):
+            ctx = Context(parent, {"IngressCidr": value}, region="us-east-1")
+            slots = [resolve(alb[allow_list.slot(n, "IngressCidr")], ctx) for n in range(1, 11)]
+            assert slots == expected
+
+
+def test_every_given_cidr_gets_http_and_https_rules_within_the_quota(alb_t: Doc) -> None:
+    def ingress(values: dict[str, str]) -> set[tuple[int, str]]:
+        ctx = Context(alb_t, {"CertificateArn": CERT_ARN, "VpcId": "vpc-1", **values})
+        found = set()
+        for title, direction, rule in security_group_rules(alb_t):
+            if direction == "ingress" and ctx.active(title):
+                found.add((rule["FromPort"], resolve(rule["CidrIp"], ctx)))
+        return found
+
+    assert ingress({}) == {(80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
+    given = {"IngressCidr": "203.0.113.0/24", "IngressCidr2": "198.51.100.7/32"}
+    assert ingress(given) == {
+        (port, cidr) for port in (80, 443) for cidr in ("203.0.113.0/24", "198.51.100.7/32")
+    }
+    everything = {allow_list.slot(n, "IngressCidr"): f"192.0.2.{n}/32" for n in range(1, 11)}
+    assert len(ingress(everything)) == 20  # of the 60 inbound rules a group may have

@@ -72,7 +72,7 @@ from troposphere.s3 import (
 )
 
 from service import contract
-from templates_src import allow_list
+from templates_src import allow_list, edge
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -476,7 +476,7 @@ def _add_access_log_bucket(t: Template) -> None:
 
 
 def _add_load_balancer(t: Template) -> None:
-    t.add_resource(
+    load_balancer = t.add_resource(
         LoadBalancer(
             "LoadBalancer",
             DependsOn="AccessLogBucketPolicy",
@@ -509,6 +509,7 @@ def _add_load_balancer(t: Template) -> None:
             Tags=name_tags("alb"),
         )
     )
+    edge.add_web_acl(t, load_balancer, group=GROUP)
     t.add_resource(
         TargetGroup(
             "TargetGroup",

@@ -13,11 +13,12 @@ from typing import Any
 
 from troposphere import Equals, Not, Or, Ref, Template
 
-from templates_src import alb
+from templates_src import alb, edge
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
 P_SCHEME = "LoadBalancerScheme"
+P_WEB_ACL = edge.PARAM_WEB_ACL
 
 G_ACCESS = "Load balancer access"
 
@@ -41,6 +42,20 @@ def add_parameters(t: Template, profile: Profile) -> None:
             "public subnets are needed. Changing it replaces the load balancer (new DNS name)."
         ),
     )
+    add_parameter(
+        t,
+        P_WEB_ACL,
+        group=G_ACCESS,
+        label="AWS WAF web ACL ARN (optional)",
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{edge.WEB_ACL_ARN})$",
+        ConstraintDescription="empty, or the ARN of a regional AWS WAF web ACL in this region",
+        Description=(
+            "Empty: no WAF. Given: the web ACL (scope REGIONAL, this region) filters every "
+            "request before the load balancer routes it."
+        ),
+    )
 
 
 def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) -> object:
@@ -55,4 +70,4 @@ def alb_parameters(profile: Profile) -> dict[str, Any]:
     """What the parent passes to the ALB stack for the options."""
     if not profile.platform_options:
         return {}
-    return {alb.PARAM_SCHEME: Ref(P_SCHEME)}
+    return {alb.PARAM_SCHEME: Ref(P_SCHEME), edge.PARAM_WEB_ACL: Ref(P_WEB_ACL)}

@@ -50,6 +50,7 @@ DURATIONS: dict[str, Duration] = {
     "AWS::ElasticLoadBalancingV2::LoadBalancer": Duration(120, "tf-alb"),
     "AWS::ElasticLoadBalancingV2::TargetGroup": Duration(5, "cfn-events"),
     "AWS::ElasticLoadBalancingV2::Listener": Duration(5, "cfn-events"),
+    "AWS::WAFv2::WebACLAssociation": Duration(30, "waf-association"),
     "AWS::RDS::DBSubnetGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBParameterGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBInstance": Duration(305, "tf-rds"),

@@ -108,3 +108,23 @@ def test_allow_list_with_a_repeated_cidr_is_refused_before_anything_is_created(
             Capabilities=CAPABILITIES,
         )
     assert cfn.list_stacks()["StackSummaries"] == []
+
+
+def test_web_acl_is_associated_with_the_load_balancer(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    waf = client("wafv2", aws)
+    acl = waf.create_web_acl(
+        Name="co-acl",
+        Scope="REGIONAL",
+        DefaultAction={"Allow": {}},
+        VisibilityConfig={
+            "SampledRequestsEnabled": False,
+            "CloudWatchMetricsEnabled": False,
+            "MetricName": "co-acl",
+        },
+    )["Summary"]
+    create_production(aws, cfn, published, WebAclArn=acl["ARN"])
+    (lb,) = client("elbv2", aws).describe_load_balancers()["LoadBalancers"]
+    found = waf.get_web_acl_for_resource(ResourceArn=lb["LoadBalancerArn"])
+    assert found["WebACL"]["ARN"] == acl["ARN"]

@@ -138,3 +138,33 @@ def test_every_given_cidr_gets_http_and_https_rules_within_the_quota(alb_t: Doc)
     }
     everything = {allow_list.slot(n, "IngressCidr"): f"192.0.2.{n}/32" for n in range(1, 11)}
     assert len(ingress(everything)) == 20  # of the 60 inbound rules a group may have
+
+
+# --- 3: AWS WAF -----------------------------------------------------------------------------
+
+WEB_ACL = (
+    "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/co-acl/"
+    "a1b2c3d4-5678-90ab-cdef-0123456789ab"
+)
+
+
+def test_web_acl_is_associated_only_when_given(production_t: Doc, alb_t: Doc) -> None:
+    parameter = production_t["Parameters"][options.P_WEB_ACL]
+    assert parameter["Default"] == ""
+    assert matches(parameter["AllowedPattern"], WEB_ACL)
+    assert matches(parameter["AllowedPattern"], "")
+    # A CloudFront (global) web ACL cannot protect a load balancer.
+    assert not matches(parameter["AllowedPattern"], WEB_ACL.replace("regional", "global"))
+    assert not matches(parameter["AllowedPattern"], "arn:aws:waf::123456789012:webacl/x")
+    assert options.P_WEB_ACL in interface_groups(production_t)[options.G_ACCESS]
+    assert passed(production_t, "AlbStack")["WebAclArn"] == {"Ref": options.P_WEB_ACL}
+
+    _, association = one(alb_t, "AWS::WAFv2::WebACLAssociation")
+    assert association["Condition"] == "HasWebAcl"
+    assert props(association) == {
+        "ResourceArn": {"Ref": "LoadBalancer"},
+        "WebACLArn": {"Ref": "WebAclArn"},
+    }
+    for value, active in (("", False), (WEB_ACL, True)):
+        ctx = Context(alb_t, {"WebAclArn": value})
+        assert ctx.active("WebAclAssociation") is active

@@ -78,6 +78,7 @@ from troposphere.secretsmanager import Secret as SecretsManagerSecret
 
 from service import contract
 from templates_src import rds, stack_helper
+from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
     ECR_IMAGE_PATTERN,
     TASK_SIZES,
@@ -192,6 +193,7 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
     t.add_output(Output(OUTPUT_APP_SECRET, Value=Ref("AppSecret")))
     t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup")))
     t.add_output(Output(OUTPUT_TASK_SECURITY_GROUP, Value=GetAtt("TaskSecurityGroup", "GroupId")))
+    add_permissions_boundary(t, group=GROUP_SERVICE)
     return t
 
 

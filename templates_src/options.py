@@ -13,18 +13,36 @@ from typing import Any
 
 from troposphere import Equals, Not, Or, Ref, Template
 
-from templates_src import alb, edge
+from templates_src import alb, boundary, edge
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
 P_SCHEME = "LoadBalancerScheme"
 P_WEB_ACL = edge.PARAM_WEB_ACL
 
+P_BOUNDARY = boundary.PARAM_BOUNDARY
+
 G_ACCESS = "Load balancer access"
+G_GOVERNANCE = "IAM and tags"
 
 
 def add_parameters(t: Template, profile: Profile) -> None:
-    """The option parameters ``profile`` offers (none beyond the shared ones in the trial)."""
+    """The option parameters ``profile`` offers (the trial: the governance ones only)."""
+    add_parameter(
+        t,
+        P_BOUNDARY,
+        group=G_GOVERNANCE,
+        label=boundary.LABEL,
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{boundary.POLICY_ARN})$",
+        ConstraintDescription=boundary.CONSTRAINT,
+        Description=(
+            "Empty: none. Given: this managed policy is the permissions boundary of every "
+            "IAM role the stack creates (for accounts that require one to create roles). It "
+            "must allow what the roles do (docs/operations.md, Permissions boundary)."
+        ),
+    )
     if not profile.platform_options:
         return
     add_parameter(
@@ -71,3 +89,8 @@ def alb_parameters(profile: Profile) -> dict[str, Any]:
     if not profile.platform_options:
         return {}
     return {alb.PARAM_SCHEME: Ref(P_SCHEME), edge.PARAM_WEB_ACL: Ref(P_WEB_ACL)}
+
+
+def role_stack_parameters() -> dict[str, Any]:
+    """What the parent passes to each stack that creates roles (VPC, RDS, ECS)."""
+    return {boundary.PARAM_BOUNDARY: Ref(P_BOUNDARY)}

@@ -131,6 +131,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             vpc.PARAM_AZ_COUNT: azs,
             vpc.PARAM_VPC_CIDR: Ref(P_VPC_CIDR),
             vpc.PARAM_FLOW_LOG_RETENTION: Ref(P_LOG_RETENTION),
+            **options.role_stack_parameters(),
         },
         Condition=CREATE_VPC,
     )
@@ -173,6 +174,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             rds.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
             rds.PARAM_PERFORMANCE_INSIGHTS: flag(profile.db_performance_insights),
             rds.PARAM_SNAPSHOT_ON_DELETE: flag(profile.db_snapshot_on_delete),
+            **options.role_stack_parameters(),
         },
     )
     _stack(
@@ -200,6 +202,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_DB_INSTANCE: nested_output("rds", rds.OUTPUT_INSTANCE_ID),
             ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
             ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
+            **options.role_stack_parameters(),
         },
     )
 

@@ -128,3 +128,23 @@ def test_web_acl_is_associated_with_the_load_balancer(
     (lb,) = client("elbv2", aws).describe_load_balancers()["LoadBalancers"]
     found = waf.get_web_acl_for_resource(ResourceArn=lb["LoadBalancerArn"])
     assert found["WebACL"]["ARN"] == acl["ARN"]
+
+
+def test_every_role_the_stack_creates_has_the_permissions_boundary(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    iam = client("iam", aws)
+    boundary = iam.create_policy(
+        PolicyName="team-boundary",
+        PolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+        '"Action": "*", "Resource": "*"}]}',
+    )["Policy"]["Arn"]
+    before = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    create_production(aws, cfn, published, PermissionsBoundaryArn=boundary)
+    created = [r for r in iam.list_roles()["Roles"] if r["RoleName"] not in before]
+    service_linked = [r for r in created if r["Path"].startswith("/aws-service-role/")]
+    ours = [r for r in created if r not in service_linked]
+    assert len(ours) == 6
+    for role in ours:
+        described = iam.get_role(RoleName=role["RoleName"])["Role"]
+        assert described["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary

@@ -7,6 +7,7 @@ from typing import Any
 from templates_src import allow_list, options
 from templates_src.intrinsics import Context, resolve
 from tests.templates.cfn import Doc, matches, one, props, resources, security_group_rules
+from tests.templates.iam import Request, allowed_within_boundary
 from tests.templates.test_parents import PRODUCTION_VALUES, rule_failures
 
 EXISTING_VPC = {
@@ -14,6 +15,7 @@ EXISTING_VPC = {
     "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
 }
 CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+NO_VALUE = {"Ref": "AWS::NoValue"}
 PUBLIC = {"ExistingPublicSubnetIds": "subnet-0123456789abcdef2,subnet-0123456789abcdef3"}
 
 
@@ -168,3 +170,47 @@ def test_web_acl_is_associated_only_when_given(production_t: Doc, alb_t: Doc) ->
     for value, active in (("", False), (WEB_ACL, True)):
         ctx = Context(alb_t, {"WebAclArn": value})
         assert ctx.active("WebAclAssociation") is active
+
+
+# --- 6: permissions boundary on every role --------------------------------------------------
+
+BOUNDARY = "arn:aws:iam::123456789012:policy/team-boundary"
+
+
+def test_every_role_of_every_stack_carries_the_boundary_and_none_has_a_fixed_name(
+    all_templates: dict[str, Doc],
+) -> None:
+    bounded = 0
+    for name, template in all_templates.items():
+        for title, role in resources(template, "AWS::IAM::Role").items():
+            assert props(role)["PermissionsBoundary"] == {
+                "Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundaryArn"}, NO_VALUE]
+            }, (name, title)
+            assert "RoleName" not in props(role), (name, title)
+            bounded += 1
+        if resources(template, "AWS::IAM::Role"):
+            assert template["Parameters"]["PermissionsBoundaryArn"]["Default"] == ""
+    assert bounded == 6  # flow logs, RDS monitoring, two helpers, execution, task
+
+
+def test_both_parents_pass_the_boundary_to_every_stack_with_roles(
+    quickstart_t: Doc, production_t: Doc, children: dict[str, Doc]
+) -> None:
+    for parent in (quickstart_t, production_t):
+        pattern = parent["Parameters"][options.P_BOUNDARY]["AllowedPattern"]
+        assert matches(pattern, BOUNDARY)
+        assert matches(pattern, "arn:aws:iam::aws:policy/PowerUserAccess")
+        assert matches(pattern, "")
+        assert not matches(pattern, "arn:aws:iam::123456789012:role/x")
+        assert options.P_BOUNDARY in interface_groups(parent)[options.G_GOVERNANCE]
+        for stack in ("VpcStack", "RdsStack", "EcsStack"):
+            assert passed(parent, stack)["PermissionsBoundaryArn"] == {"Ref": options.P_BOUNDARY}
+    assert "PermissionsBoundaryArn" not in children["alb"]["Parameters"]  # no roles there
+
+
+def test_a_boundary_limits_the_roles_effective_permissions() -> None:
+    # The role allows both; a boundary that allows only logs leaves only logs.
+    role = [{"Effect": "Allow", "Action": ["logs:PutLogEvents", "s3:GetObject"], "Resource": "*"}]
+    boundary = [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]
+    assert allowed_within_boundary(role, boundary, Request("logs:PutLogEvents", "arn:x"))
+    assert not allowed_within_boundary(role, boundary, Request("s3:GetObject", "arn:x"))

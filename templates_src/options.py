@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Equals, Not, Or, Ref, Template
+from troposphere import Equals, If, Not, NoValue, Or, Ref, Template
 
 from templates_src import alb, boundary, edge
 from templates_src.params import add_parameter
@@ -21,6 +21,14 @@ P_SCHEME = "LoadBalancerScheme"
 P_WEB_ACL = edge.PARAM_WEB_ACL
 
 P_BOUNDARY = boundary.PARAM_BOUNDARY
+P_COST_TAG_KEY = "CostAllocationTagKey"
+P_COST_TAG_VALUE = "CostAllocationTagValue"
+HAS_COST_TAG = "HasCostAllocationTag"
+#: Tag keys and values as AWS accepts them (no "aws:" prefix, which AWS reserves):
+#: "Tag naming limits and requirements",
+#: https://docs.aws.amazon.com/tag-editor/latest/userguide/best-practices-and-strats.html
+TAG_KEY = r"^(?!aws:)[A-Za-z0-9 _.:/=+@-]{1,128}$"
+TAG_VALUE = r"^[A-Za-z0-9 _.:/=+@-]{0,256}$"
 
 G_ACCESS = "Load balancer access"
 G_GOVERNANCE = "IAM and tags"
@@ -43,6 +51,32 @@ def add_parameters(t: Template, profile: Profile) -> None:
             "must allow what the roles do (docs/operations.md, Permissions boundary)."
         ),
     )
+    add_parameter(
+        t,
+        P_COST_TAG_KEY,
+        group=G_GOVERNANCE,
+        label="Cost allocation tag key",
+        Type="String",
+        Default="CostCenter",
+        AllowedPattern=TAG_KEY,
+        ConstraintDescription="1 to 128 letters, digits, spaces and _.:/=+@-, not starting aws:",
+        Description="Key of the cost allocation tag (used only when a value is given).",
+    )
+    add_parameter(
+        t,
+        P_COST_TAG_VALUE,
+        group=G_GOVERNANCE,
+        label="Cost allocation tag value (optional)",
+        Type="String",
+        Default="",
+        AllowedPattern=TAG_VALUE,
+        ConstraintDescription="up to 256 letters, digits, spaces and _.:/=+@-",
+        Description=(
+            "Empty: no tag. Given: every resource of the stack, and every task, is tagged "
+            "with key=value; activate the key in the Billing console to see it in Cost Explorer."
+        ),
+    )
+    t.add_condition(HAS_COST_TAG, Not(Equals(Ref(P_COST_TAG_VALUE), "")))
     if not profile.platform_options:
         return
     add_parameter(
@@ -94,3 +128,12 @@ def alb_parameters(profile: Profile) -> dict[str, Any]:
 def role_stack_parameters() -> dict[str, Any]:
     """What the parent passes to each stack that creates roles (VPC, RDS, ECS)."""
     return {boundary.PARAM_BOUNDARY: Ref(P_BOUNDARY)}
+
+
+def nested_stack_tags() -> If:
+    """Tags of each nested stack: CloudFormation propagates a stack's tags to every resource
+    in it that takes tags ("Resource tag", AWS::CloudFormation::Stack Tags:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-cloudformation-stack.html),
+    and the ECS service passes its own to the tasks (PropagateTags SERVICE)."""
+    tag = {"Key": Ref(P_COST_TAG_KEY), "Value": Ref(P_COST_TAG_VALUE)}
+    return If(HAS_COST_TAG, [tag], NoValue)

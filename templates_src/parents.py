@@ -239,7 +239,13 @@ def _stack(
             "Packaging": "Relative TemplateURL: run `aws cloudformation package` first.",
         }
     t.add_resource(
-        Stack(f"{name.capitalize()}Stack", TemplateURL=url, Parameters=parameters, **extra)
+        Stack(
+            f"{name.capitalize()}Stack",
+            TemplateURL=url,
+            Parameters=parameters,
+            Tags=options.nested_stack_tags(),
+            **extra,
+        )
     )
 
 

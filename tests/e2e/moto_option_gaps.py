@@ -6,6 +6,12 @@ for these types and skipped them silently (the stack still said CREATE_COMPLETE)
 
 1. ``AWS::WAFv2::WebACLAssociation`` associates the web ACL with the resource
    (``GetWebACLForResource`` returns it).
+
+And one property it dropped:
+
+2. ``AWS::CloudFormation::Stack`` ``Tags`` are the nested stack's tags (DescribeStacks
+   lists them) -> moto created the nested stack without tags. (AWS also propagates them
+   to the nested stack's resources; moto does not, and that is not filled.)
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from moto.cloudformation.models import Stack
 from moto.wafv2.models import wafv2_backends
 
 from tests.e2e.moto_aws_gaps import FILLED_MODELS, Json, _FilledModel
@@ -52,13 +59,29 @@ OPTION_MODELS: dict[str, type[_FilledModel]] = {
 }
 
 
+def _nested_stack_with_tags(original: Any) -> Any:
+    def create(
+        cls: type[Stack], resource_name: str, cloudformation_json: Json, *args: Any, **kwargs: Any
+    ) -> Stack:
+        stack: Stack = original.__func__(cls, resource_name, cloudformation_json, *args, **kwargs)
+        tags = cloudformation_json["Properties"].get("Tags") or []
+        stack.tags = {tag["Key"]: tag["Value"] for tag in tags}
+        return stack
+
+    return classmethod(create)
+
+
 @contextmanager
 def fill_option_gaps() -> Iterator[None]:
-    """The models above join moto_aws_gaps' filled models for the block."""
+    """The models above join moto_aws_gaps' filled models for the block; nested stacks
+    keep their tags."""
     saved = dict(FILLED_MODELS)
     FILLED_MODELS.update(OPTION_MODELS)
+    create = Stack.__dict__["create_from_cloudformation_json"]  # moto's classmethod
+    setattr(Stack, "create_from_cloudformation_json", _nested_stack_with_tags(create))  # noqa: B010
     try:
         yield
     finally:
+        setattr(Stack, "create_from_cloudformation_json", create)  # noqa: B010
         FILLED_MODELS.clear()
         FILLED_MODELS.update(saved)

@@ -148,3 +148,21 @@ def test_every_role_the_stack_creates_has_the_permissions_boundary(
     for role in ours:
         described = iam.get_role(RoleName=role["RoleName"])["Role"]
         assert described["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+
+
+def test_cost_allocation_tag_is_on_every_nested_stack_and_the_service(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    stack = create_production(
+        aws, cfn, published, CostAllocationTagKey="team:cost", CostAllocationTagValue="cc-42"
+    )
+    children = nested_stacks(cfn, "co-prod")
+    assert len(children) == 4
+    for child in children.values():
+        assert {"Key": "team:cost", "Value": "cc-42"} in child["Tags"]
+    out = outputs(stack)
+    ecs = client("ecs", aws)
+    (service,) = ecs.describe_services(
+        cluster=out["ClusterName"], services=[out["ServiceName"]], include=["TAGS"]
+    )["services"]
+    assert service["propagateTags"] == "SERVICE"  # its tags go on to the tasks

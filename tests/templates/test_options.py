@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from templates_src import allow_list, options
-from templates_src.intrinsics import Context, resolve
+from templates_src.intrinsics import Context, NoValue, resolve
 from tests.templates.cfn import Doc, matches, one, props, resources, security_group_rules
 from tests.templates.iam import Request, allowed_within_boundary
 from tests.templates.test_parents import PRODUCTION_VALUES, rule_failures
@@ -214,3 +214,37 @@ def test_a_boundary_limits_the_roles_effective_permissions() -> None:
     boundary = [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]
     assert allowed_within_boundary(role, boundary, Request("logs:PutLogEvents", "arn:x"))
     assert not allowed_within_boundary(role, boundary, Request("s3:GetObject", "arn:x"))
+
+
+# --- 7: tags --------------------------------------------------------------------------------
+
+
+def test_cost_allocation_tag_reaches_every_nested_stack_when_given(
+    quickstart_t: Doc, production_t: Doc
+) -> None:
+    for parent in (quickstart_t, production_t):
+        params = parent["Parameters"]
+        assert params[options.P_COST_TAG_VALUE]["Default"] == ""
+        assert matches(params[options.P_COST_TAG_KEY]["AllowedPattern"], "CostCenter")
+        assert matches(params[options.P_COST_TAG_KEY]["AllowedPattern"], "team:cost-center")
+        assert not matches(params[options.P_COST_TAG_KEY]["AllowedPattern"], "aws:createdBy")
+        assert not matches(params[options.P_COST_TAG_KEY]["AllowedPattern"], "")
+        assert matches(params[options.P_COST_TAG_VALUE]["AllowedPattern"], "")
+        assert not matches(params[options.P_COST_TAG_VALUE]["AllowedPattern"], "x" * 257)
+        assert {options.P_COST_TAG_KEY, options.P_COST_TAG_VALUE} <= set(
+            interface_groups(parent)[options.G_GOVERNANCE]
+        )
+        for title, stack in resources(parent, "AWS::CloudFormation::Stack").items():
+            for value, expected in (
+                ("", None),
+                ("cc-42", [{"Key": "CostCenter", "Value": "cc-42"}]),
+            ):
+                ctx = Context(parent, {options.P_COST_TAG_VALUE: value}, region="us-east-1")
+                tags = resolve(props(stack)["Tags"], ctx)
+                assert (None if isinstance(tags, NoValue) else tags) == expected, title
+
+
+def test_service_tags_and_ecs_managed_tags_reach_the_tasks(ecs_t: Doc) -> None:
+    service = props(resources(ecs_t)["Service"])
+    assert service["PropagateTags"] == "SERVICE"
+    assert service["EnableECSManagedTags"] is True

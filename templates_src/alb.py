@@ -510,6 +510,7 @@ def _add_load_balancer(t: Template) -> None:
         )
     )
     edge.add_web_acl(t, load_balancer, group=GROUP)
+    edge.add_dns_record(t, load_balancer, PARAM_DOMAIN_NAME, group=GROUP)
     t.add_resource(
         TargetGroup(
             "TargetGroup",

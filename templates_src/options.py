@@ -19,6 +19,7 @@ from templates_src.profile import Profile
 
 P_SCHEME = "LoadBalancerScheme"
 P_WEB_ACL = edge.PARAM_WEB_ACL
+P_HOSTED_ZONE = edge.PARAM_HOSTED_ZONE
 
 P_BOUNDARY = boundary.PARAM_BOUNDARY
 P_COST_TAG_KEY = "CostAllocationTagKey"
@@ -32,6 +33,7 @@ TAG_VALUE = r"^[A-Za-z0-9 _.:/=+@-]{0,256}$"
 
 G_ACCESS = "Load balancer access"
 G_GOVERNANCE = "IAM and tags"
+G_DNS = "Custom domain"
 
 
 def add_parameters(t: Template, profile: Profile) -> None:
@@ -108,6 +110,21 @@ def add_parameters(t: Template, profile: Profile) -> None:
             "request before the load balancer routes it."
         ),
     )
+    add_parameter(
+        t,
+        P_HOSTED_ZONE,
+        group=G_DNS,
+        label="Route 53 hosted zone id (optional)",
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{edge.HOSTED_ZONE_ID})$",
+        ConstraintDescription="empty, or a hosted zone id such as Z0123456789ABCDEFGHIJ",
+        Description=(
+            "Given: an alias record DomainName -> the load balancer is created in this zone "
+            "(public, or private for an internal load balancer). Empty: point DomainName at "
+            "the LoadBalancerDnsName output yourself (a CNAME at your DNS provider)."
+        ),
+    )
 
 
 def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) -> object:
@@ -122,7 +139,11 @@ def alb_parameters(profile: Profile) -> dict[str, Any]:
     """What the parent passes to the ALB stack for the options."""
     if not profile.platform_options:
         return {}
-    return {alb.PARAM_SCHEME: Ref(P_SCHEME), edge.PARAM_WEB_ACL: Ref(P_WEB_ACL)}
+    return {
+        alb.PARAM_SCHEME: Ref(P_SCHEME),
+        edge.PARAM_WEB_ACL: Ref(P_WEB_ACL),
+        edge.PARAM_HOSTED_ZONE: Ref(P_HOSTED_ZONE),
+    }
 
 
 def role_stack_parameters() -> dict[str, Any]:

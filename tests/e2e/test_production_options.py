@@ -166,3 +166,20 @@ def test_cost_allocation_tag_is_on_every_nested_stack_and_the_service(
         cluster=out["ClusterName"], services=[out["ServiceName"]], include=["TAGS"]
     )["services"]
     assert service["propagateTags"] == "SERVICE"  # its tags go on to the tasks
+
+
+def test_hosted_zone_gets_an_alias_record_to_the_load_balancer(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    route53 = client("route53", aws)
+    zone = route53.create_hosted_zone(Name="example.com", CallerReference="co-e2e")["HostedZone"]
+    zone_id = zone["Id"].rsplit("/", 1)[-1]
+    stack = create_production(aws, cfn, published, HostedZoneId=zone_id)
+    (lb,) = client("elbv2", aws).describe_load_balancers()["LoadBalancers"]
+    records = route53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+    (alias,) = [r for r in records if r["Type"] == "A"]
+    assert alias["Name"].rstrip(".") == DOMAIN
+    assert alias["AliasTarget"]["DNSName"].rstrip(".") == lb["DNSName"]
+    out = outputs(stack)
+    assert out["ServiceUrl"] == f"https://{DOMAIN}"
+    assert out["LoadBalancerDnsName"] == lb["DNSName"]

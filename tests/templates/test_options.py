@@ -248,3 +248,37 @@ def test_service_tags_and_ecs_managed_tags_reach_the_tasks(ecs_t: Doc) -> None:
     service = props(resources(ecs_t)["Service"])
     assert service["PropagateTags"] == "SERVICE"
     assert service["EnableECSManagedTags"] is True
+
+
+# --- 5: custom domain -----------------------------------------------------------------------
+
+
+def test_hosted_zone_gives_an_alias_record_of_the_domain_name(
+    production_t: Doc, alb_t: Doc
+) -> None:
+    parameter = production_t["Parameters"][options.P_HOSTED_ZONE]
+    assert parameter["Default"] == ""
+    assert matches(parameter["AllowedPattern"], "Z0123456789ABCDEFGHIJ")
+    assert not matches(parameter["AllowedPattern"], "co.example.com")
+    assert options.P_HOSTED_ZONE in interface_groups(production_t)[options.G_DNS]
+    assert passed(production_t, "AlbStack")["HostedZoneId"] == {"Ref": options.P_HOSTED_ZONE}
+
+    _, record = one(alb_t, "AWS::Route53::RecordSet")
+    assert record["Condition"] == "HasHostedZone"
+    assert props(record) == {
+        "HostedZoneId": {"Ref": "HostedZoneId"},
+        "Name": {"Ref": "DomainName"},
+        "Type": "A",
+        "AliasTarget": {
+            "DNSName": {"Fn::GetAtt": ["LoadBalancer", "DNSName"]},
+            "HostedZoneId": {"Fn::GetAtt": ["LoadBalancer", "CanonicalHostedZoneID"]},
+            "EvaluateTargetHealth": True,
+        },
+    }
+    # The service's URL is the domain; the ALB's own name stays an output, for a CNAME.
+    url = resolve(
+        alb_t["Outputs"]["ServiceUrl"]["Value"],
+        Context(alb_t, {"CertificateArn": CERT_ARN, "DomainName": "co.example.com"}),
+    )
+    assert url == "https://co.example.com"
+    assert "LoadBalancerDnsName" in production_t["Outputs"]

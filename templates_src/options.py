@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Equals, If, Not, NoValue, Or, Ref, Template
+from troposphere import Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
 
-from templates_src import alb, boundary, edge
+from templates_src import alarms, alb, boundary, ecs, edge
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
@@ -34,6 +34,7 @@ TAG_VALUE = r"^[A-Za-z0-9 _.:/=+@-]{0,256}$"
 G_ACCESS = "Load balancer access"
 G_GOVERNANCE = "IAM and tags"
 G_DNS = "Custom domain"
+G_ALARMS = "Alarms and dashboard"
 
 
 def add_parameters(t: Template, profile: Profile) -> None:
@@ -127,6 +128,17 @@ def add_parameters(t: Template, profile: Profile) -> None:
     )
 
 
+def add_late_parameters(t: Template, profile: Profile) -> None:
+    """Option parameters shown after the database's (the alarms' thresholds)."""
+    if profile.platform_options:
+        alarms.add_parameters(t, group=G_ALARMS, enabled_by_default=True)
+
+
+def ecs_parameters(profile: Profile) -> dict[str, Any]:
+    """What the parent passes to the ECS stack for the options."""
+    return alarms.pass_through() if profile.platform_options else {}
+
+
 def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) -> object:
     """Rule assertion: the existing VPC's public subnets are given, or the ALB is internal."""
     given = Not(Equals(Ref(public_subnets), ""))
@@ -158,3 +170,18 @@ def nested_stack_tags() -> If:
     and the ECS service passes its own to the tasks (PropagateTags SERVICE)."""
     tag = {"Key": Ref(P_COST_TAG_KEY), "Value": Ref(P_COST_TAG_VALUE)}
     return If(HAS_COST_TAG, [tag], NoValue)
+
+
+def add_outputs(t: Template, profile: Profile) -> None:
+    """The options' parent outputs: the alarm topic, when the alarms are on."""
+    if not profile.platform_options:
+        return
+    t.add_condition(alarms.ENABLED, Equals(Ref(alarms.PARAM_ENABLED), "true"))
+    t.add_output(
+        Output(
+            ecs.OUTPUT_ALARM_TOPIC,
+            Condition=alarms.ENABLED,
+            Value=GetAtt("EcsStack", f"Outputs.{ecs.OUTPUT_ALARM_TOPIC}"),
+            Description="SNS topic of the alarms: subscribe your pager or chat here",
+        )
+    )

@@ -203,6 +203,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
             ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
             **options.role_stack_parameters(),
+            **options.ecs_parameters(profile),
         },
     )
 
@@ -224,6 +225,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
     )
     for name, value, description in outputs:
         t.add_output(Output(name, Value=value, Description=description))
+    options.add_outputs(t, profile)
     return t
 
 
@@ -463,6 +465,7 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         Description="Automated backups are kept this long.",
     )
     options.add_parameters(t, profile)
+    options.add_late_parameters(t, profile)
 
 
 def _add_rules(t: Template, profile: Profile) -> None:

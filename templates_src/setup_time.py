@@ -52,6 +52,11 @@ DURATIONS: dict[str, Duration] = {
     "AWS::ElasticLoadBalancingV2::Listener": Duration(5, "cfn-events"),
     "AWS::WAFv2::WebACLAssociation": Duration(30, "waf-association"),
     "AWS::Route53::RecordSet": Duration(60, "dns-insync"),
+    "AWS::CloudWatch::Alarm": Duration(5, "cfn-events"),
+    "AWS::CloudWatch::Dashboard": Duration(5, "cfn-events"),
+    "AWS::SNS::Topic": Duration(5, "cfn-events"),
+    "AWS::SNS::TopicPolicy": Duration(5, "cfn-events"),
+    "AWS::SNS::Subscription": Duration(5, "cfn-events"),
     "AWS::RDS::DBSubnetGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBParameterGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBInstance": Duration(305, "tf-rds"),
@@ -69,6 +74,8 @@ DURATIONS: dict[str, Duration] = {
 }
 #: The setup-time promise of the one-click trial (specification CNT-003).
 QUICKSTART_LIMIT_SECONDS = 600
+#: Production's (issue 15): within 20 minutes, every option on.
+PRODUCTION_LIMIT_SECONDS = 1200
 PSEUDO = re.compile(r"^AWS::")
 SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
 UNRESOLVED = "<unresolved>"

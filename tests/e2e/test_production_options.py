@@ -183,3 +183,38 @@ def test_hosted_zone_gets_an_alias_record_to_the_load_balancer(
     out = outputs(stack)
     assert out["ServiceUrl"] == f"https://{DOMAIN}"
     assert out["LoadBalancerDnsName"] == lb["DNSName"]
+
+
+def test_alarms_notify_the_topic_and_roll_deployments_back(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    stack = create_production(aws, cfn, published, AlarmEmail="ops@example.com")
+    out = outputs(stack)
+    topic = out["AlarmTopicArn"]
+    everything = client("cloudwatch", aws).describe_alarms()["MetricAlarms"]
+    # Target tracking scaling adds its own alarms (TargetTracking-...), as on AWS.
+    found = [a for a in everything if not a["AlarmName"].startswith("TargetTracking-")]
+    assert len(found) == 8
+    assert all(a["AlarmActions"] == [topic] for a in found)
+    by_metric = {a.get("MetricName") or "math": a for a in found}
+    assert by_metric["UnHealthyHostCount"]["Threshold"] == 0
+    assert by_metric["DatabaseConnections"]["Threshold"] == 400
+    sns = client("sns", aws)
+    (subscription,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+    assert client("cloudwatch", aws).list_dashboards()["DashboardEntries"]
+    # The service's deployment alarms (its DeploymentConfiguration, which moto does not
+    # report: tests/templates/test_options.py checks it) are two of these alarms.
+    ecs_resources = cfn.list_stack_resources(
+        StackName=nested_stacks(cfn, "co-prod")["EcsStack"]["StackId"]
+    )["StackResourceSummaries"]
+    names = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in ecs_resources}
+    deployment_alarms = {names["ErrorRateAlarm"], names["UnhealthyTargetsAlarm"]}
+    assert deployment_alarms <= {a["AlarmName"] for a in found}
+
+
+def test_alarms_off_create_no_topic_and_no_alarm(aws: str, cfn: Any, published: Published) -> None:
+    stack = create_production(aws, cfn, published, AlarmsEnabled="false")
+    assert "AlarmTopicArn" not in outputs(stack)
+    found = client("cloudwatch", aws).describe_alarms()["MetricAlarms"]
+    assert [a for a in found if not a["AlarmName"].startswith("TargetTracking-")] == []

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from templates_src import allow_list, options
+from templates_src import alarms, allow_list, options
 from templates_src.intrinsics import Context, NoValue, resolve
 from tests.templates.cfn import Doc, matches, one, props, resources, security_group_rules
-from tests.templates.iam import Request, allowed_within_boundary
+from tests.templates.iam import Request, allowed, allowed_within_boundary, iam_condition_operators
 from tests.templates.test_parents import PRODUCTION_VALUES, rule_failures
 
 EXISTING_VPC = {
@@ -15,6 +16,7 @@ EXISTING_VPC = {
     "ExistingPrivateSubnetIds": "subnet-0123456789abcdef0,subnet-0123456789abcdef1",
 }
 CERT_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
+ROOT = Path(__file__).resolve().parents[2]
 NO_VALUE = {"Ref": "AWS::NoValue"}
 PUBLIC = {"ExistingPublicSubnetIds": "subnet-0123456789abcdef2,subnet-0123456789abcdef3"}
 
@@ -282,3 +284,116 @@ def test_hosted_zone_gives_an_alias_record_of_the_domain_name(
     )
     assert url == "https://co.example.com"
     assert "LoadBalancerDnsName" in production_t["Outputs"]
+
+
+# --- 8 and 10: alarms, topic, dashboard, deployment rollback --------------------------------
+
+ALARM_METRICS = {
+    "ErrorRateAlarm": {"HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count", "RequestCount"},
+    "UnhealthyTargetsAlarm": {"UnHealthyHostCount"},
+    "ResponseTimeAlarm": {"TargetResponseTime"},
+    "ServiceCpuAlarm": {"CPUUtilization"},
+    "ServiceMemoryAlarm": {"MemoryUtilization"},
+    "DatabaseCpuAlarm": {"CPUUtilization"},
+    "DatabaseFreeStorageAlarm": {"FreeStorageSpace"},
+    "DatabaseConnectionsAlarm": {"DatabaseConnections"},
+}
+
+
+def metric_names(alarm: Doc) -> set[str]:
+    p = props(alarm)
+    if "MetricName" in p:
+        return {p["MetricName"]}
+    return {q["MetricStat"]["Metric"]["MetricName"] for q in p["Metrics"] if "MetricStat" in q}
+
+
+def test_alarms_cover_the_load_balancer_service_and_database_and_notify_the_topic(
+    ecs_t: Doc,
+) -> None:
+    found = resources(ecs_t, "AWS::CloudWatch::Alarm")
+    assert {title: metric_names(a) for title, a in found.items()} == ALARM_METRICS
+    for title, alarm in found.items():
+        assert alarm["Condition"] == "AlarmsOn", title
+        assert props(alarm)["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        assert props(alarm)["TreatMissingData"] == "notBreaching"
+        threshold = props(alarm)["Threshold"]
+        if title != "UnhealthyTargetsAlarm":
+            assert threshold["Ref"] in {t.name for t in alarms.THRESHOLDS}, title
+    topic = resources(ecs_t)["AlarmTopic"]
+    assert props(topic)["KmsMasterKeyId"] == {"Fn::GetAtt": ["AlarmTopicKey", "Arn"]}
+    subscription = resources(ecs_t)["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "AlarmEmailGiven"
+    assert props(subscription)["Protocol"] == "email"
+    _, dashboard = one(ecs_t, "AWS::CloudWatch::Dashboard")
+    body = props(dashboard)["DashboardBody"]["Fn::Sub"]
+    assert all(f"${{{title}.Arn}}" in body for title in ALARM_METRICS)
+
+
+def test_deployments_roll_back_on_5xx_and_unhealthy_targets_and_the_breaker_stays_on(
+    ecs_t: Doc,
+) -> None:
+    deployment = props(resources(ecs_t)["Service"])["DeploymentConfiguration"]
+    assert deployment["DeploymentCircuitBreaker"] == {"Enable": True, "Rollback": True}
+    assert deployment["Alarms"] == {
+        "Fn::If": [
+            "AlarmsOn",
+            {
+                "AlarmNames": [{"Ref": "ErrorRateAlarm"}, {"Ref": "UnhealthyTargetsAlarm"}],
+                "Enable": True,
+                "Rollback": True,
+            },
+            NO_VALUE,
+        ]
+    }
+
+
+def test_production_turns_alarms_on_by_default_with_documented_thresholds(
+    production_t: Doc, quickstart_t: Doc, ecs_t: Doc
+) -> None:
+    params = production_t["Parameters"]
+    assert params["AlarmsEnabled"]["Default"] == "true"
+    assert ecs_t["Parameters"]["AlarmsEnabled"]["Default"] == "false"  # the trial: none
+    assert "AlarmsEnabled" not in quickstart_t["Parameters"]
+    group = interface_groups(production_t)[options.G_ALARMS]
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    for threshold in alarms.THRESHOLDS:
+        assert params[threshold.name]["Default"] == str(threshold.default)
+        assert threshold.name in group
+        assert f"`{threshold.name}`" in guide, threshold.name
+        assert passed(production_t, "EcsStack")[threshold.name] == {"Ref": threshold.name}
+    email = params["AlarmEmail"]["AllowedPattern"]
+    assert matches(email, "ops@example.com")
+    assert matches(email, "")
+    assert not matches(email, "ops@example")
+    assert not matches(email, "a@b.com,c@d.com")
+    assert production_t["Outputs"]["AlarmTopicArn"]["Condition"] == "AlarmsOn"
+
+
+def test_only_this_accounts_alarms_may_publish_to_the_topic_and_use_its_key(ecs_t: Doc) -> None:
+    topic_arn = "arn:aws:sns:us-east-1:123456789012:co-AlarmTopic-1"
+    ctx = Context(
+        ecs_t,
+        {"AlarmsEnabled": "true"},
+        region="us-east-1",
+        account="123456789012",
+        resource_value=lambda name, attribute: topic_arn if name == "AlarmTopic" else name,
+    )
+    policy = resolve(props(resources(ecs_t)["AlarmTopicPolicy"])["PolicyDocument"], ctx)
+    cloudwatch = ("Service", "cloudwatch.amazonaws.com")
+    ours = (
+        ("aws:SourceAccount", "123456789012"),
+        ("aws:SourceArn", "arn:aws:cloudwatch:us-east-1:123456789012:alarm:co-ErrorRateAlarm-X"),
+    )
+    theirs = (
+        ("aws:SourceAccount", "999999999999"),
+        ("aws:SourceArn", "arn:aws:cloudwatch:us-east-1:999999999999:alarm:x"),
+    )
+    with iam_condition_operators():
+        statements = policy["Statement"]
+        assert allowed(statements, Request("sns:Publish", topic_arn, ours, cloudwatch))
+        assert not allowed(statements, Request("sns:Publish", topic_arn, theirs, cloudwatch))
+        assert not allowed(statements, Request("sns:Subscribe", topic_arn, ours, cloudwatch))
+        key = resolve(props(resources(ecs_t)["AlarmTopicKey"])["KeyPolicy"], ctx)["Statement"]
+        for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+            assert allowed(key, Request(action, "*", (), cloudwatch))
+        assert not allowed(key, Request("kms:Encrypt", "*", (), cloudwatch))

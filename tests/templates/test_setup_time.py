@@ -97,3 +97,20 @@ def test_docs_show_the_current_estimate(capsys: pytest.CaptureFixture[str]) -> N
     assert block == printed, (
         "docs/setup-time.md is stale: paste `build_templates.py --critical-path`"
     )
+
+
+def test_production_with_every_option_on_is_estimated_within_twenty_minutes(
+    production_t: Doc, children: dict[str, Doc]
+) -> None:
+    options = {
+        "CertificateArn": "<given>",
+        "AlarmsEnabled": "true",
+        "AlarmEmail": "ops@example.com",
+        "WebAclArn": "<given>",
+        "HostedZoneId": "Z0123456789ABCDEFGHIJ",
+        "PermissionsBoundaryArn": "<given>",
+        "CostAllocationTagValue": "cc-42",
+    }
+    options = {k: v for k, v in options.items() if k in production_t["Parameters"]}
+    total = estimate(production_t, children, **options).total
+    assert total <= setup_time.PRODUCTION_LIMIT_SECONDS, setup_time.clock(total)

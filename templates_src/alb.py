@@ -72,7 +72,7 @@ from troposphere.s3 import (
 )
 
 from service import contract
-from templates_src import allow_list, edge
+from templates_src import allow_list, edge, endpoints
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -153,7 +153,7 @@ def build_alb_stack() -> Template:
         Description=(
             "Cloud Optimizer edge: internet-facing or internal Application Load Balancer "
             "(HTTPS with HTTP redirect when a certificate is given), encrypted access logs, "
-            "NAT gateways."
+            "NAT gateways or interface VPC endpoints."
         )
     )
     _add_parameters(t)
@@ -172,6 +172,9 @@ def build_alb_stack() -> Template:
     _add_access_log_bucket(t)
     _add_load_balancer(t)
     _add_nat_gateways(t)
+    endpoints.add_interface_endpoints(
+        t, vpc_id=PARAM_VPC_ID, subnets=PARAM_PRIVATE_SUBNETS, group=GROUP
+    )
 
     # With a certificate the service answers at the certificate's name (the ALB's own DNS
     # name never matches it); the customer points that name at LoadBalancerDnsName.

@@ -13,13 +13,17 @@ from typing import Any
 
 from troposphere import Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
 
-from templates_src import alarms, alb, boundary, ecs, edge
+from templates_src import alarms, alb, boundary, ecs, edge, endpoints
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
 P_SCHEME = "LoadBalancerScheme"
 P_WEB_ACL = edge.PARAM_WEB_ACL
 P_HOSTED_ZONE = edge.PARAM_HOSTED_ZONE
+P_EGRESS = "NetworkEgress"
+EGRESS_PER_AZ, EGRESS_SINGLE, EGRESS_ENDPOINTS = "nat-per-az", "single-nat", "vpc-endpoints"
+SINGLE_NAT = "EgressSingleNat"
+ENDPOINTS_ONLY = "EgressVpcEndpoints"
 
 P_BOUNDARY = boundary.PARAM_BOUNDARY
 P_COST_TAG_KEY = "CostAllocationTagKey"
@@ -35,6 +39,7 @@ G_ACCESS = "Load balancer access"
 G_GOVERNANCE = "IAM and tags"
 G_DNS = "Custom domain"
 G_ALARMS = "Alarms and dashboard"
+G_EGRESS = "Network egress"
 
 
 def add_parameters(t: Template, profile: Profile) -> None:
@@ -82,6 +87,23 @@ def add_parameters(t: Template, profile: Profile) -> None:
     t.add_condition(HAS_COST_TAG, Not(Equals(Ref(P_COST_TAG_VALUE), "")))
     if not profile.platform_options:
         return
+    add_parameter(
+        t,
+        P_EGRESS,
+        group=G_EGRESS,
+        label="Outbound access of a new VPC",
+        Type="String",
+        AllowedValues=[EGRESS_PER_AZ, EGRESS_SINGLE, EGRESS_ENDPOINTS],
+        Default=EGRESS_PER_AZ,
+        Description=(
+            "nat-per-az: a NAT gateway in each AZ (no AZ depends on another). single-nat: one "
+            "NAT gateway (cheaper; its AZ's outage cuts the others' egress). vpc-endpoints: "
+            "no NAT and no route to the internet; interface endpoints for ECR, CloudWatch "
+            "Logs, Secrets Manager, STS and Marketplace Metering. New VPC only."
+        ),
+    )
+    t.add_condition(SINGLE_NAT, Equals(Ref(P_EGRESS), EGRESS_SINGLE))
+    t.add_condition(ENDPOINTS_ONLY, Equals(Ref(P_EGRESS), EGRESS_ENDPOINTS))
     add_parameter(
         t,
         P_SCHEME,
@@ -147,11 +169,42 @@ def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) ->
     return Or(given, Equals(Ref(P_SCHEME), alb.INTERNAL))
 
 
-def alb_parameters(profile: Profile) -> dict[str, Any]:
+def nat_gateways(profile: Profile) -> object:
+    """The ALB stack's NatGateways for a new VPC: the profile's, or the customer's choice."""
+    default = alb.NAT_PER_AZ if profile.nat_gateway_per_az else alb.NAT_SINGLE
+    if not profile.platform_options:
+        return default
+    return If(SINGLE_NAT, alb.NAT_SINGLE, If(ENDPOINTS_ONLY, alb.NAT_NONE, default))
+
+
+def add_rules(t: Template, profile: Profile, existing_vpc: object) -> None:
+    """Combinations the options cannot serve, refused before anything is created."""
+    if not profile.platform_options:
+        return
+    t.add_rule(
+        "NetworkEgressNeedsNewVpc",
+        {
+            "RuleCondition": existing_vpc,
+            "Assertions": [
+                {
+                    "Assert": Equals(Ref(P_EGRESS), EGRESS_PER_AZ),
+                    "AssertDescription": (
+                        f"{P_EGRESS} applies to a new VPC; an existing VPC keeps its own "
+                        f"egress: leave it at {EGRESS_PER_AZ}"
+                    ),
+                }
+            ],
+        },
+    )
+
+
+def alb_parameters(profile: Profile, new_vpc: str, vpc_cidr: object) -> dict[str, Any]:
     """What the parent passes to the ALB stack for the options."""
     if not profile.platform_options:
         return {}
     return {
+        endpoints.PARAM_ENABLED: If(ENDPOINTS_ONLY, "true", "false"),
+        endpoints.PARAM_VPC_CIDR: If(new_vpc, vpc_cidr, NoValue),
         alb.PARAM_SCHEME: Ref(P_SCHEME),
         edge.PARAM_WEB_ACL: Ref(P_WEB_ACL),
         edge.PARAM_HOSTED_ZONE: Ref(P_HOSTED_ZONE),

@@ -147,16 +147,14 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
             **allow_list.slot_values(alb.PARAM_INGRESS_CIDR, Ref(P_INGRESS_CIDR)),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
-            alb.PARAM_NAT_GATEWAYS: If(
-                CREATE_VPC,
-                alb.NAT_PER_AZ if profile.nat_gateway_per_az else alb.NAT_SINGLE,
-                alb.NAT_NONE,
-            ),
+            alb.PARAM_NAT_GATEWAYS: If(CREATE_VPC, options.nat_gateways(profile), alb.NAT_NONE),
             alb.PARAM_PRIVATE_ROUTE_TABLES: If(
                 CREATE_VPC, nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES), ""
             ),
             alb.PARAM_AZ_COUNT: azs,
-            **options.alb_parameters(profile),
+            **options.alb_parameters(
+                profile, CREATE_VPC, nested_output("vpc", vpc.OUTPUT_VPC_CIDR)
+            ),
         },
     )
     _stack(
@@ -470,6 +468,7 @@ def _add_parameters(t: Template, profile: Profile) -> None:
 
 def _add_rules(t: Template, profile: Profile) -> None:
     existing = Not(Equals(Ref(P_EXISTING_VPC), ""))
+    options.add_rules(t, profile, existing)
     t.add_rule(
         "ExistingVpcNeedsSubnets",
         {

@@ -35,6 +35,7 @@ DURATIONS: dict[str, Duration] = {
     "AWS::EC2::Route": Duration(5, "cfn-events"),
     "AWS::EC2::SubnetRouteTableAssociation": Duration(5, "cfn-events"),
     "AWS::EC2::VPCEndpoint": Duration(10, "cfn-events"),
+    "AWS::EC2::VPCEndpoint (Interface)": Duration(120, "vpce-interface"),
     "AWS::EC2::FlowLog": Duration(10, "cfn-events"),
     "AWS::EC2::EIP": Duration(5, "cfn-events"),
     "AWS::EC2::NatGateway": Duration(105, "tf-nat"),
@@ -190,6 +191,9 @@ def duration_key(resource: Doc, context: _Context) -> str:
         return "AWS::CloudFormation::CustomResource (ECS service-linked role)"
     if type_.startswith("Custom::"):
         return "AWS::CloudFormation::CustomResource"
+    interface = resource.get("Properties", {}).get("VpcEndpointType") == "Interface"
+    if type_ == "AWS::EC2::VPCEndpoint" and interface:
+        return f"{type_} (Interface)"
     if type_ == "AWS::RDS::DBInstance":
         multi_az = context.value(resource.get("Properties", {}).get("MultiAZ", False))
         if str(multi_az).lower() == "true":

@@ -218,3 +218,38 @@ def test_alarms_off_create_no_topic_and_no_alarm(aws: str, cfn: Any, published: 
     assert "AlarmTopicArn" not in outputs(stack)
     found = client("cloudwatch", aws).describe_alarms()["MetricAlarms"]
     assert [a for a in found if not a["AlarmName"].startswith("TargetTracking-")] == []
+
+
+def test_private_only_networking_has_no_nat_and_no_internet_route(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    create_production(aws, cfn, published, NetworkEgress="vpc-endpoints")
+    ec2 = client("ec2", aws)
+    vpc_out = outputs(nested_stacks(cfn, "co-prod")["VpcStack"])
+    assert ec2.describe_nat_gateways()["NatGateways"] == []
+    tables = ec2.describe_route_tables(RouteTableIds=vpc_out["PrivateRouteTableIds"].split(","))
+    for table in tables["RouteTables"]:
+        assert not [r for r in table["Routes"] if r.get("DestinationCidrBlock") == "0.0.0.0/0"]
+    found = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_out["VpcId"]]}])[
+        "VpcEndpoints"
+    ]
+    interface = {
+        e["ServiceName"].removeprefix("com.amazonaws.us-east-1."): e
+        for e in found
+        if e["VpcEndpointType"] == "Interface"
+    }
+    assert set(interface) == {
+        "ecr.api", "ecr.dkr", "logs", "secretsmanager", "sts", "metering.marketplace"
+    }  # fmt: skip
+    private = set(vpc_out["PrivateSubnetIds"].split(","))
+    for endpoint in interface.values():
+        assert set(endpoint["SubnetIds"]) == private
+        assert endpoint["PrivateDnsEnabled"] is True
+    assert [e for e in found if e["VpcEndpointType"] == "Gateway"]  # S3, for the image layers
+
+
+def test_single_nat_gateway_for_a_cheaper_production(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    create_production(aws, cfn, published, NetworkEgress="single-nat")
+    assert len(client("ec2", aws).describe_nat_gateways()["NatGateways"]) == 1

@@ -397,3 +397,101 @@ def test_only_this_accounts_alarms_may_publish_to_the_topic_and_use_its_key(ecs_
         for action in ("kms:GenerateDataKey", "kms:Decrypt"):
             assert allowed(key, Request(action, "*", (), cloudwatch))
         assert not allowed(key, Request("kms:Encrypt", "*", (), cloudwatch))
+
+
+# --- 9: private-only networking -------------------------------------------------------------
+
+ENDPOINT_SERVICES = {
+    "ecr.api",
+    "ecr.dkr",
+    "logs",
+    "secretsmanager",
+    "sts",
+    "metering.marketplace",
+}
+
+
+def test_vpc_endpoints_egress_means_no_nat_and_an_endpoint_for_every_api_the_tasks_call(
+    production_t: Doc, alb_t: Doc
+) -> None:
+    alb = passed(production_t, "AlbStack")
+    for egress, nats, endpoints_on in (
+        ("nat-per-az", "per-az", "false"),
+        ("single-nat", "single", "false"),
+        ("vpc-endpoints", "none", "true"),
+    ):
+        ctx = Context(production_t, {"NetworkEgress": egress}, region="us-east-1")
+        assert resolve(alb["NatGateways"], ctx) == nats, egress
+        assert resolve(alb["InterfaceEndpoints"], ctx) == endpoints_on, egress
+    assert production_t["Parameters"]["NetworkEgress"]["Default"] == "nat-per-az"
+    assert "NetworkEgress" in interface_groups(production_t)[options.G_EGRESS]
+
+    ctx = Context(
+        alb_t,
+        {"InterfaceEndpoints": "true", "NatGateways": "none", "VpcId": "vpc-1"},
+        region="eu-west-1",
+    )
+    found = {
+        title: resolve(props(r), ctx)
+        for title, r in resources(alb_t, "AWS::EC2::VPCEndpoint").items()
+        if ctx.active(title)
+    }
+    assert {p["ServiceName"].removeprefix("com.amazonaws.eu-west-1.") for p in found.values()} == (
+        ENDPOINT_SERVICES
+    )
+    for p in found.values():
+        assert p["VpcEndpointType"] == "Interface"
+        assert p["PrivateDnsEnabled"] is True
+        assert p["SubnetIds"] == {"Ref": "PrivateSubnetIds"} or p["SubnetIds"]
+    assert not [t for t in resources(alb_t) if t.startswith(("NatGateway", "PrivateDefault"))
+                if ctx.active(t)]  # fmt: skip
+    # Off by default (the trial, production's NAT choices): none.
+    off = Context(alb_t, {"VpcId": "vpc-1"}, region="eu-west-1")
+    assert not [t for t in resources(alb_t, "AWS::EC2::VPCEndpoint") if off.active(t)]
+
+
+def test_endpoint_egress_needs_a_new_vpc(production_t: Doc) -> None:
+    values = {**PRODUCTION_VALUES, **EXISTING_VPC, **PUBLIC, "NetworkEgress": "vpc-endpoints"}
+    (failed,) = rule_failures(production_t, values)
+    assert "NetworkEgress applies to a new VPC" in failed
+    assert (
+        rule_failures(production_t, {**PRODUCTION_VALUES, "NetworkEgress": "vpc-endpoints"}) == []
+    )
+
+
+def test_endpoint_policies_let_this_accounts_roles_pull_log_and_read_secrets_only(
+    alb_t: Doc,
+) -> None:
+    ctx = Context(alb_t, {"InterfaceEndpoints": "true"}, region="us-east-1", account="123456789012")
+
+    def statements(endpoint: str) -> list[Doc]:
+        policy = resolve(props(resources(alb_t)[f"{endpoint}Endpoint"])["PolicyDocument"], ctx)
+        found: list[Doc] = policy["Statement"]
+        return found
+
+    ours = (("aws:PrincipalAccount", "123456789012"),)
+    theirs = (("aws:PrincipalAccount", "999999999999"),)
+    role = ("AWS", "arn:aws:iam::123456789012:role/co-EcsStack-ExecutionRole-X")
+    outsider = ("AWS", "arn:aws:iam::999999999999:role/x")
+    image = "arn:aws:ecr:us-east-1:709825985650:repository/cloud-optimizer/cloud-optimizer"
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:AppSecret-XyZ123"
+    stream = "arn:aws:logs:us-east-1:123456789012:log-group:g:log-stream:x"
+    calls = [
+        ("EcrApi", "ecr:GetAuthorizationToken", "*"),
+        ("EcrDkr", "ecr:BatchGetImage", image),  # the Marketplace's registry, not ours
+        ("EcrDkr", "ecr:GetDownloadUrlForLayer", image),
+        ("Logs", "logs:PutLogEvents", stream),
+        ("SecretsManager", "secretsmanager:GetSecretValue", secret),
+        ("MarketplaceMetering", "aws-marketplace:RegisterUsage", "*"),
+    ]
+    with iam_condition_operators():
+        for endpoint, action, resource in calls:
+            policy = statements(endpoint)
+            assert allowed(policy, Request(action, resource, ours, role)), action
+            assert not allowed(policy, Request(action, resource, theirs, outsider)), action
+        # Nothing else passes: no writes to secrets, no deleting logs.
+        assert not allowed(
+            statements("SecretsManager"),
+            Request("secretsmanager:PutSecretValue", secret, ours, role),
+        )
+        assert not allowed(statements("Logs"), Request("logs:DeleteLogGroup", stream, ours, role))

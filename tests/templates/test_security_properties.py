@@ -60,7 +60,10 @@ def test_nothing_opens_ssh_rdp_or_the_database_to_the_internet(template: Doc) ->
         if isinstance(low, int) and isinstance(high, int):
             assert not low <= 22 <= high, title
             assert not low <= 3389 <= high, title
-        if "CidrIp" in rule:
+        if "CidrIp" in rule and title == "EndpointSecurityGroup":
+            # The interface endpoints take HTTPS from their own VPC's range only.
+            assert (low, high, rule["CidrIp"]) == (443, 443, {"Ref": "VpcCidr"}), title
+        elif "CidrIp" in rule:
             # Only the load balancer takes traffic from a CIDR, and only on 80/443.
             assert title.startswith("LoadBalancer"), title
             assert (low, high) in {(80, 80), (443, 443)}, title

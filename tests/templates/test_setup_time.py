@@ -77,6 +77,8 @@ def test_every_resource_type_has_a_duration(all_templates: dict[str, Doc]) -> No
             kind = str(resource["Type"])
             if kind.startswith("Custom::"):
                 kind = "AWS::CloudFormation::CustomResource"
+            if resource.get("Properties", {}).get("VpcEndpointType") == "Interface":
+                kind += " (Interface)"
             assert kind in setup_time.DURATIONS, resource["Type"]
 
 
@@ -110,6 +112,7 @@ def test_production_with_every_option_on_is_estimated_within_twenty_minutes(
         "HostedZoneId": "Z0123456789ABCDEFGHIJ",
         "PermissionsBoundaryArn": "<given>",
         "CostAllocationTagValue": "cc-42",
+        "NetworkEgress": "vpc-endpoints",
     }
     options = {k: v for k, v in options.items() if k in production_t["Parameters"]}
     total = estimate(production_t, children, **options).total

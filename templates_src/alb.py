@@ -72,7 +72,7 @@ from troposphere.s3 import (
 )
 
 from service import contract
-from templates_src import allow_list, edge, endpoints
+from templates_src import allow_list, edge, endpoints, sso
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -544,7 +544,7 @@ def _add_load_balancer(t: Template) -> None:
         )
     )
     forward = [Action(Type="forward", TargetGroupArn=Ref("TargetGroup"))]
-    t.add_resource(
+    https = t.add_resource(
         Listener(
             "HttpsListener",
             Condition=HAS_CERTIFICATE,
@@ -555,6 +555,13 @@ def _add_load_balancer(t: Template) -> None:
             Certificates=[Certificate(CertificateArn=Ref(PARAM_CERTIFICATE))],
             DefaultActions=forward,
         )
+    )
+    sso.add_parameters(t, group=GROUP)
+    sso.add_to_listener(
+        t,
+        listener=https,
+        forward=forward,
+        lb_group=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
     )
     t.add_resource(
         Listener(

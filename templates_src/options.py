@@ -13,7 +13,7 @@ from typing import Any
 
 from troposphere import Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
 
-from templates_src import alarms, alb, boundary, ecs, edge, endpoints
+from templates_src import alarms, alb, boundary, ecs, edge, endpoints, sso
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
@@ -153,6 +153,7 @@ def add_parameters(t: Template, profile: Profile) -> None:
 def add_late_parameters(t: Template, profile: Profile) -> None:
     """Option parameters shown after the database's (the alarms' thresholds)."""
     if profile.platform_options:
+        sso.add_parameters(t)
         alarms.add_parameters(t, group=G_ALARMS, enabled_by_default=True)
 
 
@@ -181,6 +182,9 @@ def add_rules(t: Template, profile: Profile, existing_vpc: object) -> None:
     """Combinations the options cannot serve, refused before anything is created."""
     if not profile.platform_options:
         return
+    sso.rules(
+        t, certificate="CertificateArn", scheme=P_SCHEME, egress=P_EGRESS, no_nat=EGRESS_ENDPOINTS
+    )
     t.add_rule(
         "NetworkEgressNeedsNewVpc",
         {
@@ -208,6 +212,7 @@ def alb_parameters(profile: Profile, new_vpc: str, vpc_cidr: object) -> dict[str
         alb.PARAM_SCHEME: Ref(P_SCHEME),
         edge.PARAM_WEB_ACL: Ref(P_WEB_ACL),
         edge.PARAM_HOSTED_ZONE: Ref(P_HOSTED_ZONE),
+        **sso.pass_through(),
     }
 
 

@@ -51,6 +51,7 @@ DURATIONS: dict[str, Duration] = {
     "AWS::ElasticLoadBalancingV2::LoadBalancer": Duration(120, "tf-alb"),
     "AWS::ElasticLoadBalancingV2::TargetGroup": Duration(5, "cfn-events"),
     "AWS::ElasticLoadBalancingV2::Listener": Duration(5, "cfn-events"),
+    "AWS::ElasticLoadBalancingV2::ListenerRule": Duration(5, "cfn-events"),
     "AWS::WAFv2::WebACLAssociation": Duration(30, "waf-association"),
     "AWS::Route53::RecordSet": Duration(60, "dns-insync"),
     "AWS::CloudWatch::Alarm": Duration(5, "cfn-events"),

@@ -253,3 +253,28 @@ def test_single_nat_gateway_for_a_cheaper_production(
 ) -> None:
     create_production(aws, cfn, published, NetworkEgress="single-nat")
     assert len(client("ec2", aws).describe_nat_gateways()["NatGateways"]) == 1
+
+
+def test_cognito_sign_in_precedes_forwarding_and_bearer_tokens_bypass_it(
+    aws: str, cfn: Any, published: Published
+) -> None:
+    pool = client("cognito-idp", aws).create_user_pool(PoolName="co-users")["UserPool"]
+    create_production(
+        aws,
+        cfn,
+        published,
+        SsoProvider="cognito",
+        CognitoUserPoolArn=pool["Arn"],
+        CognitoUserPoolClientId="1h2j3k4l5m6n7o8p9q0r1s2t3u",
+        CognitoUserPoolDomain="co-login",
+    )
+    elb = client("elbv2", aws)
+    (lb,) = elb.describe_load_balancers()["LoadBalancers"]
+    listeners = elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]
+    (https,) = [listener for listener in listeners if listener["Port"] == 443]
+    actions = https["DefaultActions"]  # in Order (moto leaves the Order key out)
+    assert [a["Type"] for a in actions] == ["authenticate-cognito", "forward"]
+    rules = elb.describe_rules(ListenerArn=https["ListenerArn"])["Rules"]
+    (bypass,) = [r for r in rules if r["Priority"] == "1"]
+    assert bypass["Conditions"][0]["HttpHeaderConfig"]["Values"] == ["Bearer *"]
+    assert bypass["Actions"][0]["Type"] == "forward"

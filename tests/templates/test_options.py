@@ -495,3 +495,84 @@ def test_endpoint_policies_let_this_accounts_roles_pull_log_and_read_secrets_onl
             Request("secretsmanager:PutSecretValue", secret, ours, role),
         )
         assert not allowed(statements("Logs"), Request("logs:DeleteLogGroup", stream, ours, role))
+
+
+# --- 4: single sign-on at the load balancer -------------------------------------------------
+
+OIDC = {
+    "SsoProvider": "oidc",
+    "OidcIssuer": "https://login.example.com",
+    "OidcAuthorizationEndpoint": "https://login.example.com/authorize",
+    "OidcTokenEndpoint": "https://login.example.com/oauth/token",
+    "OidcUserInfoEndpoint": "https://login.example.com/userinfo",
+    "OidcClientId": "co-client",
+    "OidcClientSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:co-oidc-AbCdEf",
+}
+COGNITO = {
+    "SsoProvider": "cognito",
+    "CognitoUserPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbC123",
+    "CognitoUserPoolClientId": "1h2j3k4l5m6n7o8p9q0r1s2t3u",
+    "CognitoUserPoolDomain": "co-login",
+}
+
+
+def test_sso_logs_browsers_in_before_forwarding_and_lets_bearer_tokens_through(
+    alb_t: Doc,
+) -> None:
+    https = resources(alb_t)["HttpsListener"]
+    for values, first in ((OIDC, "authenticate-oidc"), (COGNITO, "authenticate-cognito")):
+        ctx = Context(alb_t, {"CertificateArn": CERT_ARN, "VpcId": "vpc-1", **values})
+        actions = resolve(props(https)["DefaultActions"], ctx)
+        assert [a["Type"] for a in actions] == [first, "forward"]
+        assert [a["Order"] for a in actions] == [1, 2]
+        assert (
+            actions[0][
+                "AuthenticateOidcConfig" if first.endswith("oidc") else "AuthenticateCognitoConfig"
+            ]["OnUnauthenticatedRequest"]
+            == "authenticate"
+        )
+        assert ctx.active("BearerTokenBypassRule")
+        assert ctx.active("LoadBalancerEgressToIdp")
+    rule = props(resources(alb_t)["BearerTokenBypassRule"])
+    assert rule["Priority"] == 1
+    assert rule["Conditions"][0]["HttpHeaderConfig"] == {
+        "HttpHeaderName": "Authorization",
+        "Values": ["Bearer *"],
+    }
+    assert rule["Actions"][0]["Type"] == "forward"
+    oidc = props(https)["DefaultActions"]["Fn::If"][1][0]["AuthenticateOidcConfig"]
+    # The secret is read at deploy time; never a parameter value or template literal.
+    assert oidc["ClientSecret"] == {"Fn::Sub": "{{resolve:secretsmanager:${OidcClientSecretArn}}}"}
+    off = Context(alb_t, {"CertificateArn": CERT_ARN, "VpcId": "vpc-1"})
+    assert [a["Type"] for a in resolve(props(https)["DefaultActions"], off)] == ["forward"]
+    assert not off.active("BearerTokenBypassRule")
+    assert not off.active("LoadBalancerEgressToIdp")
+
+
+def test_sso_rules_need_a_certificate_every_setting_and_a_way_to_the_idp(
+    production_t: Doc,
+) -> None:
+    assert rule_failures(production_t, {**PRODUCTION_VALUES, **OIDC}) == []
+    assert rule_failures(production_t, {**PRODUCTION_VALUES, **COGNITO}) == []
+    missing = {**PRODUCTION_VALUES, **OIDC, "OidcTokenEndpoint": ""}
+    assert rule_failures(production_t, missing) == [
+        "OidcTokenEndpoint is required with SsoProvider oidc"
+    ]
+    assert "SsoNeedsCertificate" in production_t["Rules"]
+    no_certificate = {**OIDC, "DomainName": "co.example.com"}
+    assert any("HTTPS listeners only" in f for f in rule_failures(production_t, no_certificate))
+    cut_off = {
+        **PRODUCTION_VALUES,
+        **OIDC,
+        "LoadBalancerScheme": "internal",
+        "NetworkEgress": "vpc-endpoints",
+    }
+    (failed,) = rule_failures(production_t, cut_off)
+    assert "reaches the IdP through a NAT gateway" in failed
+    assert rule_failures(production_t, {**cut_off, "NetworkEgress": "single-nat"}) == []
+    params = production_t["Parameters"]
+    assert params["SsoProvider"]["Default"] == "none"
+    assert not matches(params["OidcIssuer"]["AllowedPattern"], "http://login.example.com")
+    assert not matches(
+        params["OidcClientSecretArn"]["AllowedPattern"], "my-client-secret-in-plain-text"
+    )

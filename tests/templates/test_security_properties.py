@@ -43,7 +43,8 @@ def test_every_parameter_has_a_label_a_group_and_a_constraint(template: Doc) -> 
 
 def test_sensitive_parameters_are_no_echo(template: Doc) -> None:
     for name, parameter in template["Parameters"].items():
-        if SENSITIVE.search(name) and not name.endswith("Arn"):
+        # An ARN names a secret, an endpoint is a URL (OidcTokenEndpoint): neither is one.
+        if SENSITIVE.search(name) and not name.endswith(("Arn", "Endpoint")):
             assert parameter.get("NoEcho") is True, name
 
 

@@ -72,6 +72,7 @@ from troposphere.s3 import (
 )
 
 from service import contract
+from templates_src import allow_list, edge, endpoints, sso
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
@@ -86,6 +87,8 @@ from templates_src.security import name_tags, no_egress, scanner_skips
 
 PARAM_VPC_ID = "VpcId"
 PARAM_PUBLIC_SUBNETS = "PublicSubnetIds"
+PARAM_PRIVATE_SUBNETS = "PrivateSubnetIds"
+PARAM_SCHEME = "Scheme"
 PARAM_CERTIFICATE = "CertificateArn"
 PARAM_DOMAIN_NAME = "DomainName"
 PARAM_INGRESS_CIDR = "IngressCidr"
@@ -94,6 +97,7 @@ PARAM_NAT_GATEWAYS = "NatGateways"
 PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
 PARAM_AZ_COUNT = "AvailabilityZoneCount"
 NAT_NONE, NAT_SINGLE, NAT_PER_AZ = "none", "single", "per-az"
+INTERNET_FACING, INTERNAL = "internet-facing", "internal"
 
 OUTPUT_DNS_NAME = "LoadBalancerDnsName"
 OUTPUT_SERVICE_URL = "ServiceUrl"
@@ -105,6 +109,7 @@ OUTPUT_LOAD_BALANCER_FULL_NAME = "LoadBalancerFullName"
 OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
 
 HAS_CERTIFICATE = "HasCertificate"
+INTERNAL_SCHEME = "InternalLoadBalancer"
 NO_CERTIFICATE = "NoCertificate"
 CREATE_NAT = "CreateNatGateways"
 NAT_PER_AZ_CONDITION = "NatGatewayPerAz"
@@ -149,8 +154,9 @@ def build_alb_stack() -> Template:
     """The nested load-balancer template (shared by both parents)."""
     t = Template(
         Description=(
-            "Cloud Optimizer edge: internet-facing Application Load Balancer (HTTPS with "
-            "HTTP redirect when a certificate is given), encrypted access logs, NAT gateways."
+            "Cloud Optimizer edge: internet-facing or internal Application Load Balancer "
+            "(HTTPS with HTTP redirect when a certificate is given), encrypted access logs, "
+            "NAT gateways or interface VPC endpoints."
         )
     )
     _add_parameters(t)
@@ -162,12 +168,16 @@ def build_alb_stack() -> Template:
     t.add_condition(CREATE_NAT, Not(Equals(Ref(PARAM_NAT_GATEWAYS), NAT_NONE)))
     t.add_condition(NAT_PER_AZ_CONDITION, Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
     t.add_condition(THREE_AZS, Equals(Ref(PARAM_AZ_COUNT), "3"))
+    t.add_condition(INTERNAL_SCHEME, Equals(Ref(PARAM_SCHEME), INTERNAL))
     t.add_condition(ELB_ACCOUNT_REGION, _region_in(sorted(ELB_ACCOUNTS)))
 
     _add_security_group(t)
     _add_access_log_bucket(t)
     _add_load_balancer(t)
     _add_nat_gateways(t)
+    endpoints.add_interface_endpoints(
+        t, vpc_id=PARAM_VPC_ID, subnets=PARAM_PRIVATE_SUBNETS, group=GROUP
+    )
 
     # With a certificate the service answers at the certificate's name (the ALB's own DNS
     # name never matches it); the customer points that name at LoadBalancerDnsName.
@@ -205,11 +215,38 @@ def _add_parameters(t: Template) -> None:
     )
     add_parameter(
         t,
+        PARAM_SCHEME,
+        group=GROUP,
+        label="Scheme",
+        Type="String",
+        AllowedValues=[INTERNET_FACING, INTERNAL],
+        Default=INTERNET_FACING,
+        Description=(
+            "internet-facing (public subnets) or internal (private subnets, reachable from "
+            "the VPC and networks connected to it only). Changing it replaces the load balancer."
+        ),
+    )
+    # Lists, not List<AWS::EC2::Subnet::Id>: an internal load balancer in an existing VPC
+    # has no public subnets to pass, and an AWS-specific list type refuses an empty value.
+    # No defaults: the parents pass both.
+    add_parameter(
+        t,
         PARAM_PUBLIC_SUBNETS,
         group=GROUP,
         label="Public subnets",
-        Type="List<AWS::EC2::Subnet::Id>",
-        Description="Two or more public subnets in different AZs.",
+        Type="CommaDelimitedList",
+        Description=(
+            "Two or more public subnets in different AZs: the internet-facing load balancer's "
+            "and the NAT gateways'."
+        ),
+    )
+    add_parameter(
+        t,
+        PARAM_PRIVATE_SUBNETS,
+        group=GROUP,
+        label="Private subnets",
+        Type="CommaDelimitedList",
+        Description="Two or more private subnets in different AZs: the internal load balancer's.",
     )
     add_parameter(
         t,
@@ -245,8 +282,23 @@ def _add_parameters(t: Template) -> None:
         Default="0.0.0.0/0",
         AllowedPattern=CIDR_PATTERN,
         ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
-        Description="Who may reach the load balancer on 80/443.",
+        Description="Who may reach the load balancer on 80/443 (the allow-list's first CIDR).",
     )
+    for n in range(2, allow_list.MAX_CIDRS + 1):
+        add_parameter(
+            t,
+            allow_list.slot(n, PARAM_INGRESS_CIDR),
+            group=GROUP,
+            label=f"Allowed client CIDR {n}",
+            Type="String",
+            Default="",
+            AllowedPattern=f"^(|{allow_list.CIDR})$",
+            ConstraintDescription="empty, or an IPv4 CIDR block such as 203.0.113.0/24",
+            Description=f"The allow-list's CIDR number {n}, or empty.",
+        )
+        t.add_condition(
+            allow_list.slot_condition(n), allow_list.given(allow_list.slot(n, PARAM_INGRESS_CIDR))
+        )
     add_retention(
         t,
         PARAM_ACCESS_LOG_RETENTION,
@@ -318,6 +370,28 @@ def _add_security_group(t: Template) -> None:
             Description="HTTPS from the allowed clients",
         )
     )
+    for n in range(2, allow_list.MAX_CIDRS + 1):
+        cidr = Ref(allow_list.slot(n, PARAM_INGRESS_CIDR))
+        both = f"HasIngressCidr{n}AndCertificate"
+        t.add_condition(
+            both, And(_condition(allow_list.slot_condition(n)), _condition(HAS_CERTIFICATE))
+        )
+        for title, port, condition, what in (
+            (f"LoadBalancerHttpIngress{n}", HTTP_PORT, allow_list.slot_condition(n), "HTTP"),
+            (f"LoadBalancerHttpsIngress{n}", HTTPS_PORT, both, "HTTPS"),
+        ):
+            t.add_resource(
+                SecurityGroupIngress(
+                    title,
+                    Condition=condition,
+                    GroupId=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
+                    IpProtocol="tcp",
+                    FromPort=port,
+                    ToPort=port,
+                    CidrIp=cidr,
+                    Description=f"{what} from the allowed clients ({n})",
+                )
+            )
 
 
 def _add_access_log_bucket(t: Template) -> None:
@@ -419,14 +493,15 @@ def _add_access_log_bucket(t: Template) -> None:
 
 
 def _add_load_balancer(t: Template) -> None:
-    t.add_resource(
+    load_balancer = t.add_resource(
         LoadBalancer(
             "LoadBalancer",
             DependsOn="AccessLogBucketPolicy",
             Type="application",
-            Scheme="internet-facing",
+            # Create-only: a new scheme is a new load balancer (new DNS name); no data is lost.
+            Scheme=Ref(PARAM_SCHEME),
             IpAddressType="ipv4",
-            Subnets=Ref(PARAM_PUBLIC_SUBNETS),
+            Subnets=If(INTERNAL_SCHEME, Ref(PARAM_PRIVATE_SUBNETS), Ref(PARAM_PUBLIC_SUBNETS)),
             SecurityGroups=[Ref("LoadBalancerSecurityGroup")],
             LoadBalancerAttributes=[
                 # No deletion_protection.enabled here: protected from the first second, the
@@ -443,14 +518,16 @@ def _add_load_balancer(t: Template) -> None:
                     (
                         "AVD-AWS-0053",
                         "The product is a web application for the customer's "
-                        "users: its load balancer is internet-facing by design; IngressCidr "
-                        "narrows who may connect.",
+                        "users: its load balancer is internet-facing by default; Scheme "
+                        "internal keeps it private, IngressCidr narrows who may connect.",
                     )
                 ]
             ),
             Tags=name_tags("alb"),
         )
     )
+    edge.add_web_acl(t, load_balancer, group=GROUP)
+    edge.add_dns_record(t, load_balancer, PARAM_DOMAIN_NAME, group=GROUP)
     t.add_resource(
         TargetGroup(
             "TargetGroup",
@@ -481,7 +558,7 @@ def _add_load_balancer(t: Template) -> None:
         )
     )
     forward = [Action(Type="forward", TargetGroupArn=Ref("TargetGroup"))]
-    t.add_resource(
+    https = t.add_resource(
         Listener(
             "HttpsListener",
             Condition=HAS_CERTIFICATE,
@@ -492,6 +569,13 @@ def _add_load_balancer(t: Template) -> None:
             Certificates=[Certificate(CertificateArn=Ref(PARAM_CERTIFICATE))],
             DefaultActions=forward,
         )
+    )
+    sso.add_parameters(t, group=GROUP)
+    sso.add_to_listener(
+        t,
+        listener=https,
+        forward=forward,
+        lb_group=GetAtt("LoadBalancerSecurityGroup", "GroupId"),
     )
     t.add_resource(
         Listener(

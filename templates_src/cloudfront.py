@@ -41,6 +41,7 @@ from troposphere.elasticloadbalancingv2 import (
 from troposphere.secretsmanager import GenerateSecretString, Secret
 
 from templates_src import stack_helper
+from templates_src.boundary import add_permissions_boundary
 from templates_src.params import add_parameter, add_retention
 from templates_src.security import customer_managed_key, name_tags, scanner_skips, wildcard_reason
 from templates_src.stack_helper import add_stack_helper, custom_resource
@@ -147,6 +148,7 @@ def build_cloudfront_stack() -> Template:
     )
     t.add_output(Output(OUTPUT_DOMAIN_NAME, Value=domain))
     t.add_output(Output(OUTPUT_DISTRIBUTION_ID, Value=Ref(distribution)))
+    add_permissions_boundary(t, group=GROUP)  # last: it bounds every role added above
     return t
 
 

@@ -45,6 +45,7 @@ SOURCES: dict[str, str] = {
     "lambda": "https://aws.amazon.com/lambda/pricing/",
     "cloudfront": "https://aws.amazon.com/cloudfront/pricing/",
     "waf": "https://aws.amazon.com/waf/pricing/",
+    "sns": "https://aws.amazon.com/sns/pricing/",
 }
 
 _US: dict[str, Price] = {
@@ -77,6 +78,9 @@ _US: dict[str, Price] = {
     "logs-ingest": Price(0.50, "GB ingested (also vended VPC flow logs)", "cloudwatch"),
     "logs-store": Price(0.03, "GB-month stored", "cloudwatch"),
     "alarm": Price(0.10, "standard-resolution alarm-month", "cloudwatch"),
+    "dashboard": Price(3.0, "dashboard-month (beyond the account's 3 free ones)", "cloudwatch"),
+    "sns-publish": Price(0.50, "million publishes (first million a month free)", "sns"),
+    "sns-email": Price(2.0, "100,000 e-mail notifications", "sns"),
     "s3-standard": Price(0.023, "GB-month (S3 Standard, first 50 TB)", "s3"),
     "lambda-requests": Price(0.20, "million requests", "lambda"),
     "cloudfront-gb": Price(0.085, "GB to the internet (first 10 TB, North America)", "cloudfront"),
@@ -114,7 +118,13 @@ FREE_TYPES = frozenset(
         "AWS::ECS::TaskDefinition",
         "AWS::ElasticLoadBalancingV2::TargetGroup",
         "AWS::ElasticLoadBalancingV2::Listener",
-        "AWS::ElasticLoadBalancingV2::ListenerRule",  # rules are in the LCU charge, not billed each
+        "AWS::ElasticLoadBalancingV2::ListenerRule",  # rules are in the LCU charge
+        "AWS::SNS::TopicPolicy",
+        "AWS::SNS::Subscription",  # its deliveries are priced on the topic's line
+        # An alias to a load balancer: Route 53 charges no queries for it; the hosted zone
+        # is the customer's own.
+        "AWS::Route53::RecordSet",
+        "AWS::WAFv2::WebACLAssociation",  # WAF bills the web ACL (the customer's), not this
         "AWS::ApplicationAutoScaling::ScalableTarget",
         "AWS::ApplicationAutoScaling::ScalingPolicy",
     }
@@ -338,6 +348,10 @@ class _Pricer:
                 "secret", "secret", f"API calls: {_per(self.prices['secret-calls'])}"
             ),
             "AWS::CloudWatch::Alarm": self.fixed("alarm", "CloudWatch alarm"),
+            "AWS::CloudWatch::Dashboard": self.fixed("dashboard", "CloudWatch dashboard"),
+            "AWS::SNS::Topic": self.usage_only(
+                "SNS topic: no charge of its own", "sns-publish", "sns-email"
+            ),
             "AWS::WAFv2::WebACL": self.web_acl,
             "AWS::Logs::LogGroup": self.usage_only(
                 "log group: no charge of its own", "logs-ingest", "logs-store"

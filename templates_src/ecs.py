@@ -77,7 +77,8 @@ from troposphere.secretsmanager import GenerateSecretString
 from troposphere.secretsmanager import Secret as SecretsManagerSecret
 
 from service import contract
-from templates_src import rds, stack_helper
+from templates_src import alarms, rds, stack_helper
+from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
     ECR_IMAGE_PATTERN,
     TASK_SIZES,
@@ -116,6 +117,7 @@ OUTPUT_TASK_DEFINITION = "TaskDefinitionArn"
 OUTPUT_APP_SECRET = "AppSecretArn"  # noqa: S105 - a name, not a secret
 OUTPUT_LOG_GROUP = "LogGroupName"
 OUTPUT_TASK_SECURITY_GROUP = "TaskSecurityGroupId"
+OUTPUT_ALARM_TOPIC = "AlarmTopicArn"
 
 CONTAINER_NAME = contract.APP_NAME
 #: The task's only volume: Fargate ephemeral storage mounted on /tmp.
@@ -153,6 +155,7 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
         )
     )
     _add_parameters(t)
+    alarms.add_parameters(t, enabled_by_default=False)
     t.add_mapping(
         "TaskSizes",
         {name: {"Cpu": str(cpu), "Memory": str(mem)} for name, (cpu, mem) in TASK_SIZES.items()},
@@ -184,6 +187,14 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
     _add_roles(t)
     _add_task_definition(t, listing)
     _add_service(t)
+    alarms.add_alarms(
+        t,
+        load_balancer=Ref(PARAM_LB_FULL_NAME),
+        target_group=Ref(PARAM_TG_FULL_NAME),
+        cluster=Ref("Cluster"),
+        service=GetAtt("Service", "Name"),
+        db_instance=Ref(PARAM_DB_INSTANCE),
+    )
     _add_helper_resources(t)
 
     t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
@@ -192,6 +203,15 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
     t.add_output(Output(OUTPUT_APP_SECRET, Value=Ref("AppSecret")))
     t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup")))
     t.add_output(Output(OUTPUT_TASK_SECURITY_GROUP, Value=GetAtt("TaskSecurityGroup", "GroupId")))
+    t.add_output(
+        Output(
+            OUTPUT_ALARM_TOPIC,
+            Condition=alarms.ENABLED,
+            Value=Ref(alarms.TOPIC),
+            Description="SNS topic of the alarms",
+        )
+    )
+    add_permissions_boundary(t, group=GROUP_SERVICE)
     return t
 
 
@@ -768,6 +788,8 @@ def _add_service(t: Template) -> None:
                 MinimumHealthyPercent=contract.ROLLING_MIN_HEALTHY_PERCENT,
                 MaximumPercent=contract.ROLLING_MAX_PERCENT,
                 DeploymentCircuitBreaker=DeploymentCircuitBreaker(Enable=True, Rollback=True),
+                # With the alarms on, a 5xx spike or unhealthy targets also roll it back.
+                Alarms=alarms.deployment_alarms(),
             ),
             HealthCheckGracePeriodSeconds=contract.HEALTH_CHECK_GRACE_PERIOD,
             NetworkConfiguration=NetworkConfiguration(

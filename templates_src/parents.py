@@ -27,10 +27,9 @@ from troposphere import (
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, cloudfront, ecs, rds, regions, vpc
+from templates_src import alb, allow_list, cloudfront, ecs, options, rds, regions, vpc
 from templates_src.params import (
     ACM_CERTIFICATE_ARN,
-    CIDR_PATTERN,
     DB_INSTANCE_CLASSES,
     DOMAIN_NAME,
     ECR_IMAGE_PATTERN,
@@ -149,6 +148,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             vpc.PARAM_AZ_COUNT: azs,
             vpc.PARAM_VPC_CIDR: Ref(P_VPC_CIDR),
             vpc.PARAM_FLOW_LOG_RETENTION: Ref(P_LOG_RETENTION),
+            **options.role_stack_parameters(),
         },
         Condition=CREATE_VPC,
     )
@@ -159,19 +159,19 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
         {
             alb.PARAM_VPC_ID: vpc_id,
             alb.PARAM_PUBLIC_SUBNETS: from_vpc(vpc.OUTPUT_PUBLIC_SUBNETS, P_EXISTING_PUBLIC),
+            alb.PARAM_PRIVATE_SUBNETS: private_subnets,
             alb.PARAM_CERTIFICATE: Ref(P_CERTIFICATE),
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
-            alb.PARAM_INGRESS_CIDR: Ref(P_INGRESS_CIDR),
+            **allow_list.slot_values(alb.PARAM_INGRESS_CIDR, Ref(P_INGRESS_CIDR)),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
-            alb.PARAM_NAT_GATEWAYS: If(
-                CREATE_VPC,
-                alb.NAT_PER_AZ if profile.nat_gateway_per_az else alb.NAT_SINGLE,
-                alb.NAT_NONE,
-            ),
+            alb.PARAM_NAT_GATEWAYS: If(CREATE_VPC, options.nat_gateways(profile), alb.NAT_NONE),
             alb.PARAM_PRIVATE_ROUTE_TABLES: If(
                 CREATE_VPC, nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES), ""
             ),
             alb.PARAM_AZ_COUNT: azs,
+            **options.alb_parameters(
+                profile, CREATE_VPC, nested_output("vpc", vpc.OUTPUT_VPC_CIDR)
+            ),
         },
     )
     _stack(
@@ -189,6 +189,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             rds.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
             rds.PARAM_PERFORMANCE_INSIGHTS: flag(profile.db_performance_insights),
             rds.PARAM_SNAPSHOT_ON_DELETE: flag(profile.db_snapshot_on_delete),
+            **options.role_stack_parameters(),
         },
     )
     _stack(
@@ -216,6 +217,8 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_DB_INSTANCE: nested_output("rds", rds.OUTPUT_INSTANCE_ID),
             ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
             ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
+            **options.role_stack_parameters(),
+            **options.ecs_parameters(profile),
         },
     )
 
@@ -232,6 +235,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
                 cloudfront.PARAM_LISTENER: nested_output("alb", alb.OUTPUT_HTTP_LISTENER),
                 cloudfront.PARAM_TARGET_GROUP: nested_output("alb", alb.OUTPUT_TARGET_GROUP),
                 cloudfront.PARAM_LOG_RETENTION: Ref(P_LOG_RETENTION),
+                **options.role_stack_parameters(),
             },
             Condition=BEHIND_CLOUDFRONT,
         )
@@ -272,6 +276,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
     )
     for name, value, description in outputs:
         t.add_output(Output(name, Value=value, Description=description))
+    options.add_outputs(t, profile)
     return t
 
 
@@ -287,7 +292,13 @@ def _stack(
             "Packaging": "Relative TemplateURL: run `aws cloudformation package` first.",
         }
     t.add_resource(
-        Stack(f"{name.capitalize()}Stack", TemplateURL=url, Parameters=parameters, **extra)
+        Stack(
+            f"{name.capitalize()}Stack",
+            TemplateURL=url,
+            Parameters=parameters,
+            Tags=options.nested_stack_tags(),
+            **extra,
+        )
     )
 
 
@@ -336,7 +347,13 @@ def _add_parameters(t: Template, profile: Profile) -> None:
             ),
         )
     for name, label, what in (
-        (P_EXISTING_PUBLIC, "Existing public subnets", "load balancer"),
+        (
+            P_EXISTING_PUBLIC,
+            "Existing public subnets",
+            "internet-facing load balancer; an internal one needs none"
+            if profile.platform_options
+            else "load balancer",
+        ),
         (P_EXISTING_PRIVATE, "Existing private subnets", "tasks and database"),
     ):
         add_parameter(
@@ -391,13 +408,15 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         t,
         P_INGRESS_CIDR,
         group=G_EDGE,
-        label="Allowed client CIDR",
+        label="Allowed client CIDRs",
         Type="String",
         Default="0.0.0.0/0",
-        AllowedPattern=CIDR_PATTERN,
-        ConstraintDescription="an IPv4 CIDR block such as 203.0.113.0/24",
+        AllowedPattern=allow_list.CIDR_LIST_PATTERN,
+        ConstraintDescription=allow_list.CIDR_LIST_CONSTRAINT,
         Description=(
-            "Who may reach the load balancer on 80/443 (nothing else is exposed). "
+            f"Who may reach the load balancer on 80/443 (nothing else is exposed): 1 to "
+            f"{allow_list.MAX_CIDRS} CIDR blocks, comma-separated, e.g. "
+            "203.0.113.0/24,198.51.100.7/32 (longer lists: a WAF IP set). "
             + (
                 "0.0.0.0/0 unless CertificateArn is given: without one, CloudFront alone "
                 "reaches the load balancer."
@@ -503,20 +522,35 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         Default=str(profile.db_backup_retention_days),
         Description="Automated backups are kept this long.",
     )
+    options.add_parameters(t, profile)
+    options.add_late_parameters(t, profile)
 
 
 def _add_rules(t: Template, profile: Profile) -> None:
     existing = Not(Equals(Ref(P_EXISTING_VPC), ""))
+    options.add_rules(t, profile, existing)
     t.add_rule(
         "ExistingVpcNeedsSubnets",
         {
             "RuleCondition": existing,
             "Assertions": [
                 {
-                    "Assert": Not(Equals(Ref(name), "")),
-                    "AssertDescription": f"{name} is required when ExistingVpcId is given",
-                }
-                for name in (P_EXISTING_PUBLIC, P_EXISTING_PRIVATE)
+                    "Assert": options.public_subnets_given_or_not_needed(
+                        profile, P_EXISTING_PUBLIC
+                    ),
+                    "AssertDescription": f"{P_EXISTING_PUBLIC} is required when ExistingVpcId "
+                    "is given"
+                    + (
+                        " (unless the load balancer is internal)"
+                        if profile.platform_options
+                        else ""
+                    ),
+                },
+                {
+                    "Assert": Not(Equals(Ref(P_EXISTING_PRIVATE), "")),
+                    "AssertDescription": f"{P_EXISTING_PRIVATE} is required when ExistingVpcId "
+                    "is given",
+                },
             ],
         },
     )

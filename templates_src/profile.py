@@ -51,6 +51,9 @@ class Profile:
     desired_count: int
     max_count: int
     log_retention_days: int
+    #: The options platform teams ask for (issue 15: scheme, WAF, SSO, custom domain,
+    #: alarms, private-only networking) are parameters of this parent.
+    platform_options: bool = False
 
 
 TRIAL = Profile(
@@ -110,6 +113,7 @@ PRODUCTION = Profile(
     desired_count=2,
     max_count=12,
     log_retention_days=365,
+    platform_options=True,
 )
 
 PROFILES: tuple[Profile, ...] = (TRIAL, PRODUCTION)

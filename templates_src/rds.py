@@ -30,6 +30,7 @@ from troposphere.iam import Role
 from troposphere.rds import DBInstance, DBParameterGroup, DBSubnetGroup, MasterUserSecret
 
 from service import contract
+from templates_src.boundary import add_permissions_boundary
 from templates_src.params import DB_INSTANCE_CLASSES, add_flag, add_parameter, add_retention
 from templates_src.security import customer_managed_key, name_tags, no_egress, service_trust
 from templates_src.stack_helper import add_stack_helper, custom_resource
@@ -166,6 +167,7 @@ def build_rds_stack() -> Template:
     t.add_output(
         Output(OUTPUT_INSTANCE_ID, Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")))
     )
+    add_permissions_boundary(t, group=GROUP)
     return t
 
 

@@ -35,6 +35,7 @@ DURATIONS: dict[str, Duration] = {
     "AWS::EC2::Route": Duration(5, "cfn-events"),
     "AWS::EC2::SubnetRouteTableAssociation": Duration(5, "cfn-events"),
     "AWS::EC2::VPCEndpoint": Duration(10, "cfn-events"),
+    "AWS::EC2::VPCEndpoint (Interface)": Duration(120, "vpce-interface"),
     "AWS::EC2::FlowLog": Duration(10, "cfn-events"),
     "AWS::EC2::EIP": Duration(5, "cfn-events"),
     "AWS::EC2::NatGateway": Duration(105, "tf-nat"),
@@ -52,6 +53,13 @@ DURATIONS: dict[str, Duration] = {
     "AWS::ElasticLoadBalancingV2::Listener": Duration(5, "cfn-events"),
     "AWS::ElasticLoadBalancingV2::ListenerRule": Duration(5, "cfn-events"),
     "AWS::CloudFront::Distribution": Duration(300, "cloudfront-deploy"),
+    "AWS::WAFv2::WebACLAssociation": Duration(30, "waf-association"),
+    "AWS::Route53::RecordSet": Duration(60, "dns-insync"),
+    "AWS::CloudWatch::Alarm": Duration(5, "cfn-events"),
+    "AWS::CloudWatch::Dashboard": Duration(5, "cfn-events"),
+    "AWS::SNS::Topic": Duration(5, "cfn-events"),
+    "AWS::SNS::TopicPolicy": Duration(5, "cfn-events"),
+    "AWS::SNS::Subscription": Duration(5, "cfn-events"),
     "AWS::RDS::DBSubnetGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBParameterGroup": Duration(5, "cfn-events"),
     "AWS::RDS::DBInstance": Duration(305, "tf-rds"),
@@ -69,6 +77,8 @@ DURATIONS: dict[str, Duration] = {
 }
 #: The setup-time promise of the one-click trial (specification CNT-003).
 QUICKSTART_LIMIT_SECONDS = 600
+#: Production's (issue 15): within 20 minutes, every option on.
+PRODUCTION_LIMIT_SECONDS = 1200
 PSEUDO = re.compile(r"^AWS::")
 SUB_REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
 UNRESOLVED = "<unresolved>"
@@ -183,6 +193,9 @@ def duration_key(resource: Doc, context: _Context) -> str:
         return "AWS::CloudFormation::CustomResource (ECS service-linked role)"
     if type_.startswith("Custom::"):
         return "AWS::CloudFormation::CustomResource"
+    interface = resource.get("Properties", {}).get("VpcEndpointType") == "Interface"
+    if type_ == "AWS::EC2::VPCEndpoint" and interface:
+        return f"{type_} (Interface)"
     if type_ == "AWS::RDS::DBInstance":
         multi_az = context.value(resource.get("Properties", {}).get("MultiAZ", False))
         if str(multi_az).lower() == "true":

@@ -38,6 +38,7 @@ from troposphere.ec2 import (
 from troposphere.iam import Policy, Role
 from troposphere.logs import LogGroup
 
+from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
     VPC_CIDR_CONSTRAINT,
     VPC_CIDR_PATTERN,
@@ -230,6 +231,7 @@ def build_vpc_stack() -> Template:
             Description="Route tables of the private subnets, in AZ order",
         )
     )
+    add_permissions_boundary(t, group=GROUP)
     return t
 
 

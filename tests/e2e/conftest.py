@@ -14,6 +14,7 @@ import pytest
 
 import build_templates
 from tests.e2e.moto_aws_gaps import fill_gaps
+from tests.e2e.moto_option_gaps import fill_option_gaps
 
 BUCKET = "co-templates-e2e"
 #: A product code of the form Marketplace issues (the listing's is baked in at build time).
@@ -25,7 +26,7 @@ TERMINAL = ("_COMPLETE", "_FAILED")
 @pytest.fixture(scope="package", autouse=True)
 def _aws_gaps_filled() -> Iterator[None]:
     """moto behaves like AWS for our templates while the e2e tests run (and only then)."""
-    with fill_gaps():
+    with fill_gaps(), fill_option_gaps():
         yield
 
 

@@ -119,3 +119,12 @@ def allowed(statements: list[dict[str, Any]], request: Request) -> bool:
 def role_statements(resolved_role: dict[str, Any]) -> list[dict[str, Any]]:
     """Every statement of a role's inline policies (resolved properties)."""
     return [s for p in resolved_role.get("Policies", []) for s in p["PolicyDocument"]["Statement"]]
+
+
+def allowed_within_boundary(
+    statements: list[dict[str, Any]], boundary: list[dict[str, Any]], request: Request
+) -> bool:
+    """A bounded role: allowed only if its policies *and* its permissions boundary allow it
+    ("Evaluating effective permissions with boundaries",
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html)."""
+    return allowed(statements, request) and allowed(boundary, request)

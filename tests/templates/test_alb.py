@@ -59,7 +59,7 @@ def test_load_balancer_drops_invalid_headers_and_logs_access(alb_t: Doc) -> None
     # Not protected from the first second (a failed create could not roll back): the ECS
     # stack's switch protects it once the stack is up.
     assert "deletion_protection.enabled" not in attributes
-    assert props(lb)["Scheme"] == "internet-facing"
+    assert props(lb)["Scheme"] == {"Ref": "Scheme"}  # internet-facing unless internal
     assert lb["DependsOn"] == "AccessLogBucketPolicy"
 
 

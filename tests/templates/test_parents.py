@@ -108,7 +108,10 @@ def test_profile_values_reach_the_children(
     assert azs == str(profile.availability_zones)
     alb = props(stacks["AlbStack"])["Parameters"]
     nat = "per-az" if profile.nat_gateway_per_az else "single"
-    assert alb["NatGateways"] == {"Fn::If": ["CreateVpc", nat, "none"]}
+    new_vpc = Context(template, {}, region="us-east-1")
+    assert resolve(alb["NatGateways"], new_vpc) == nat  # at the defaults
+    existing = Context(template, {"ExistingVpcId": "vpc-0123456789abcdef0"}, region="us-east-1")
+    assert resolve(alb["NatGateways"], existing) == "none"
     ecs = props(stacks["EcsStack"])["Parameters"]
     assert ecs["DeletionProtection"] == str(profile.deletion_protection).lower()
     assert "DeletionProtection" not in alb

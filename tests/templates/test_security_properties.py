@@ -43,7 +43,8 @@ def test_every_parameter_has_a_label_a_group_and_a_constraint(template: Doc) -> 
 
 def test_sensitive_parameters_are_no_echo(template: Doc) -> None:
     for name, parameter in template["Parameters"].items():
-        if SENSITIVE.search(name) and not name.endswith("Arn"):
+        # An ARN names a secret, an endpoint is a URL (OidcTokenEndpoint): neither is one.
+        if SENSITIVE.search(name) and not name.endswith(("Arn", "Endpoint")):
             assert parameter.get("NoEcho") is True, name
 
 
@@ -60,7 +61,10 @@ def test_nothing_opens_ssh_rdp_or_the_database_to_the_internet(template: Doc) ->
         if isinstance(low, int) and isinstance(high, int):
             assert not low <= 22 <= high, title
             assert not low <= 3389 <= high, title
-        if "CidrIp" in rule:
+        if "CidrIp" in rule and title == "EndpointSecurityGroup":
+            # The interface endpoints take HTTPS from their own VPC's range only.
+            assert (low, high, rule["CidrIp"]) == (443, 443, {"Ref": "VpcCidr"}), title
+        elif "CidrIp" in rule:
             # Only the load balancer takes traffic from a CIDR, and only on 80/443.
             assert title.startswith("LoadBalancer"), title
             assert (low, high) in {(80, 80), (443, 443)}, title

@@ -78,6 +78,8 @@ def test_every_resource_type_has_a_duration(all_templates: dict[str, Doc]) -> No
             kind = str(resource["Type"])
             if kind.startswith("Custom::"):
                 kind = "AWS::CloudFormation::CustomResource"
+            if resource.get("Properties", {}).get("VpcEndpointType") == "Interface":
+                kind += " (Interface)"
             assert kind in setup_time.DURATIONS, resource["Type"]
 
 
@@ -115,3 +117,21 @@ def test_cloudfront_builds_while_the_database_does_and_stays_off_the_chain(
     assert steps["Distribution"].seconds == 300
     assert steps["CloudfrontStack"].finish < full.total  # off the quickstart's chain
     assert "CloudfrontStack" not in {s.logical_id for s in full.chain}
+
+
+def test_production_with_every_option_on_is_estimated_within_twenty_minutes(
+    production_t: Doc, children: dict[str, Doc]
+) -> None:
+    options = {
+        "CertificateArn": "<given>",
+        "AlarmsEnabled": "true",
+        "AlarmEmail": "ops@example.com",
+        "WebAclArn": "<given>",
+        "HostedZoneId": "Z0123456789ABCDEFGHIJ",
+        "PermissionsBoundaryArn": "<given>",
+        "CostAllocationTagValue": "cc-42",
+        "NetworkEgress": "vpc-endpoints",
+    }
+    options = {k: v for k, v in options.items() if k in production_t["Parameters"]}
+    total = estimate(production_t, children, **options).total
+    assert total <= setup_time.PRODUCTION_LIMIT_SECONDS, setup_time.clock(total)

@@ -180,18 +180,29 @@ def _terminate(pids: Sequence[int], timeout: float) -> None:
 
 def dismantle(root: Path, dockerd_pid: int | None = None) -> None:
     """Stop everything an engine under ``root`` runs, unmount its mounts, remove ``root``."""
+    phases: dict[str, float] = {}
+    started = time.monotonic()
     if dockerd_pid is None:
         dockerd_pid = _read_pid(root / "dockerd.pid")
     if dockerd_pid is not None and _alive(dockerd_pid):
         # dockerd stops its containers (SIGTERM, then SIGKILL after their stop timeout) and
         # its containerd; give it that long before taking over.
         _terminate([dockerd_pid], STOP_TIMEOUT)
+    phases["dockerd"] = time.monotonic() - started
     leftovers = _processes_under(root)
     if leftovers:
         _terminate(leftovers, 10.0)
+    phases["leftovers"] = time.monotonic() - started - sum(phases.values())
     for point in _mounts_under(root):
         subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
+    phases["umount"] = time.monotonic() - started - sum(phases.values())
     shutil.rmtree(root, ignore_errors=True)
+    phases["remove"] = time.monotonic() - started - sum(phases.values())
+    print(
+        f"\n[engine] dismantled {root} in {time.monotonic() - started:.1f} s ("
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
+        + ")"
+    )
 
 
 def sweep(engine_root: Path = ENGINE_ROOT) -> list[Path]:

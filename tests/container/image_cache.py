@@ -9,12 +9,15 @@ the next run loads them and BuildKit reuses every step whose inputs are unchange
 (``cache_from`` names the loaded image). BuildKit decides what is still valid, so a stale
 copy costs a rebuild of the changed steps, never a wrong image.
 
-An image rebuilt from the cache gets a new ID although nothing in it changed: the engine's
-BuildKit (Docker 20.10, BuildKit 0.8) stamps the build time into the image's configuration
-and knows no SOURCE_DATE_EPOCH. Saving is therefore decided on the image's content, not its
-ID: the layers (their uncompressed digests) and the run-time configuration. When those equal
-the saved copy's, the copy is kept (its inline cache names the same layers); only an image
-whose content changed is saved again, which for the test stack's image is 2.3 GB written.
+An image rebuilt from the cache gets a new ID although nothing in it changed (measured): its
+layers and ``created`` are the saved copy's, but the first ``history`` entry carries the time
+the stand-in base was imported into this run's engine (``docker import`` stamps the import
+time, and every run imports it anew), and the image ID is the digest of that configuration.
+The engine's BuildKit (Docker 20.10, BuildKit 0.8) knows no SOURCE_DATE_EPOCH to override it.
+Saving is therefore decided on the image's content, not its ID: the layers (their
+uncompressed digests) and the run-time configuration. When those equal the saved copy's, the
+copy is kept (its inline cache names the same layers); only an image whose content changed
+is saved again, which for the test stack's image is 2.3 GB written.
 """
 
 from __future__ import annotations

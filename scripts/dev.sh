@@ -10,7 +10,8 @@
 # reinstalls only when a lock file changes. `test` also installs the system packages the
 # suite needs (PostgreSQL, Redis, the Docker engine with buildx and Compose v2, buildah,
 # podman, runc, debootstrap) when it can, and starts PostgreSQL and Redis when they are
-# down. The suite starts a Docker engine of its own for each run (tests/container/engine.py)
+# down, and stops at exit exactly those it started (never a server that was already up).
+# The suite starts a Docker engine of its own for each run (tests/container/engine.py)
 # and stops it; after pytest, whatever its fate, `test` removes any engine a run left behind.
 set -euo pipefail
 
@@ -99,19 +100,48 @@ remove_leftover_engines() {
   [ -x .venv/bin/python ] && .venv/bin/python -m tests.container.engine sweep || true
 }
 
+# What start_services started itself (it was down before): stop_services stops exactly
+# that at exit, and never a server that was running before this script (the machine's own).
+STARTED_PG=()
+STARTED_REDIS_PIDFILE=""
+
 start_services() {
   if command -v pg_lsclusters >/dev/null 2>&1; then
     # Start every cluster that is not online (Debian's pg_lsclusters: ver cluster port status ...).
-    pg_lsclusters -h 2>/dev/null | awk '$4 != "online" {print $1, $2}' | while read -r ver name; do
+    local ver name
+    while read -r ver name; do
       log "starting PostgreSQL $ver/$name"
-      as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start || true
-    done
+      if as_root pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start; then
+        STARTED_PG+=("$ver/$name")
+      fi
+    done < <(pg_lsclusters -h 2>/dev/null | awk '$4 != "online" {print $1, $2}')
   fi
   if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
     log "starting Redis"
+    local pidfile=/var/run/co-dev-redis.pid
     as_root mkdir -p /var/lib/redis /var/log/redis
-    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
-      --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
+    as_root rm -f "$pidfile"
+    if as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+      --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log --pidfile "$pidfile"; then
+      STARTED_REDIS_PIDFILE=$pidfile
+    fi
+  fi
+}
+
+stop_services() {
+  local cluster pid
+  for cluster in ${STARTED_PG[@]+"${STARTED_PG[@]}"}; do
+    log "stopping PostgreSQL $cluster (started by this run)"
+    as_root pg_ctlcluster --skip-systemctl-redirect "${cluster%/*}" "${cluster#*/}" stop || true
+  done
+  if [ -n "$STARTED_REDIS_PIDFILE" ]; then
+    # redis-server writes its pid file just after daemonizing: wait for it briefly.
+    for _ in 1 2 3 4 5 6 7 8 9 10; do [ -s "$STARTED_REDIS_PIDFILE" ] && break; sleep 0.2; done
+    pid=$(cat "$STARTED_REDIS_PIDFILE" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+      log "stopping Redis (pid $pid, started by this run)"
+      as_root kill "$pid" 2>/dev/null || true
+    fi
   fi
 }
 
@@ -156,8 +186,8 @@ cmd_test() {
   install_docker_plugins
   check_python
   cmd_env
+  trap 'remove_leftover_engines; stop_services' EXIT
   start_services
-  trap remove_leftover_engines EXIT
   local url; url=$(test_database_url)
   if [ -n "$url" ]; then export TEST_DATABASE_URL=$url; fi
   export PATH="$ROOT/.venv/bin:$PATH" CHECKOV="$ROOT/.venv-scan/bin/checkov" BC_SKIP_MAPPING=TRUE

@@ -9,6 +9,7 @@ never a skip.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,10 +45,42 @@ def docker_engine() -> Iterator[engine.Engine]:
         f"\n[engine] private dockerd ({running.storage_driver}) at {running.root} "
         f"answered after {running.started_seconds:.2f} s"
     )
+    _ENGINES.append(running)
     try:
         yield running
     finally:
+        waited = time.monotonic()
         running.stop()
+        print(f"\n{running.report} (the session waited {time.monotonic() - waited:.1f} s)")
+        _ENGINES.remove(running)
+
+
+# The session's engine, and the last collected test that needs it: once that test's
+# teardown is done, the engine is stopped and removed in the background while the rest of
+# the suite runs (a minute of dockerd's stop and of removing the layers, off the critical
+# path); the docker_engine fixture's own teardown then only waits for it.
+_ENGINES: list[engine.Engine] = []
+_LAST_ENGINE_USER: dict[str, str] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    users = [item.nodeid for item in session.items if "docker_engine" in _fixtures(item)]
+    _LAST_ENGINE_USER.clear()
+    if users:
+        _LAST_ENGINE_USER["nodeid"] = users[-1]
+
+
+def _fixtures(item: pytest.Item) -> list[str]:
+    names = getattr(item, "fixturenames", ())
+    return list(names)
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield
+    if item.nodeid == _LAST_ENGINE_USER.get("nodeid") and nextitem is not None:
+        for running in _ENGINES:
+            running.stop_in_background()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ run or with a system Docker, and nothing survives the run:
 
 - ``Engine.stop()`` (the session fixture's teardown, which pytest runs on failure too) stops
   dockerd, ends whatever it left running, unmounts every mount under the run's directory
-  (``exec/netns/default`` among them) and removes the directory;
+  (``exec/netns/default`` among them) and removes the directory. Removing gigabytes of
+  image layers takes most of a minute, so tests/container/conftest.py starts that with
+  ``Engine.stop_in_background()`` as soon as the last test that needs the engine is done;
+  the rest of the suite runs meanwhile, and the session's teardown waits for it to finish;
 - dockerd is started with ``PR_SET_PDEATHSIG``, so it is sent SIGTERM if the test process
   dies without running its teardown;
 - ``sweep()`` removes what such a run left behind (an engine whose owning process is gone).
@@ -32,6 +35,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -50,6 +54,7 @@ SYSTEM_PLUGIN_DIRS = (
 )
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 40.0
+SLOW_STOP = 5.0  # a dockerd that takes longer to stop has its shutdown log printed
 PR_SET_PDEATHSIG = 1
 
 
@@ -122,13 +127,21 @@ def _ping(sock_path: Path) -> bool:
 
 
 def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs. A zombie does not: dockerd, our own child, stays one after
+    it exits until Popen reaps it, and signal 0 still reaches a zombie (counting it as alive
+    made every stop wait the whole STOP_TIMEOUT)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows the last ")".
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _read_pid(path: Path) -> int | None:
@@ -178,20 +191,44 @@ def _terminate(pids: Sequence[int], timeout: float) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def dismantle(root: Path, dockerd_pid: int | None = None) -> None:
-    """Stop everything an engine under ``root`` runs, unmount its mounts, remove ``root``."""
+def _shutdown_log(log: str, lines: int = 40) -> str:
+    """What dockerd logged from the stop signal on (the last ``lines`` of it)."""
+    tail = log[log.rfind("Processing signal") :] if "Processing signal" in log else log
+    kept = [line for line in tail.splitlines() if "Connectivity change" not in line]
+    return "\n".join(kept[-lines:])
+
+
+def dismantle(root: Path, dockerd_pid: int | None = None) -> str:
+    """Stop everything an engine under ``root`` runs, unmount its mounts, remove ``root``;
+    return a line saying how long each step took."""
+    phases: dict[str, float] = {}
+    started = time.monotonic()
     if dockerd_pid is None:
         dockerd_pid = _read_pid(root / "dockerd.pid")
     if dockerd_pid is not None and _alive(dockerd_pid):
         # dockerd stops its containers (SIGTERM, then SIGKILL after their stop timeout) and
         # its containerd; give it that long before taking over.
         _terminate([dockerd_pid], STOP_TIMEOUT)
+    phases["dockerd"] = time.monotonic() - started
+    slow = ""
+    if phases["dockerd"] > SLOW_STOP:
+        log = (root / "dockerd.log").read_text(errors="replace")
+        slow = f"\n[engine] dockerd's shutdown log:\n{_shutdown_log(log)}"
     leftovers = _processes_under(root)
     if leftovers:
         _terminate(leftovers, 10.0)
+    phases["leftovers"] = time.monotonic() - started - sum(phases.values())
     for point in _mounts_under(root):
         subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
+    phases["umount"] = time.monotonic() - started - sum(phases.values())
     shutil.rmtree(root, ignore_errors=True)
+    phases["remove"] = time.monotonic() - started - sum(phases.values())
+    return (
+        f"[engine] dismantled {root} in {time.monotonic() - started:.1f} s ("
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in phases.items())
+        + ")"
+        + slow
+    )
 
 
 def sweep(engine_root: Path = ENGINE_ROOT) -> list[Path]:
@@ -205,7 +242,7 @@ def sweep(engine_root: Path = ENGINE_ROOT) -> list[Path]:
             continue  # another run's engine, in use
         if owner == os.getpid():
             continue  # ours: Engine.stop() handles it
-        dismantle(root)
+        print(dismantle(root))
         removed.append(root)
     return removed
 
@@ -219,6 +256,8 @@ class Engine:
     storage_driver: str
     started_seconds: float
     _stopped: bool = field(default=False, repr=False)
+    _stopper: threading.Thread | None = field(default=None, repr=False)
+    report: str = ""  # dismantle()'s line, once stopped
 
     @property
     def socket(self) -> Path:
@@ -276,10 +315,26 @@ class Engine:
         return found[0] if found else None
 
     def stop(self) -> None:
+        """Stop and remove the engine; when a background stop is under way, wait for it."""
+        if self._stopper is not None:
+            self._stopper.join()
+            return
+        self._stop_now()
+
+    def stop_in_background(self) -> None:
+        """Start stopping and removing the engine in a thread; ``stop()`` waits for it."""
+        if self._stopped or self._stopper is not None:
+            return
+        self._stopper = threading.Thread(
+            target=self._stop_now, name=f"stop-engine-{self.root.name}"
+        )
+        self._stopper.start()
+
+    def _stop_now(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        dismantle(self.root, self.process.pid)
+        self.report = dismantle(self.root, self.process.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
 

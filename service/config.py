@@ -362,6 +362,15 @@ def _database_settings(env: _Collector) -> dict[str, object]:
         # Half of the injected pair would silently mix two sources of credentials.
         missing = contract.ENV_DB_PASSWORD if password is None else contract.ENV_DB_USERNAME
         env.problem(missing, "missing", "both DB_USERNAME and DB_PASSWORD, or neither")
+    elif username is not None and host is None:
+        # Injected credentials are used first, with DB_HOST: the secret's own host is read
+        # only after a rejection. Without it the start could only fail at step 2.
+        env.problem(
+            contract.ENV_DB_HOST,
+            "missing",
+            f"the database host when {contract.ENV_DB_USERNAME}/{contract.ENV_DB_PASSWORD} "
+            f"are injected beside {contract.ENV_DB_SECRET_ARN}",
+        )
     result.update(
         db_host=host, db_username=username, db_password=password, db_secret_arn=secret_arn
     )

@@ -138,3 +138,14 @@ def test_the_service_exits_78_with_one_line_before_any_aws_call(
     assert len(errors) == 1, result.stderr
     assert named in errors[0]["message"]
     assert "Traceback" not in result.stderr
+
+
+def test_injected_credentials_beside_a_secret_still_need_db_host() -> None:
+    """The chart's defaults without database.host: the pods name DB_HOST at step 1."""
+    problems = problems_for(
+        {**REGION, "DB_USERNAME": "app", "DB_PASSWORD": "pw", "DB_SECRET_ARN": "co/db"}
+    )
+    assert problems == [
+        "DB_HOST=missing: expected the database host when DB_USERNAME/DB_PASSWORD are "
+        "injected beside DB_SECRET_ARN"
+    ]

@@ -2,9 +2,8 @@
 
 A chart cannot import Python, so the values its templates take from service/contract.py
 (the probe paths, the image's user, the RDS CA bundle's path, the exit codes a retry
-cannot fix, the form of a secret ARN the service accepts) are rendered into named
-templates here, once. tests/helm/test_contract.py fails when the committed file differs
-from a fresh render.
+cannot fix) are rendered into named templates here, once. tests/helm/test_contract.py
+fails when the committed file differs from a fresh render.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 from pathlib import Path
 
 from service import contract
-from service.config import SECRET_ARN
 
 CHART_DIR = Path(__file__).resolve().parent / "cloud-optimizer"
 CONTRACT_TPL = CHART_DIR / "templates" / "_contract.tpl"
@@ -36,9 +34,6 @@ CONSTANTS: dict[str, object] = {
     "gid": contract.CONTAINER_GID,
     "rdsCaBundlePath": contract.RDS_CA_BUNDLE_PATH,
     "unretryableExitCodes": list(UNRETRYABLE_EXIT_CODES),
-    # What the service accepts as DB_SECRET_ARN / APP_SECRET_ARN (service/config.py): the
-    # chart passes a key to the pods as an ARN only when the service will take it.
-    "secretArnPattern": SECRET_ARN.pattern,
 }
 
 HEADER = """\

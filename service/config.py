@@ -27,8 +27,24 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
-# arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME (partition may be aws-cn, aws-us-gov)
-SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+# DB_SECRET_ARN and APP_SECRET_ARN take what GetSecretValue's SecretId takes, "the ARN or
+# name of the secret" (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
+# A name is 1-512 letters, digits and /_+=.@- (CreateSecret's Name,
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html),
+# plus "!": the secrets AWS services manage are named SERVICE!..., such as RDS's rotating
+# master secret rds!db-... (https://docs.aws.amazon.com/secretsmanager/latest/userguide/service-linked-secrets.html).
+SECRET_NAME_CHARACTERS = r"[A-Za-z0-9/_+=.@!-]"  # noqa: S105 (a pattern, no password)
+SECRET_NAME = re.compile(rf"^{SECRET_NAME_CHARACTERS}{{1,512}}$")
+# arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX (partition may be aws-cn,
+# aws-us-gov): the name and the six characters Secrets Manager appends to it, or the name
+# alone (a partial ARN).
+SECRET_ARN = re.compile(
+    rf"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{{12}}:secret:{SECRET_NAME_CHARACTERS}{{1,519}}$"
+)
+# Either form, as one pattern (the chart's values schema checks its keys with it). Names
+# cannot contain ":", so a value is never both.
+SECRET_ID = re.compile(f"{SECRET_ARN.pattern}|{SECRET_NAME.pattern}")
+SECRET_ID_EXPECTED = f"a Secrets Manager secret ARN, or a name of 1-512 {SECRET_NAME_CHARACTERS}"
 
 # MAX_BODY_BYTES above this would let one request take the memory a pod is given.
 MAX_BODY_BYTES_LIMIT = 16 * 1024 * 1024
@@ -162,10 +178,17 @@ def _choice(options: tuple[str, ...], *, upper: bool = False) -> Callable[[str],
     return parse
 
 
-def _secret_arn(raw: str) -> str:
-    if not SECRET_ARN.match(raw):
+def _secret_id(raw: str) -> str:
+    """A secret's ARN or name (fullmatch: ``$`` alone would let a trailing newline in)."""
+    if not SECRET_ID.fullmatch(raw):
         raise ValueError(raw)
     return raw
+
+
+def secret_arn_region(secret_id: str) -> str | None:
+    """The region an ARN names; None for a secret name (the client's region applies)."""
+    match = SECRET_ARN.fullmatch(secret_id)
+    return match.group(1) if match else None
 
 
 def _readable_file(raw: str) -> str:
@@ -273,9 +296,7 @@ def _database_settings(env: _Collector) -> dict[str, object]:
     host = env.text(contract.ENV_DB_HOST)
     username = env.text(contract.ENV_DB_USERNAME)
     password = env.env.get(contract.ENV_DB_PASSWORD) or None  # spaces may be meaningful
-    secret_arn = env.parsed(
-        contract.ENV_DB_SECRET_ARN, None, _secret_arn, "a Secrets Manager secret ARN"
-    )
+    secret_arn = env.parsed(contract.ENV_DB_SECRET_ARN, None, _secret_id, SECRET_ID_EXPECTED)
     port = env.parsed(contract.ENV_DB_PORT, contract.DB_DEFAULT_PORT, _port, "a port 1-65535")
     name = env.text(contract.ENV_DB_NAME)
     sslmode = env.parsed(
@@ -341,6 +362,15 @@ def _database_settings(env: _Collector) -> dict[str, object]:
         # Half of the injected pair would silently mix two sources of credentials.
         missing = contract.ENV_DB_PASSWORD if password is None else contract.ENV_DB_USERNAME
         env.problem(missing, "missing", "both DB_USERNAME and DB_PASSWORD, or neither")
+    elif username is not None and host is None:
+        # Injected credentials are used first, with DB_HOST: the secret's own host is read
+        # only after a rejection. Without it the start could only fail at step 2.
+        env.problem(
+            contract.ENV_DB_HOST,
+            "missing",
+            f"the database host when {contract.ENV_DB_USERNAME}/{contract.ENV_DB_PASSWORD} "
+            f"are injected beside {contract.ENV_DB_SECRET_ARN}",
+        )
     result.update(
         db_host=host, db_username=username, db_password=password, db_secret_arn=secret_arn
     )
@@ -377,7 +407,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         app_secret=environ.get(contract.ENV_APP_SECRET) or None,
         app_secret_arn=env.parsed(
-            contract.ENV_APP_SECRET_ARN, None, _secret_arn, "a Secrets Manager secret ARN"
+            contract.ENV_APP_SECRET_ARN, None, _secret_id, SECRET_ID_EXPECTED
         ),
         app_secret_overlap=env.parsed(
             contract.ENV_APP_SECRET_OVERLAP,
@@ -421,15 +451,24 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             "one of " + ", ".join(TRUE_WORDS + FALSE_WORDS),
         ),
     )
-    if settings.marketplace_product_code is not None and not (
-        settings.aws_region or environ.get("AWS_DEFAULT_REGION", "").strip()
-    ):
-        # RegisterUsage is regional; without a region the check could only fail at step 7.
+    # Why a region is needed, when it is: RegisterUsage is regional (without a region the
+    # licence check could only fail at step 7), and a secret name, unlike an ARN, says
+    # nothing of the region Secrets Manager keeps it in (the read would fail at step 2).
+    needs_region = [
+        f"{name} is a secret name, not an ARN"
+        for name, secret_id in (
+            (contract.ENV_DB_SECRET_ARN, settings.db_secret_arn),
+            (contract.ENV_APP_SECRET_ARN, settings.app_secret_arn),
+        )
+        if secret_id is not None and secret_arn_region(secret_id) is None
+    ]
+    if settings.marketplace_product_code is not None:
+        needs_region.append(f"{contract.ENV_MARKETPLACE_PRODUCT_CODE} is set")
+    if needs_region and not (settings.aws_region or environ.get("AWS_DEFAULT_REGION", "").strip()):
         env.problem(
             contract.ENV_AWS_REGION,
             "missing",
-            f"a region when {contract.ENV_MARKETPLACE_PRODUCT_CODE} is set "
-            "(ECS and EKS set it; give it elsewhere)",
+            f"a region when {' and '.join(needs_region)} (ECS and EKS set it; give it elsewhere)",
         )
     if env.problems:
         raise ConfigError(env.problems)

@@ -3,7 +3,8 @@
 Two delivery paths must both work:
 - ECS (task definition ``Secrets``) or Kubernetes inject the values as environment
   variables (``DB_USERNAME``/``DB_PASSWORD``, ``APP_SECRET``);
-- the service reads ARNs (``DB_SECRET_ARN``, ``APP_SECRET_ARN``) itself with aioboto3.
+- the service reads secrets by ARN or name (``DB_SECRET_ARN``, ``APP_SECRET_ARN``; the
+  names of the variables predate names) itself with aioboto3.
 
 When both are given (the CloudFormation templates inject the values *and* set the ARN),
 the injected values are used first and the ARN is read on ``refresh()``: after RDS
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from service.config import Settings
+from service.config import Settings, secret_arn_region
 
 # botocore logs every response body at DEBUG, and a GetSecretValue body is the secret.
 # Whatever LOG_LEVEL says, those loggers never go below WARNING in this process.
@@ -144,7 +145,9 @@ class StaticCredentials:
 
 
 async def fetch_secret_string(arn: str, region: str | None) -> str:
-    """One GetSecretValue call. AWS_ENDPOINT_URL points the client at an emulator in tests."""
+    """One GetSecretValue call for a secret's ARN or name, in the region an ARN names (a
+    secret lives in one region), else in ``region`` (a name: config made sure there is
+    one). AWS_ENDPOINT_URL points the client at an emulator in tests."""
     # Imported here: aioboto3 costs ~0.3 s at start and only ARN users need it.
     import aioboto3  # noqa: PLC0415
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
@@ -155,7 +158,7 @@ async def fetch_secret_string(arn: str, region: str | None) -> str:
     )
     try:
         async with session.client(
-            "secretsmanager", region_name=region, endpoint_url=endpoint
+            "secretsmanager", region_name=secret_arn_region(arn) or region, endpoint_url=endpoint
         ) as client:
             response = await client.get_secret_value(SecretId=arn)
     except ClientError as exc:

@@ -19,7 +19,6 @@ import yaml
 
 from helm import contract_tpl
 from service import contract
-from service.config import SECRET_ARN
 from tests.helm.chart import (
     CHART_DIR,
     SCENARIOS,
@@ -53,7 +52,6 @@ def test_contract_tpl_carries_the_contract_values() -> None:
         "readyPath": contract.READY_PATH,
         "uid": str(contract.CONTAINER_UID),
         "rdsCaBundlePath": contract.RDS_CA_BUNDLE_PATH,
-        "secretArnPattern": SECRET_ARN.pattern,
         "unretryableExitCodes": str(
             [contract.EXIT_USAGE, contract.EXIT_DATA, contract.EXIT_NOPERM, contract.EXIT_CONFIG]
         ),

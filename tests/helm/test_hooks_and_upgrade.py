@@ -309,6 +309,8 @@ def test_init_container_mode_migrates_in_every_pod_and_renders_no_job() -> None:
     assert migrate["envFrom"] == container(deployment)["envFrom"]
     assert migrate["securityContext"] == container(deployment)["securityContext"]
     credentials = {e["name"]: e for e in migrate["env"]}
-    assert set(credentials) == {"DB_USERNAME", "DB_PASSWORD"}
+    # The default keys follow rotation (followRotation): the migration gets them as the
+    # service does.
+    assert set(credentials) == {"DB_USERNAME", "DB_PASSWORD", "DB_SECRET_ARN", "APP_SECRET_ARN"}
     # The init container has migrated: the service does not try again.
     assert only(manifests, "ConfigMap").body["data"]["AUTO_MIGRATE"] == "false"

@@ -49,6 +49,7 @@ from tests.ops.test_secret_rotation import (
     rotate,
     secret_document,
 )
+from tests.service.process import API_TOKEN
 from tests.support.net import free_port
 from tests.support.pg import PostgresCluster, scratch_database
 
@@ -375,8 +376,10 @@ def test_default_values_pods_refuse_to_start_with_the_one_line_configuration_err
     assert len(errors) == 1, errors
     message = str(errors[0]["message"])
     assert message.startswith("invalid configuration: ")
-    assert "DATABASE_URL=missing" in message
-    assert contract.ENV_DB_HOST in message
+    # The default keys reach the pods as DB_SECRET_ARN (followRotation) beside the synced
+    # credentials, which need DB_HOST; and a key that is a name needs a region.
+    assert f"{contract.ENV_DB_HOST}=missing" in message
+    assert f"{contract.ENV_AWS_REGION}=missing" in message
     assert "synced" not in play.logs(container)
     assert "Traceback" not in play.logs(container)
 
@@ -454,10 +457,13 @@ def test_external_secret_mode_follows_a_password_rotation_with_no_failed_request
     require_passwords(private_postgres)
     admin_url = create_app_database(private_postgres, old)
     client = boto3.client("secretsmanager", endpoint_url=aws)
-    arn = client.create_secret(
-        Name="rds!db-chart", SecretString=secret_document(private_postgres, old)
-    )["ARN"]
-    app_arn = client.create_secret(Name="co/app-chart", SecretString=APP_TOKEN)["ARN"]
+    # The chart's default keys, secret names (not ARNs): the default install must follow
+    # the rotation, with the pods given the names to re-read.
+    keys = values_file("values.yaml")["secrets"]["externalSecret"]
+    secret_name = keys["database"]["key"]
+    client.create_secret(Name=secret_name, SecretString=secret_document(private_postgres, old))
+    # The token the load's requests carry (tests/ops/loadbalancer.py sends AUTH_HEADERS).
+    client.create_secret(Name=keys["appSecret"]["key"], SecretString=API_TOKEN)
     name, port = new_release(), free_port()
     values = merge(
         values_file("values-dev.yaml"),
@@ -471,14 +477,10 @@ def test_external_secret_mode_follows_a_password_rotation_with_no_failed_request
                 "name": APP_DATABASE,
                 "sslmode": "disable",
             },
-            "secrets": {
-                "source": "externalSecret",
-                "externalSecret": {
-                    "followRotation": True,
-                    "database": {"key": arn},
-                    "appSecret": {"key": app_arn},
-                },
-            },
+            # The defaults otherwise (values-dev.yaml chooses inline): followRotation and
+            # the name keys. config.awsRegion above stands in for the AWS_REGION that EKS
+            # injects with IRSA or Pod Identity; a name needs it.
+            "secrets": {"source": "externalSecret"},
             # The emulator instead of AWS, and its credentials (it checks none).
             "extraEnvVars": [
                 {"name": "AWS_ENDPOINT_URL", "value": aws},
@@ -498,7 +500,8 @@ def test_external_secret_mode_follows_a_password_rotation_with_no_failed_request
     deployment_env = {
         e["name"]: e for e in pod_spec(only(manifests, "Deployment"))["containers"][0]["env"]
     }
-    assert deployment_env[contract.ENV_DB_SECRET_ARN]["value"] == arn
+    assert deployment_env[contract.ENV_DB_SECRET_ARN]["value"] == secret_name
+    assert deployment_env[contract.ENV_APP_SECRET_ARN]["value"] == keys["appSecret"]["key"]
     assert "secretKeyRef" in deployment_env[contract.ENV_DB_PASSWORD]["valueFrom"]
     external_secret_stand_in(play, manifests, client)
     job_container, job_exit = run_job(play, manifests, name)
@@ -516,7 +519,7 @@ def test_external_secret_mode_follows_a_password_rotation_with_no_failed_request
         load.start()
         load.wait_for_successes(REQUESTS_PER_PHASE)
         rotated_at = time.time()
-        rotate(admin_url, aws, arn, private_postgres, new)
+        rotate(admin_url, aws, secret_name, private_postgres, new)
         # The operator syncs the new value into the Secret; the running pod's env keeps
         # the old one, as a kubelet's would.
         external_secret_stand_in(play, [m for m in manifests if m.kind == "ExternalSecret"], client)

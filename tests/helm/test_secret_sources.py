@@ -1,11 +1,12 @@
 """Where credentials come from, per secrets.source, and how each follows a rotation.
 
 Point 10: with the default externalSecret source, the pods read the password from env
-vars the operator fills. When `followRotation` is on and the key is an ARN, the pods also
-get DB_SECRET_ARN: the service uses the injected copy first and, when the database refuses
-it after a rotation, re-reads the ARN itself (service/secrets.py, the "injected-and-arn"
-delivery that tests/ops/test_secret_rotation.py proves under load). These tests prove the
-chart gives the service that path; tests/helm/test_pods.py runs it for real in a pod.
+vars the operator fills. With `followRotation` (on by default) the pods also get the key,
+an ARN or a name as the defaults are, as DB_SECRET_ARN: the service uses the injected copy
+first and, when the database refuses it after a rotation, re-reads the secret itself
+(service/secrets.py, the "injected-and-arn" delivery that tests/ops/test_secret_rotation.py
+proves under load). These tests prove the chart gives the service that path with its
+default values; tests/helm/test_pods.py runs it for real in a pod.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from service import contract
+from service.config import ConfigError
 from tests.helm.chart import (
     APP_SECRET_ARN,
     DB_HOST,
@@ -86,6 +88,29 @@ def test_external_secret_with_arn_keys_gives_the_pods_the_rotation_path() -> Non
     assert settings.db_username == "app"
 
 
+def test_default_values_follow_rotation_with_their_name_keys() -> None:
+    """The default keys are names: the pods get them, and the service takes them."""
+    defaults = values_file("values.yaml")["secrets"]["externalSecret"]
+    manifests = render(DB_HOST)
+    data = pod_env(manifests)
+    assert data[contract.ENV_DB_SECRET_ARN] == defaults["database"]["key"]
+    assert data[contract.ENV_APP_SECRET_ARN] == defaults["appSecret"]["key"]
+    assert ":" not in defaults["database"]["key"]  # a name, not an ARN
+    assert pod_env(manifests, "Job")[contract.ENV_DB_SECRET_ARN] == defaults["database"]["key"]
+    env = {**data, "DB_USERNAME": "app", "DB_PASSWORD": "synced", "APP_SECRET": "t"}
+    # EKS injects AWS_REGION with IRSA and Pod Identity; a name needs it.
+    settings = service_settings({**env, "AWS_REGION": "us-east-1"})
+    assert settings.db_secret_arn == defaults["database"]["key"]
+    assert settings.app_secret_arn == defaults["appSecret"]["key"]
+    with pytest.raises(ConfigError, match="AWS_REGION=missing"):
+        service_settings(env)
+    text = notes(DB_HOST)
+    assert "reaches the pods only when they restart" not in text
+    assert "WARNING" not in text.split("API token")[0].split("Secrets:")[1]
+    assert "secretsmanager:GetSecretValue" in text
+    assert f"{defaults['appSecret']['key']}, {defaults['database']['key']}" in text
+
+
 def test_production_values_follow_rotation() -> None:
     data = pod_env(render_scenario("prod"))
     prod = values_file("values-prod.yaml")["secrets"]["externalSecret"]
@@ -93,29 +118,47 @@ def test_production_values_follow_rotation() -> None:
 
 
 @pytest.mark.parametrize(
-    "overrides",
+    ("overrides", "reason"),
     [
-        {"secrets": {"externalSecret": {"followRotation": False}}},
-        {"secrets": {"externalSecret": {"database": {"key": "cloud-optimizer/database"}}}},
+        ({"secrets": {"externalSecret": {"followRotation": False}}}, "followRotation is off"),
+        (
+            {"secrets": {"externalSecret": {"database": {"usernameProperty": "user"}}}},
+            'reads\na database secret\'s "username" and "password" itself',
+        ),
+        (
+            {"secrets": {"externalSecret": {"database": {"passwordProperty": "pw"}}}},
+            "usernameProperty/passwordProperty\nname others",
+        ),
     ],
-    ids=["followRotation-off", "key-is-a-name"],
+    ids=["followRotation-off", "other-username-property", "other-password-property"],
 )
-def test_without_an_arn_the_pods_get_none_and_notes_say_what_rotation_needs(
-    overrides: dict[str, Any],
+@pytest.mark.parametrize("keys", [{}, ARN_KEYS], ids=["name-keys", "arn-keys"])
+def test_when_the_service_cannot_follow_the_pods_get_no_key_and_notes_say_why(
+    overrides: dict[str, Any], reason: str, keys: dict[str, Any]
 ) -> None:
-    values = merge(merge(DB_HOST, ARN_KEYS), overrides)
+    """A database secret read through other properties than the service reads would make
+    its re-read fail after a rotation: the operator's copy and a restart are the way."""
+    values = merge(merge(DB_HOST, keys), overrides)
     assert contract.ENV_DB_SECRET_ARN not in pod_env(render(values))
-    assert "reaches the pods only when they restart" in notes(values)
-    assert "reaches the pods only when they restart" not in notes(merge(DB_HOST, ARN_KEYS))
+    text = notes(values)
+    assert "reaches the pods only when they restart" in text
+    assert reason in text
+    assert "reaches the pods only when they restart" not in notes(merge(DB_HOST, keys))
 
 
-def test_an_app_secret_read_by_property_is_not_passed_as_an_arn() -> None:
-    """The service takes a JSON app secret only with a single key; a property means more."""
+@pytest.mark.parametrize("keys", [{}, ARN_KEYS], ids=["name-keys", "arn-keys"])
+def test_an_app_secret_read_by_property_is_not_passed_to_the_service(
+    keys: dict[str, Any],
+) -> None:
+    """The service takes a JSON app secret only with a single key; a property means more.
+    The database secret still follows rotation."""
     values = merge(
-        merge(DB_HOST, ARN_KEYS),
+        merge(DB_HOST, keys),
         {"secrets": {"externalSecret": {"appSecret": {"property": "token"}}}},
     )
-    assert contract.ENV_APP_SECRET_ARN not in pod_env(render(values))
+    data = pod_env(render(values))
+    assert contract.ENV_APP_SECRET_ARN not in data
+    assert contract.ENV_DB_SECRET_ARN in data
 
 
 def test_refresh_interval_zero_and_refresh_policy_reach_the_external_secrets() -> None:

@@ -9,4 +9,3 @@ The chart's templates take these values from here and nowhere else.
 {{- define "cloud-optimizer.contract.gid" -}}1000{{- end }}
 {{- define "cloud-optimizer.contract.rdsCaBundlePath" -}}/opt/cloud-optimizer/certs/rds-global-bundle.pem{{- end }}
 {{- define "cloud-optimizer.contract.unretryableExitCodes" -}}[64, 65, 77, 78]{{- end }}
-{{- define "cloud-optimizer.contract.secretArnPattern" -}}^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+${{- end }}

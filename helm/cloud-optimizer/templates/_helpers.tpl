@@ -228,11 +228,6 @@ beside a registry is refused rather than turned into registry/registry/repositor
 {{- if eq .Values.secrets.source "existingSecret" }}{{ .Values.secrets.existingSecret.appSecretKey }}{{ else }}APP_SECRET{{ end }}
 {{- end }}
 
-{{/* Whether a Secrets Manager key (a name or an ARN) is an ARN the service accepts. */}}
-{{- define "cloud-optimizer.isSecretArn" -}}
-{{- if regexMatch (include "cloud-optimizer.contract.secretArnPattern" .root) .key }}true{{ end }}
-{{- end }}
-
 {{/* Where a mounted caBundle ConfigMap appears in the pods. */}}
 {{- define "cloud-optimizer.caBundleDir" -}}/etc/cloud-optimizer/database-ca{{- end }}
 
@@ -256,12 +251,16 @@ beside a registry is refused rather than turned into registry/registry/repositor
 {{- end }}
 
 {{/*
-The ARNs of the secrets the service reads itself, as YAML key: "value" lines:
-with secrets.source=secretsManager, and with externalSecret when followRotation passes ARN
-keys (the service then re-reads the database secret when the database refuses the synced
-password). They are not secret, but they go into the pods' env next to the secret
-references rather than into the ConfigMap, so that the scanners' check for secrets in
-ConfigMaps stays in force for everything else there.
+The ARNs or names of the secrets the service reads itself, as YAML key: "value" lines:
+with secrets.source=secretsManager, and with externalSecret when followRotation is on
+(the service then re-reads the database secret when the database refuses the synced
+password). The service takes a key as the operator does, an ARN or a name (the schema
+holds the keys to service/config.py's SECRET_ID), but it reads only the shapes it knows:
+a database secret's "username" and "password", and an app secret that is a plain string
+or JSON with one key. Other property names, or an appSecret.property, leave the key to
+the operator alone. They are not secret, but they go into the pods' env next to the
+secret references rather than into the ConfigMap, so that the scanners' check for secrets
+in ConfigMaps stays in force for everything else there.
 */}}
 {{- define "cloud-optimizer.secretArns" -}}
 {{- $v := .Values }}
@@ -271,10 +270,10 @@ DB_SECRET_ARN: {{ required "secrets.secretsManager.databaseSecretArn is required
 APP_SECRET_ARN: {{ required "secrets.secretsManager.appSecretArn is required when secrets.source is secretsManager" $v.secrets.secretsManager.appSecretArn | quote }}
 {{- else if and (eq $source "externalSecret") $v.secrets.externalSecret.followRotation }}
 {{- $es := $v.secrets.externalSecret }}
-{{- if include "cloud-optimizer.isSecretArn" (dict "root" . "key" $es.database.key) }}
+{{- if and (eq $es.database.usernameProperty "username") (eq $es.database.passwordProperty "password") }}
 DB_SECRET_ARN: {{ $es.database.key | quote }}
 {{- end }}
-{{- if and (include "cloud-optimizer.isSecretArn" (dict "root" . "key" $es.appSecret.key)) (not $es.appSecret.property) }}
+{{- if not $es.appSecret.property }}
 APP_SECRET_ARN: {{ $es.appSecret.key | quote }}
 {{- end }}
 {{- end }}

@@ -25,7 +25,14 @@ MAX_FRAMEWORK_ID_LENGTH = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 ASSESSMENTS_PATH = "/api/v1/assessments"
-NAME_PATTERN = r"^[^\x00]*\S[^\x00]*$"
+# At least one character that is whitespace in neither Python's nor ECMAScript's regular
+# expressions (the schema's readers use the latter: Python's \S also refuses \x85 and
+# \x1c-\x1f, which ECMAScript's accepts), and no NUL.
+_BLANK = (
+    r"\x00\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a"
+    r"\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+NAME_PATTERN = rf"^[^\x00]*[^{_BLANK}][^\x00]*$"
 _NAME = re.compile(NAME_PATTERN, re.DOTALL)
 
 

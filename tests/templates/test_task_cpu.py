@@ -13,7 +13,6 @@ then report at least the target: none may reserve more CPU than one process keep
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -25,7 +24,7 @@ from service import contract
 from templates_src import ecs
 from templates_src.params import TASK_SIZES
 from templates_src.profile import PROFILES
-from tests.service.process import ServiceProcess, service_environment
+from tests.service.process import API_TOKEN, ServiceProcess, service_environment
 
 pytestmark = pytest.mark.slow
 
@@ -64,12 +63,13 @@ def test_a_saturated_task_reaches_the_cpu_target_at_every_offered_size(
     if shutil.which("wrk") is None:
         pytest.fail("wrk is needed (scripts/dev.sh test installs it with apt)")
     env = service_environment(
-        **{contract.ENV_DATABASE_URL: database_url, contract.ENV_LOG_LEVEL: "WARNING"}
+        **{
+            contract.ENV_DATABASE_URL: database_url,
+            contract.ENV_LOG_LEVEL: "WARNING",
+            contract.ENV_APP_SECRET: API_TOKEN,
+        }
     )
-    secret = os.environ.get(contract.ENV_APP_SECRET)
-    headers = ["-H", f"Authorization: Bearer {secret}"] if secret else []
-    if secret:
-        env[contract.ENV_APP_SECRET] = secret
+    headers = ["-H", f"Authorization: Bearer {API_TOKEN}"]
     service = ServiceProcess(env).start()
     try:
         service.wait_until_ready(120)

@@ -26,7 +26,7 @@ import uvloop
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
-from service import contract, kb
+from service import contract, kb, protocol_log
 from service.app import create_app
 from service.auth import api_tokens
 from service.config import ConfigError, Settings, load_settings
@@ -246,6 +246,7 @@ def hypercorn_config(settings: Settings) -> HypercornConfig:
     config.accesslog = None  # service.logs.RequestIdMiddleware logs requests
     config.include_server_header = False  # no product or version for a scanner to match
     config.errorlog = logging.getLogger("hypercorn.error")
+    protocol_log.install()  # malformed requests Hypercorn refuses itself are logged too
     config.startup_timeout = LIFESPAN_STARTUP_TIMEOUT
     # After the drain Hypercorn waits this long for in-flight requests; what is left of
     # GRACEFUL_TIMEOUT after the drain, less time to close the pool.

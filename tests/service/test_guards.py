@@ -18,8 +18,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypercorn.protocol.h11 import H11Protocol
 
-from service import assessments, contract
+from service import assessments, contract, protocol_log
 from service.app import create_app
 from service.db import Database
 from service.guards import RequestGuardMiddleware
@@ -315,6 +316,39 @@ def test_the_server_refuses_a_400_mb_body_without_growing_and_names_no_version(
     assert response.status_code == 200
     assert "server" not in response.headers
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_protocol_error_log_wraps_hypercorn_once() -> None:
+    protocol_log.install()
+    wrapped = H11Protocol._send_error_response
+    protocol_log.install()
+    assert H11Protocol._send_error_response is wrapped
+    assert wrapped.__module__ == protocol_log.__name__
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+        b"POST /api/v1/assessments HTTP/1.1\r\nHost: x\r\nContent-Length: a lot\r\n\r\n",
+    ],
+)
+def test_malformed_http_is_refused_with_400_and_logged_with_a_request_id(
+    served: ServiceProcess, request_bytes: bytes
+) -> None:
+    """Hypercorn answers these before any request reaches the app; the log still says so,
+    in one JSON line with a request id, and echoes nothing the client sent."""
+    answer = send_raw(served.port, request_bytes, iter(()))
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    deadline = time.monotonic() + 5
+    records: list[dict[str, object]] = []
+    while not records and time.monotonic() < deadline:
+        records = [r for r in served.records() if "malformed HTTP" in str(r["message"])]
+        time.sleep(0.1)
+    assert records, served.logs()
+    assert all(r.get("request_id") for r in records)
+    assert all("GARBAGE" not in str(r) and "no colon" not in str(r) for r in records)
 
 
 def test_the_server_times_out_a_slow_body(served: ServiceProcess) -> None:

@@ -207,9 +207,9 @@ class KnowledgeBaseUnavailable(Exception):
     """The catalogue could not be read; the message says why, in words for a client."""
 
 
-async def framework_ids(request: Request) -> frozenset[str]:
-    """The ids of the frameworks this process serves; KnowledgeBaseUnavailable when the
-    knowledge base cannot be read (not loaded yet, database down)."""
+async def _catalogue(request: Request) -> _EncodedCatalogue:
+    """The catalogue this process serves; KnowledgeBaseUnavailable when it cannot be read
+    (not loaded yet, database down)."""
     state = request.app.state.co
     ib, status = state.ib, state.kb
     if not isinstance(ib, IBPlatform) or status is None:
@@ -221,24 +221,22 @@ async def framework_ids(request: Request) -> frozenset[str]:
         raise KnowledgeBaseUnavailable("knowledge base unavailable") from None
     if catalogue is None:
         raise KnowledgeBaseUnavailable("knowledge base not loaded yet")
-    return frozenset(catalogue.framework)
+    return catalogue
+
+
+async def framework_ids(request: Request) -> frozenset[str]:
+    """The ids of the frameworks this process serves (KnowledgeBaseUnavailable as above)."""
+    return frozenset((await _catalogue(request)).framework)
 
 
 def _knowledge_base_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Give a handler the catalogue; turn every way of not reaching it into 400 or 503."""
 
     async def endpoint(request: Request) -> Response:
-        state = request.app.state.co
-        ib, status = state.ib, state.kb
-        if not isinstance(ib, IBPlatform) or status is None:
-            return unavailable("knowledge base not loaded yet")
         try:
-            catalogue = await _cache(request).get(status, ib, state.catalogue)
-        except _CATALOGUE_UNAVAILABLE as exc:
-            log.warning("knowledge base unavailable for %s: %s", request.url.path, exc)
-            return unavailable("knowledge base unavailable")
-        if catalogue is None:
-            return unavailable("knowledge base not loaded yet")
+            catalogue = await _catalogue(request)
+        except KnowledgeBaseUnavailable as exc:
+            return unavailable(str(exc))
         try:
             return handler(request, catalogue)
         except BadParameter as exc:

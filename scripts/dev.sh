@@ -199,7 +199,8 @@ cmd_test() {
   log "pytest"
   rm -f .coverage .coverage.*
   # pytest exits 5 when it collected no test: that is a failure here too.
-  python -m pytest --cov --cov-report=term "$@"
+  # --durations: the slowest tests in every CI log, the data for keeping the suite short.
+  python -m pytest --cov --cov-report=term --durations=25 "$@"
 }
 
 case "${1:-}" in

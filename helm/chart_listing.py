@@ -54,7 +54,9 @@ def https_url(flag: str, text: str) -> str:
 
 
 def _url_problem(text: str) -> str | None:
-    if not text or any(c.isspace() or not c.isprintable() for c in text):
+    if not text:
+        return "empty"
+    if any(c.isspace() or not c.isprintable() for c in text):
         return "no spaces or control characters"
     try:
         parts = urlsplit(text)

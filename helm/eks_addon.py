@@ -14,9 +14,9 @@ that only ever render hooks; everything else is the same chart, byte for byte.
 
 writes DEST/cloud-optimizer and checks it. A package for the listing carries the listing's
 links in its Chart.yaml (helm/chart_listing.py): each must be an https URL. Exit codes: 0
-written and clean; 1 the channel's rules refuse something in what was written, or the
-source Chart.yaml sets a listing link itself (one line each on stderr); 64 a bad command
-line or link (one line, nothing written).
+written and clean; 1 the channel's rules refuse something in what was written (one line
+each on stderr), or the source Chart.yaml sets a listing link itself (one line, nothing
+written); 64 a bad command line or link (one line, nothing written).
 """
 
 from __future__ import annotations
@@ -68,6 +68,14 @@ def package(
 
     A listed package's Chart.yaml carries the listing's home, icon and sources; the rest
     of Chart.yaml, comments included, is the source chart's."""
+    if listing.listed:
+        source_chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+        already = sorted(set(source_chart) & {"home", "icon", "sources"})
+        if already:
+            raise ListingError(
+                f"{chart_dir}/Chart.yaml sets {', '.join(already)} itself: the listing's "
+                "links are given at packaging only"
+            )
     target = destination / chart_dir.name
     if target.exists():
         shutil.rmtree(target)
@@ -88,12 +96,6 @@ def package(
     if listing.listed:
         chart_yaml = target / "Chart.yaml"
         source = chart_yaml.read_text(encoding="utf-8")
-        already = sorted(set(yaml.safe_load(source)) & {"home", "icon", "sources"})
-        if already:
-            raise ListingError(
-                f"{chart_dir}/Chart.yaml sets {', '.join(already)} itself: the listing's "
-                "links are given at packaging only"
-            )
         links = listing.apply({})
         chart_yaml.write_text(
             source.rstrip("\n")

@@ -75,6 +75,7 @@ def test_the_source_chart_has_no_links_and_says_why() -> None:
         ("--home", "https://user:pw@cloud-optimizer.example.com/", "no user or password"),
         ("--icon", "https://cloud-optimizer.example.com/my icon.svg", "no spaces"),
         ("--source", "ftp://git.example.com/co", "the scheme must be https"),
+        ("--home", "", "empty"),
     ],
 )
 def test_a_link_that_is_not_https_is_refused_in_one_line(
@@ -118,3 +119,4 @@ def test_a_source_chart_with_its_own_link_is_not_packaged(tmp_path: Path) -> Non
     listing = chart_listing.chart_listing(HOME, ICON, SOURCES)
     with pytest.raises(chart_listing.ListingError, match=r"Chart.yaml sets home itself"):
         eks_addon.package(tmp_path / "out", listing, chart_dir=source)
+    assert not (tmp_path / "out").exists()

@@ -9,18 +9,28 @@ failures. The add-on package is therefore the chart with values-eks-addon.yaml a
 defaults (migrations in an init container, no test pod) and without the two templates
 that only ever render hooks; everything else is the same chart, byte for byte.
 
-    python -m helm.eks_addon DEST   # writes DEST/cloud-optimizer and checks it
+    python -m helm.eks_addon DEST --home URL --icon URL --source URL [--source URL ...]
+    python -m helm.eks_addon DEST --unlisted   # a package that is not published
+
+writes DEST/cloud-optimizer and checks it. A package for the listing carries the listing's
+links in its Chart.yaml (helm/chart_listing.py): each must be an https URL. Exit codes: 0
+written and clean; 1 the channel's rules refuse something in what was written (one line
+each on stderr), or the source Chart.yaml sets a listing link itself (one line, nothing
+written); 64 a bad command line or link (one line, nothing written).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
+
+from helm.chart_listing import UNLISTED_CHART, ChartListing, ListingError, chart_listing
 
 CHART_DIR = Path(__file__).resolve().parent / "cloud-optimizer"
 ADDON_VALUES = "values-eks-addon.yaml"
@@ -45,18 +55,31 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def addon_defaults() -> dict[str, Any]:
-    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
-    overrides = yaml.safe_load((CHART_DIR / ADDON_VALUES).read_text())
+def addon_defaults(chart_dir: Path = CHART_DIR) -> dict[str, Any]:
+    defaults = yaml.safe_load((chart_dir / "values.yaml").read_text())
+    overrides = yaml.safe_load((chart_dir / ADDON_VALUES).read_text())
     return merge(defaults, overrides)
 
 
-def package(destination: Path) -> Path:
-    """Write the add-on chart to destination/cloud-optimizer and return its path."""
-    target = destination / CHART_DIR.name
+def package(
+    destination: Path, listing: ChartListing = UNLISTED_CHART, chart_dir: Path = CHART_DIR
+) -> Path:
+    """Write the add-on chart to destination/cloud-optimizer and return its path.
+
+    A listed package's Chart.yaml carries the listing's home, icon and sources; the rest
+    of Chart.yaml, comments included, is the source chart's."""
+    if listing.listed:
+        source_chart = yaml.safe_load((chart_dir / "Chart.yaml").read_text(encoding="utf-8"))
+        already = sorted(set(source_chart) & {"home", "icon", "sources"})
+        if already:
+            raise ListingError(
+                f"{chart_dir}/Chart.yaml sets {', '.join(already)} itself: the listing's "
+                "links are given at packaging only"
+            )
+    target = destination / chart_dir.name
     if target.exists():
         shutil.rmtree(target)
-    shutil.copytree(CHART_DIR, target)
+    shutil.copytree(chart_dir, target)
     for relative in HOOK_ONLY_TEMPLATES:
         path = target / relative
         if path.is_dir():
@@ -68,8 +91,18 @@ def package(destination: Path) -> Path:
         "# The Amazon EKS add-on package's defaults: the chart's values.yaml with\n"
         f"# {ADDON_VALUES} applied (helm/eks_addon.py). See README.md for every value.\n"
     )
-    body = yaml.safe_dump(addon_defaults(), sort_keys=False, allow_unicode=True)
+    body = yaml.safe_dump(addon_defaults(chart_dir), sort_keys=False, allow_unicode=True)
     (target / "values.yaml").write_text(header + body, encoding="utf-8")
+    if listing.listed:
+        chart_yaml = target / "Chart.yaml"
+        source = chart_yaml.read_text(encoding="utf-8")
+        links = listing.apply({})
+        chart_yaml.write_text(
+            source.rstrip("\n")
+            + "\n# The AWS Marketplace listing's links (python -m helm.eks_addon).\n"
+            + yaml.safe_dump(links, sort_keys=False),
+            encoding="utf-8",
+        )
     return target
 
 
@@ -91,11 +124,57 @@ def static_violations(chart: Path) -> list[str]:
     return found
 
 
+class UsageError(Exception):
+    """A bad command line or listing link: exit 64 with a one-line message."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def parse_args(argv: list[str]) -> tuple[Path, ChartListing]:
+    parser = _Parser(
+        prog="python -m helm.eks_addon",
+        description="Write the Amazon EKS add-on package of the chart and check it.",
+    )
+    parser.add_argument("dest", type=Path, metavar="DEST", help="writes DEST/cloud-optimizer")
+    parser.add_argument("--home", metavar="URL", help="the listing's home page (https)")
+    parser.add_argument("--icon", metavar="URL", help="the listing's SVG or PNG icon (https)")
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="where the source code is (https); repeat for several",
+    )
+    parser.add_argument(
+        "--unlisted",
+        action="store_true",
+        help="a package that is not published (local checks): no home, icon or sources",
+    )
+    args = parser.parse_args(argv)
+    if args.unlisted:
+        if args.home or args.icon or args.source:
+            raise UsageError("--unlisted excludes --home, --icon and --source")
+        return args.dest, UNLISTED_CHART
+    try:
+        return args.dest, chart_listing(args.home, args.icon, args.source)
+    except ListingError as error:
+        raise UsageError(str(error)) from None
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        sys.stderr.write("usage: python -m helm.eks_addon DEST\n")
+    try:
+        destination, listing = parse_args(argv[1:])
+    except UsageError as error:
+        sys.stderr.write(f"python -m helm.eks_addon: {error}\n")
         return 64
-    target = package(Path(argv[1]))
+    try:
+        target = package(destination, listing)
+    except ListingError as error:
+        sys.stderr.write(f"python -m helm.eks_addon: {error}\n")
+        return 1
     problems = static_violations(target)
     for problem in problems:
         sys.stderr.write(problem + "\n")

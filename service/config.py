@@ -27,24 +27,16 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
-# DB_SECRET_ARN and APP_SECRET_ARN take what GetSecretValue's SecretId takes, "the ARN or
-# name of the secret" (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
-# A name is 1-512 letters, digits and /_+=.@- (CreateSecret's Name,
-# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html),
-# plus "!": the secrets AWS services manage are named SERVICE!..., such as RDS's rotating
-# master secret rds!db-... (https://docs.aws.amazon.com/secretsmanager/latest/userguide/service-linked-secrets.html).
-SECRET_NAME_CHARACTERS = r"[A-Za-z0-9/_+=.@!-]"  # noqa: S105 (a pattern, no password)
-SECRET_NAME = re.compile(rf"^{SECRET_NAME_CHARACTERS}{{1,512}}$")
-# arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX (partition may be aws-cn,
-# aws-us-gov): the name and the six characters Secrets Manager appends to it, or the name
-# alone (a partial ARN).
-SECRET_ARN = re.compile(
-    rf"^arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{{12}}:secret:{SECRET_NAME_CHARACTERS}{{1,519}}$"
-)
+# DB_SECRET_ARN and APP_SECRET_ARN: a Secrets Manager secret's name or ARN, as the
+# contract defines them (one definition for the service, the templates and the chart).
+SECRET_NAME = re.compile(f"^{contract.SECRET_NAME_PATTERN}$")
+SECRET_ARN = re.compile(f"^{contract.SECRET_ARN_PATTERN}$")
 # Either form, as one pattern (the chart's values schema checks its keys with it). Names
 # cannot contain ":", so a value is never both.
 SECRET_ID = re.compile(f"{SECRET_ARN.pattern}|{SECRET_NAME.pattern}")
-SECRET_ID_EXPECTED = f"a Secrets Manager secret ARN, or a name of 1-512 {SECRET_NAME_CHARACTERS}"
+SECRET_ID_EXPECTED = (
+    f"a Secrets Manager secret ARN, or a name of 1-512 {contract.SECRET_NAME_CHARACTERS}"
+)
 
 # MAX_BODY_BYTES above this would let one request take the memory a pod is given.
 MAX_BODY_BYTES_LIMIT = 16 * 1024 * 1024

@@ -75,6 +75,22 @@ ENV_AUTO_MIGRATE: Final = "AUTO_MIGRATE"
 ENV_APP_SECRET_OVERLAP: Final = "APP_SECRET_OVERLAP"  # noqa: S105 - a name, not a secret
 ENV_MAX_BODY_BYTES: Final = "MAX_BODY_BYTES"
 
+# --- Container health check --------------------------------------------------------------
+# docker/Dockerfile's HEALTHCHECK and the ECS task definition's healthCheck, one command
+# for both (tests/test_contract_literals.py holds the Dockerfiles to it): consecutive
+# failures before the container counts as unhealthy, and the exec-form command. The image
+# has Python but no curl; the port follows the service's own variable, PORT when it is
+# unset (the ECS task sets none); the request's timeout stays under the check's, so a hung
+# service is a failure.
+HEALTH_CHECK_RETRIES: Final = 3
+HEALTH_CHECK_COMMAND: Final = (
+    "python",
+    "-c",
+    "import os, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:' + "
+    f"os.environ.get('{ENV_PORT}', '{PORT}') + '{HEALTH_PATH}', timeout={PROBE_TIMEOUT - 1}); "
+    "sys.exit(0 if r.status == 200 else 1)",
+)
+
 # --- API (added for issue 12) --------------------------------------------------------------
 # After the application secret rotates, the previous token stays accepted this many seconds
 # so that clients can switch without a failed request (service.auth).
@@ -88,6 +104,25 @@ BODY_READ_TIMEOUT: Final = 10
 # Every SQL statement of a request ends after this many seconds (PostgreSQL
 # statement_timeout on the request pool), so slow queries cannot hold the pool.
 STATEMENT_TIMEOUT: Final = 5
+
+# --- Secrets Manager identifiers -----------------------------------------------------------
+# DB_SECRET_ARN and APP_SECRET_ARN take what GetSecretValue's SecretId takes, "the ARN or
+# name of the secret" (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html).
+# A name is 1-512 letters, digits and /_+=.@- (CreateSecret's Name,
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html),
+# plus "!": the secrets AWS services manage are named SERVICE!..., such as RDS's rotating
+# master secret rds!db-... (https://docs.aws.amazon.com/secretsmanager/latest/userguide/service-linked-secrets.html).
+# An ARN is arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX (the partition
+# may be aws-cn or aws-us-gov): the name and the seven characters "-" and six random ones
+# Secrets Manager appends, or the name alone (a partial ARN). Group 1 is the region.
+# The patterns are unanchored; each user anchors them: the service (service.config), the
+# templates (the secret ARN parameters' AllowedPattern) and the chart's values.schema.json
+# (kept equal by tests/helm/test_secret_keys.py and tests/test_contract_literals.py).
+SECRET_NAME_CHARACTERS: Final = r"[A-Za-z0-9/_+=.@!-]"  # noqa: S105 - a pattern, no password
+SECRET_NAME_PATTERN: Final = rf"{SECRET_NAME_CHARACTERS}{{1,512}}"
+SECRET_ARN_PATTERN: Final = (
+    rf"arn:aws[a-z-]*:secretsmanager:([a-z0-9-]+):\d{{12}}:secret:{SECRET_NAME_CHARACTERS}{{1,519}}"
+)
 
 # --- Exit codes (sysexits.h where one fits) ----------------------------------------------
 EXIT_OK: Final = 0

@@ -126,20 +126,11 @@ CPU_TARGET_PERCENT = 60.0
 REQUESTS_PER_TARGET = 500.0
 MAX_TASKS = 20
 HTTPS_PORT = 443
-SECRETSMANAGER_ARN = (
-    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
-)
+SECRETSMANAGER_ARN = f"^{contract.SECRET_ARN_PATTERN}$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$"
 GROUP_NETWORK = "Network and load balancer"
 GROUP_DATABASE = "Database"
 GROUP_SERVICE = "Service"
-
-#: The health check runs inside the image, which has Python but no curl.
-HEALTH_CHECK_SCRIPT = (
-    "import sys, urllib.request; "
-    f"sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:{contract.PORT}"
-    f"{contract.HEALTH_PATH}', timeout={contract.PROBE_TIMEOUT - 1}).status == 200 else 1)"
-)
 
 
 def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
@@ -606,10 +597,10 @@ def _add_task_definition(t: Template, listing: Listing) -> None:
             Secret(Name=contract.ENV_APP_SECRET, ValueFrom=Ref("AppSecret")),
         ],
         HealthCheck=HealthCheck(
-            Command=["CMD", "python", "-c", HEALTH_CHECK_SCRIPT],
+            Command=["CMD", *contract.HEALTH_CHECK_COMMAND],
             Interval=contract.PROBE_INTERVAL,
             Timeout=contract.PROBE_TIMEOUT,
-            Retries=3,
+            Retries=contract.HEALTH_CHECK_RETRIES,
             StartPeriod=contract.CONTAINER_HEALTH_CHECK_START_PERIOD,
         ),
         StopTimeout=contract.CONTAINER_STOP_TIMEOUT,

@@ -32,6 +32,7 @@ from troposphere.elasticloadbalancingv2 import (
     ListenerRuleAction,
 )
 
+from service import contract
 from templates_src.params import add_parameter
 from templates_src.security import scanner_skips
 
@@ -49,7 +50,7 @@ COGNITO_PARAMS = ("CognitoUserPoolArn", "CognitoUserPoolClientId", "CognitoUserP
 IS_OIDC, IS_COGNITO, ENABLED = "SsoOidc", "SsoCognito", "SsoEnabled"
 ON_LISTENER = "SsoOnHttpsListener"
 HTTPS_URL = r"https://[A-Za-z0-9.-]+(:\d{1,5})?(/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?"
-SECRET_ARN = r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+"  # noqa: S105 - a pattern
+SECRET_ARN = contract.SECRET_ARN_PATTERN
 USER_POOL_ARN = r"arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[a-z0-9-]+_[A-Za-z0-9]+"
 #: Session cookie lifetime: a working day, not the ALB's 7-day default.
 SESSION_TIMEOUT_SECONDS = 43200

@@ -76,9 +76,11 @@ def test_expose_matches_the_contract_port(dockerfile: list[Instruction]) -> None
     assert only(runtime(dockerfile), "EXPOSE").args == str(contract.PORT)
 
 
-def test_runs_as_uid_1000_with_exec_form_entrypoint(dockerfile: list[Instruction]) -> None:
+def test_runs_as_the_contracts_user_with_exec_form_entrypoint(
+    dockerfile: list[Instruction],
+) -> None:
     stage = runtime(dockerfile)
-    assert only(stage, "USER").args == "1000:1000"
+    assert only(stage, "USER").args == f"{contract.CONTAINER_UID}:{contract.CONTAINER_GID}"
     assert json.loads(only(stage, "ENTRYPOINT").args) == ["python", "-m", "service"]
     assert only(stage, "STOPSIGNAL").args == "SIGTERM"
 
@@ -91,6 +93,10 @@ def test_healthcheck_timings_and_path_match_the_contract(dockerfile: list[Instru
     assert seconds(flags["start-period"]) == (
         contract.PROBE_INTERVAL * contract.STARTUP_PROBE_FAILURE_THRESHOLD
     )
+    assert seconds(flags["start-period"]) == contract.CONTAINER_HEALTH_CHECK_START_PERIOD
+    assert int(flags["retries"]) == contract.HEALTH_CHECK_RETRIES
+    # The ECS task definition's command, from the same definition (templates_src/ecs.py).
+    assert argv == list(contract.HEALTH_CHECK_COMMAND)
     assert argv[:2] == ["python", "-c"]
     code = argv[2]
     assert f"'{contract.HEALTH_PATH}'" in code

@@ -12,6 +12,7 @@ kills a pod that is still finishing its requests.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -118,6 +119,25 @@ def test_the_chart_offers_no_probe_path_the_service_cannot_honour() -> None:
         "livenessFailureThreshold",
         "readinessFailureThreshold",
     }
+
+
+def leaves(node: object, where: str = "") -> list[tuple[str, object]]:
+    if isinstance(node, dict):
+        return [leaf for key, value in node.items() for leaf in leaves(value, f"{where}.{key}")]
+    if isinstance(node, list):
+        return [leaf for i, item in enumerate(node) for leaf in leaves(item, f"{where}[{i}]")]
+    return [(where, node)]
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CHART_DIR.glob("values*.yaml")))
+def test_no_values_file_sets_a_probe_path(name: str) -> None:
+    """Not under probes nor anywhere else: the probes' paths come from _contract.tpl."""
+    paths = {contract.HEALTH_PATH, contract.READY_PATH}
+    assert [(where, value) for where, value in leaves(values_file(name)) if value in paths] == []
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    probes = schema["properties"]["probes"]
+    assert probes["additionalProperties"] is False
+    assert not [key for key in probes["properties"] if "path" in key.lower()]
 
 
 def test_image_tag_app_version_and_service_version_are_one() -> None:

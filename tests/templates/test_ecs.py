@@ -8,7 +8,7 @@ import json
 import pytest
 
 from service import contract
-from templates_src.ecs import CONTAINER_NAME, HEALTH_CHECK_SCRIPT, TMP_VOLUME, build_ecs_stack
+from templates_src.ecs import CONTAINER_NAME, TMP_VOLUME, build_ecs_stack
 from templates_src.profile import Listing
 from tests.templates.cfn import Doc, as_list, one, props, resources
 
@@ -45,11 +45,14 @@ def test_container_is_non_root_with_a_read_only_root_file_system(ecs_t: Doc) -> 
 
 def test_container_health_check_calls_health_with_python_not_curl(ecs_t: Doc) -> None:
     check = _container(ecs_t)["HealthCheck"]
+    # The image's HEALTHCHECK runs the same command (tests/test_contract_literals.py).
+    assert check["Command"] == ["CMD", *contract.HEALTH_CHECK_COMMAND]
     assert check["Command"][:3] == ["CMD", "python", "-c"]
     script = check["Command"][3]
-    assert script == HEALTH_CHECK_SCRIPT
-    assert f"http://127.0.0.1:{contract.PORT}{contract.HEALTH_PATH}" in script
+    assert f"'{contract.HEALTH_PATH}'" in script
+    assert f"os.environ.get('{contract.ENV_PORT}', '{contract.PORT}')" in script
     ast.parse(script)  # valid Python
+    assert check["Retries"] == contract.HEALTH_CHECK_RETRIES
     assert check["Interval"] == contract.PROBE_INTERVAL
     assert check["Timeout"] == contract.PROBE_TIMEOUT
     assert check["StartPeriod"] == contract.CONTAINER_HEALTH_CHECK_START_PERIOD

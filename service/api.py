@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from service import kb
 from service.db import UNAVAILABLE_ERRORS
 from service.ib import IBError, IBPlatform
+from service.openapi import kb_ref
 
 log = logging.getLogger(__name__)
 
@@ -297,28 +298,35 @@ _ERROR = {
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
 }
-_STRINGS = {"type": "array", "items": {"type": "string"}}
+
+
+def _array_of(definition: str) -> dict[str, Any]:
+    return {"type": "array", "items": kb_ref(definition)}
+
+
+# The API's shapes, field by field from the knowledge base's JSON Schema (kb_ref): a
+# field's rules are written once, in compliance/schema/framework.schema.json.
 _FRAMEWORK = {
     "type": "object",
     "required": ["id", "name", "version", "publisher", "description", "control_count"],
     "properties": {
-        "id": {"type": "string", "examples": ["cis-aws-v3"]},
-        "name": {"type": "string"},
-        "version": {"type": "string"},
-        "publisher": {"type": "string"},
-        "description": {"type": "string"},
+        "id": kb_ref("frameworkId"),
+        "name": kb_ref("text"),
+        "version": kb_ref("text"),
+        "publisher": kb_ref("text"),
+        "description": kb_ref("text"),
         "control_count": {"type": "integer", "minimum": 0},
     },
 }
 _CONTROL_PROPERTIES: dict[str, Any] = {
-    "id": {"type": "string", "description": "Global key <framework id>:<control id>"},
-    "framework": {"type": "string"},
-    "control_id": {"type": "string"},
-    "title": {"type": "string"},
-    "severity": {"enum": ["critical", "high", "medium", "low", "informational"]},
-    "services": _STRINGS,
-    "resource_types": _STRINGS,
-    "description": {"type": "string"},
+    "id": {**kb_ref("mapping"), "description": "Global key <framework id>:<control id>"},
+    "framework": kb_ref("frameworkId"),
+    "control_id": kb_ref("controlId"),
+    "title": kb_ref("text"),
+    "severity": kb_ref("severity"),
+    "services": _array_of("service"),
+    "resource_types": _array_of("resourceType"),
+    "description": kb_ref("text"),
 }
 _CONTROL = {
     "type": "object",

@@ -17,8 +17,9 @@ from service import api, assessments, contract, health, landing
 from service.auth import BearerAuthMiddleware
 from service.db import UNAVAILABLE_ERRORS, describe_error
 from service.guards import RequestGuardMiddleware
+from service.kb import SCHEMA_FILE
 from service.logs import RequestIdMiddleware
-from service.openapi import PROBE_PATHS, build_openapi
+from service.openapi import PROBE_PATHS, OpenAPIGenerator, kb_schemas
 from service.secrets import SecretError
 from service.state import AppState
 
@@ -70,7 +71,8 @@ def create_app(state: AppState) -> Starlette:
     async def openapi(request: Request) -> Response:
         """The OpenAPI document describing every route."""
         if not document:
-            built = build_openapi(request.app.routes, described)
+            schemas = kb_schemas(state.settings.compliance_dir / SCHEMA_FILE)
+            built = OpenAPIGenerator(described, schemas).get_schema(request.app.routes)
             try:
                 assessments.describe_framework_ids(built, await api.framework_ids(request))
             except api.KnowledgeBaseUnavailable:

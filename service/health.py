@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,8 +48,8 @@ class ComponentCheck:
     # The full reason (may name a host or user): for the log, never for a probe's body.
     detail: str | None = field(default=None, compare=False)
 
-    def as_json(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    def as_json(self) -> dict[str, str | float]:
+        entry: dict[str, str | float] = {
             "componentType": self.component_type,
             "status": self.status,
             "time": self.time,
@@ -70,6 +69,9 @@ class Snapshot:
     checks: dict[str, ComponentCheck]
     migrations_problem: str | None
     taken_at: float
+    # Whether every expected migration is recorded, as this round saw it; None when the
+    # round could not tell (database down, or no expected list to compare with).
+    migrations_at_head: bool | None = None
     health_body: bytes = field(default=b"", repr=False)
 
 
@@ -134,15 +136,9 @@ async def _check_ib(state: AppState) -> ComponentCheck:
         return ComponentCheck(FAIL, "component", _now(), f"no answer within {CHECK_TIMEOUT:g}s")
     except Exception as exc:
         return _failure("component", exc)
-    # IB's health() may answer a bool, a status word or a richer object with .status/.ok.
-    status = getattr(result, "status", None)
-    ok = getattr(result, "ok", None)
-    if result is False or ok is False or status in (FAIL, "error", "down"):
-        detail = getattr(result, "output", None) or getattr(result, "detail", None)
-        return ComponentCheck(FAIL, "component", _now(), str(detail) if detail else "unhealthy")
-    if status == WARN:
-        return ComponentCheck(WARN, "component", _now())
-    return ComponentCheck(PASS, "component", _now())
+    if result.status == FAIL:
+        return ComponentCheck(FAIL, "component", _now(), result.output or "unhealthy")
+    return ComponentCheck(result.status, "component", _now(), result.output or None)
 
 
 async def _check_redis(state: AppState) -> ComponentCheck:
@@ -190,10 +186,13 @@ class DependencyChecks:
             "redis": redis,
             LICENCE_COMPONENT: _check_licence(self.state),
         }
-        if database.status == PASS and self.state.expected_migrations:
-            # Live, not only what start-up saw: a migration Job (AUTO_MIGRATE off) may
-            # finish after this process started, and an operator may roll back.
-            self.state.migrations_at_head = migrations_problem is None
+        # Live, not only what start-up saw: a migration Job (AUTO_MIGRATE off) may finish
+        # after this process started, and an operator may roll back.
+        at_head = (
+            migrations_problem is None
+            if database.status == PASS and self.state.expected_migrations
+            else None
+        )
         status = PASS if all(c.status == PASS for c in checks.values()) else WARN
         body = json.dumps(
             {
@@ -205,7 +204,7 @@ class DependencyChecks:
                 "checks": {name: [check.as_json()] for name, check in checks.items()},
             }
         ).encode()
-        snapshot = Snapshot(checks, migrations_problem, time.monotonic(), body)
+        snapshot = Snapshot(checks, migrations_problem, time.monotonic(), at_head, body)
         self._snapshot = snapshot
         return snapshot
 
@@ -239,7 +238,10 @@ def readiness_problems(state: AppState, snapshot: Snapshot | None) -> list[str]:
     if state.shutting_down:
         problems.append("shutting down")
         return problems
-    if not state.migrations_at_head:
+    at_head = state.migrations_at_head
+    if snapshot is not None and snapshot.migrations_at_head is not None:
+        at_head = snapshot.migrations_at_head
+    if not at_head:
         detail = snapshot.migrations_problem if snapshot is not None else None
         problems.append(f"migrations: {detail or 'not at head'}")
     if state.ib is None:

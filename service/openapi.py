@@ -1,22 +1,29 @@
 """The OpenAPI document for /openapi.json, built from the mounted routes.
 
-Modules that describe their routes in detail export ``OPENAPI_PATHS`` (a Paths Object);
-any other route gets an entry from its path, methods and docstring, so the document
-never omits a route that exists.
+The route list comes from Starlette's schema generator (``BaseSchemaGenerator.get_endpoints``:
+mounts, methods, path converters). Modules that describe their routes in detail export
+``OPENAPI_PATHS`` (a Paths Object); any other route gets an entry from its docstring, so
+the document never omits a route that exists. The knowledge base's JSON Schema
+(``compliance/schema/framework.schema.json``) is published as it is under
+``components/schemas``, and the API's schemas refer to it with ``$ref`` (``kb_ref``)
+instead of restating its rules.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute
+from starlette.schemas import BaseSchemaGenerator
 
 from service import contract
 
-_CONVERTER = re.compile(r"\{([^}:]+):[^}]+\}")
+_KB_DEFS = "#/$defs/"
+_COMPONENTS = "#/components/schemas/"
 
 PROBE_PATHS: dict[str, Any] = {
     contract.HEALTH_PATH: {
@@ -49,14 +56,6 @@ PROBE_PATHS: dict[str, Any] = {
         }
     },
 }
-
-
-def _walk(routes: Iterable[BaseRoute], prefix: str = "") -> Iterable[tuple[str, Route]]:
-    for route in routes:
-        if isinstance(route, Mount):
-            yield from _walk(route.routes, prefix + route.path)
-        elif isinstance(route, Route):
-            yield prefix + route.path, route
 
 
 SECURITY_SCHEME = "bearerAuth"
@@ -105,34 +104,68 @@ def _secure(path: str, operations: dict[str, Any]) -> dict[str, Any]:
     return secured
 
 
-def build_openapi(routes: Iterable[BaseRoute], described: Mapping[str, Any]) -> dict[str, Any]:
-    paths: dict[str, Any] = {path: dict(ops) for path, ops in described.items()}
-    for raw_path, route in _walk(routes):
-        path = _CONVERTER.sub(r"{\1}", raw_path)
-        operations = paths.setdefault(path, {})
-        doc = inspect.getdoc(route.endpoint) or route.name
-        for method in sorted(route.methods or ()):
-            verb = method.lower()
-            if verb == "head" or verb in operations:
+def kb_ref(name: str) -> dict[str, str]:
+    """A reference to definition ``name`` of the knowledge base's JSON Schema."""
+    return {"$ref": _COMPONENTS + name}
+
+
+def kb_schemas(schema_file: Path) -> dict[str, Any]:
+    """The knowledge base schema's ``$defs`` as OpenAPI component schemas, with their
+    internal references pointed at ``components/schemas`` (OpenAPI 3.1 schemas are JSON
+    Schema 2020-12, so the definitions are used as they are)."""
+    document = json.loads(schema_file.read_text(encoding="utf-8"))
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: (
+                    _COMPONENTS + value.removeprefix(_KB_DEFS)
+                    if key == "$ref" and isinstance(value, str) and value.startswith(_KB_DEFS)
+                    else rewrite(value)
+                )
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [rewrite(item) for item in node]
+        return node
+
+    defs: dict[str, Any] = rewrite(document["$defs"])
+    return defs
+
+
+class OpenAPIGenerator(BaseSchemaGenerator):
+    """Builds the document from the mounted routes and the modules' descriptions."""
+
+    def __init__(self, described: Mapping[str, Any], schemas: Mapping[str, Any]) -> None:
+        self.described = described
+        self.schemas = schemas
+
+    def get_schema(self, routes: list[BaseRoute]) -> dict[str, Any]:
+        paths: dict[str, Any] = {path: dict(ops) for path, ops in self.described.items()}
+        for endpoint in self.get_endpoints(routes):
+            operations = paths.setdefault(endpoint.path, {})
+            if endpoint.http_method in operations:
                 continue
-            operations[verb] = {
+            doc = inspect.getdoc(endpoint.func) or endpoint.func.__name__
+            operations[endpoint.http_method] = {
                 "summary": doc.splitlines()[0],
                 "responses": {"200": {"description": "Success"}},
             }
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Cloud Optimizer", "version": contract.VERSION},
-        "paths": {path: _secure(path, ops) for path, ops in sorted(paths.items())},
-        "components": {
-            "securitySchemes": {
-                SECURITY_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": (
-                        "The application secret (APP_SECRET, or the value behind "
-                        "APP_SECRET_ARN) as a bearer token"
-                    ),
-                }
-            }
-        },
-    }
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": "Cloud Optimizer", "version": contract.VERSION},
+            "paths": {path: _secure(path, ops) for path, ops in sorted(paths.items())},
+            "components": {
+                "schemas": dict(self.schemas),
+                "securitySchemes": {
+                    SECURITY_SCHEME: {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": (
+                            "The application secret (APP_SECRET, or the value behind "
+                            "APP_SECRET_ARN) as a bearer token"
+                        ),
+                    }
+                },
+            },
+        }

@@ -12,12 +12,14 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from service.auth import ApiTokens
+    from service.ib import ComponentHealth
+    from service.license import LicenceStatus
 
 
 class IBPlatformHealth(Protocol):
     """What the probes need from IB's platform object (service.ib.initialise_ib)."""
 
-    async def health(self) -> Any: ...
+    async def health(self) -> ComponentHealth: ...
 
 
 @dataclass
@@ -31,7 +33,9 @@ class AppState:
     # service.kb.Catalogue read right after step 6: what this replica serves, whatever
     # version another release's replica loads into the database later.
     catalogue: Any | None = None
-    licence: Any | None = None  # service.license.LicenceStatus once checked
+    licence: LicenceStatus | None = None  # once step 7 checked it
+    # What start-up found (or False with AUTO_MIGRATE off); /ready follows the live check
+    # the probes make, without writing it back here.
     migrations_at_head: bool = False
     shutting_down: bool = False
     redis: Redis | None = None

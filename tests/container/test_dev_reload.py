@@ -17,10 +17,15 @@ import pytest
 from tests.container import images
 
 RELOADER = images.REPO_ROOT / "docker" / "dev_reload.py"
-# The watched command: logs each start to a file and exits 0 on SIGTERM, as the service does.
+# The watched command: logs each start and each stop signal to a file and exits 0 on
+# SIGINT, which the service treats as SIGTERM (service.entrypoint drains on both).
 CHILD = (
     "import os, signal, sys, time\n"
-    "signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
+    "def stop(signum, _frame):\n"
+    "    with open(sys.argv[1], 'a') as f:\n"
+    "        f.write(f'stopped {signal.Signals(signum).name}\\n')\n"
+    "    sys.exit(0)\n"
+    "signal.signal(signal.SIGINT, stop)\n"
     "with open(sys.argv[1], 'a') as f:\n"
     "    f.write(f'start {os.getpid()}\\n')\n"
     "while True:\n"
@@ -34,10 +39,13 @@ class Reloading:
     watched: Path
     starts_file: Path
 
-    def starts(self) -> list[str]:
+    def lines(self) -> list[str]:
         if not self.starts_file.exists():
             return []
         return self.starts_file.read_text(encoding="ascii").splitlines()
+
+    def starts(self) -> list[str]:
+        return [line for line in self.lines() if line.startswith("start ")]
 
     def wait_for_starts(self, count: int, timeout: float = 10.0) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -61,8 +69,6 @@ def reloading(tmp_path: Path) -> Iterator[Reloading]:
             str(RELOADER),
             "--watch",
             str(watched),
-            "--interval",
-            "0.1",
             "--stop-timeout",
             "5",
             "--",
@@ -97,6 +103,7 @@ def test_a_changed_source_file_restarts_the_command(reloading: Reloading) -> Non
     both = reloading.wait_for_starts(2)
     assert both[0] == first[0]
     assert both[1] != both[0]  # a new process, not the same one logging twice
+    assert reloading.lines()[1] == "stopped SIGINT"  # the old one stopped cleanly first
 
 
 def test_a_new_sql_file_restarts_but_other_files_do_not(reloading: Reloading) -> None:
@@ -108,10 +115,10 @@ def test_a_new_sql_file_restarts_but_other_files_do_not(reloading: Reloading) ->
     reloading.wait_for_starts(2)
 
 
-def test_sigterm_stops_the_command_and_passes_on_its_exit_status(reloading: Reloading) -> None:
+def test_sigterm_stops_the_command_through_its_clean_stop(reloading: Reloading) -> None:
+    """docker stop: the reloader exits 0 once the command has run its own drain."""
     reloading.wait_for_starts(1)
-    started = time.monotonic()
     reloading.process.send_signal(signal.SIGTERM)
-    code = reloading.process.wait(timeout=10)
-    assert code == 0  # the command's own clean exit
-    assert time.monotonic() - started < 5
+    code = reloading.process.wait(timeout=30)
+    assert code == 0
+    assert reloading.lines()[-1] == "stopped SIGINT"  # not SIGKILLed after the stop timeout

@@ -167,7 +167,8 @@ def test_dockerignore_lets_in_exactly_the_image_inputs() -> None:
     allowed = set(dockerignore_allowlist())
     # The runtime image's inputs, which the test build's cache key hashes, plus the dev
     # image's lock files (docker/Dockerfile.dev).
-    assert allowed == {*images.IMAGE_INPUTS, "requirements/dev.txt", "requirements/scanners.txt"}
+    dev_locks = {"requirements/dev.txt", "requirements/dev-image.txt", "requirements/scanners.txt"}
+    assert allowed == {*images.IMAGE_INPUTS, *dev_locks}
 
 
 def test_every_copy_source_is_let_in_by_dockerignore(dockerfile: list[Instruction]) -> None:
@@ -224,7 +225,25 @@ def test_dev_image_has_a_hot_reload_target_and_a_test_stack_target() -> None:
     assert stages == ["test-stack", "dev"]  # dev last: the default target
     final = runtime(dev)
     assert json.loads(only(final, "ENTRYPOINT").args)[:2] == ["python", "docker/dev_reload.py"]
+    copied = " ".join(i.args for i in final if i.keyword == "COPY")
+    assert copied.split()[0] == "requirements/dev-image.txt"  # not the test tooling's lock
     installs = " ".join(i.args for i in final if i.keyword == "RUN")
-    assert "requirements-runtime.txt" in installs  # the service's lock only
+    assert "-r /tmp/requirements-dev-image.txt" in installs
     assert "dev.txt" not in installs
     assert "apt-get" not in installs
+
+
+def _pins(lock: Path) -> dict[str, str]:
+    return dict(
+        line.split(" ")[0].split("==")
+        for line in lock.read_text(encoding="utf-8").splitlines()
+        if "==" in line and not line.startswith((" ", "#"))
+    )
+
+
+def test_the_dev_image_runs_the_product_images_packages_plus_the_reloader_only() -> None:
+    """Hot reload exercises the same package versions the product image ships."""
+    runtime_pins = _pins(images.REPO_ROOT / "requirements" / "runtime.txt")
+    dev_image_pins = _pins(images.REPO_ROOT / "requirements" / "dev-image.txt")
+    assert {name: dev_image_pins.get(name) for name in runtime_pins} == runtime_pins
+    assert set(dev_image_pins) - set(runtime_pins) == {"watchfiles"}

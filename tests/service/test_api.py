@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
+import referencing
+import referencing.jsonschema
 
 from service.api import MAX_LIMIT
 from service.app import create_app
@@ -346,3 +349,46 @@ async def test_openapi_describes_the_knowledge_base_routes(client: httpx.AsyncCl
     }
     assert set(listing["responses"]) == {"200", "400", "401", "503"}
     assert "404" in paths["/api/v1/controls/{id}"]["get"]["responses"]
+
+
+@pytest.mark.anyio
+async def test_openapi_refers_to_the_knowledge_base_schema_and_real_answers_match_it(
+    client: httpx.AsyncClient,
+) -> None:
+    """The control fields' rules are the knowledge base schema's, by $ref, and what the
+    routes really answer validates against the document those references resolve in."""
+    document = await get_json(client, "/openapi.json")
+    kb_schema = json.loads(
+        (Path(__file__).parents[2] / "compliance/schema/framework.schema.json").read_text()
+    )
+    components = document["components"]["schemas"]
+    assert set(kb_schema["$defs"]) <= set(components)
+    assert components["severity"] == kb_schema["$defs"]["severity"]
+    # The knowledge base's own internal references now point into the document.
+    assert components["control"]["properties"]["id"] == {"$ref": "#/components/schemas/controlId"}
+
+    registry = referencing.Registry().with_resource(
+        "urn:co:openapi", referencing.jsonschema.DRAFT202012.create_resource(document)
+    )
+    first = (await get_json(client, "/api/v1/controls?limit=1"))["items"][0]
+    for path, url in (
+        ("/api/v1/frameworks", "/api/v1/frameworks"),
+        ("/api/v1/controls", "/api/v1/controls?limit=50"),
+        ("/api/v1/controls/{id}", f"/api/v1/controls/{first['id']}"),
+    ):
+        operation = document["paths"][path]["get"]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        body = await get_json(client, url)
+        validator = jsonschema.Draft202012Validator(
+            {
+                "$ref": "urn:co:openapi#/paths/" + _pointer(path) + "/get/responses/200/content/"
+                "application~1json/schema"
+            },
+            registry=registry,
+        )
+        assert list(validator.iter_errors(body)) == [], path
+        assert "$ref" in json.dumps(schema), f"{path} restates what the KB schema defines"
+
+
+def _pointer(path: str) -> str:
+    return path.replace("~", "~0").replace("/", "~1")

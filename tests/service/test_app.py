@@ -114,6 +114,22 @@ async def test_ib_component_reports_fail_and_warn(state: AppState) -> None:
             assert (await http.get(contract.READY_PATH)).status_code == 503
 
 
+@pytest.mark.anyio
+async def test_ib_schema_gone_is_a_failed_component_with_its_reason(state: AppState) -> None:
+    """The real IB's typed health result reaches the probes as it is: status and output."""
+    async with state.db.connection() as conn:
+        await conn.execute("DROP SCHEMA ib CASCADE")
+    app = create_app(state)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://co.test"
+    ) as http:
+        ib = (await http.get(contract.HEALTH_PATH)).json()["checks"]["ib_platform"][0]
+        ready = await http.get(contract.READY_PATH)
+    assert (ib["status"], ib["output"]) == ("fail", "IB schema not found")
+    assert ready.status_code == 503
+    assert "ib_platform: IB schema not found" in ready.json()["problems"]
+
+
 # --- /ready ---------------------------------------------------------------------------------
 
 
@@ -144,7 +160,8 @@ async def test_ready_names_each_thing_that_is_missing(state: AppState) -> None:
     assert await ready_problems(unchecked) == (503, ["migrations: not at head"])
     ahead = replace(state, expected_migrations=(*state.expected_migrations, "co-9999-future"))
     assert await ready_problems(ahead) == (503, ["migrations: 1 migration(s) not applied"])
-    assert ahead.migrations_at_head is False
+    # The probe reports what it saw; it does not rewrite what start-up recorded.
+    assert ahead.migrations_at_head is True
     assert await ready_problems(replace(state, shutting_down=True)) == (503, ["shutting down"])
 
 
@@ -273,7 +290,7 @@ async def test_ready_follows_migrations_applied_after_start(state: AppState) -> 
     """AUTO_MIGRATE off: a migration Job finishes after the process started."""
     started_early = replace(state, migrations_at_head=False)
     assert await ready_problems(started_early) == (200, [])
-    assert started_early.migrations_at_head is True
+    assert started_early.migrations_at_head is False  # start-up state is left as it was
 
 
 @pytest.mark.anyio

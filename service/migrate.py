@@ -8,9 +8,9 @@
   the two re-runs the migration, so every migration's SQL is idempotent.
 
 Policy (rolling upgrades): the automatic sets (``ib``, ``co``) only expand. Destructive
-changes live in ``contract/`` and run only on ``migrate --contract``, a release later.
-``find_destructive_statements`` enforces that in the test suite, and ``rollback_to``
-refuses a rollback that would drop data unless forced.
+changes live in ``contract/`` and run only on ``migrate --contract``, a release later;
+service/expand_only.py holds the rules the test suite enforces that with, and
+``rollback_to`` refuses a rollback that would drop data unless forced.
 """
 
 from __future__ import annotations
@@ -329,7 +329,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-# --- Reading SQL for destructive statements ----------------------------------------------
+# --- Reading a migration file's statements (service.expand_only and the rollback check) ---
 
 
 @dataclass(frozen=True)
@@ -360,66 +360,10 @@ def read_statements(path: Path) -> list[Statement]:
     return statements
 
 
-_NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?'
-_IF_EXISTS = r"(?:IF\s+EXISTS\s+)?"
-_DESTRUCTIVE = [
-    (
-        re.compile(
-            r"^DROP\s+(TABLE|SCHEMA|VIEW|MATERIALIZED\s+VIEW|TYPE|FUNCTION|SEQUENCE)\b", re.I
-        ),
-        "drops an object",
-    ),
-    (re.compile(r"\bDROP\s+COLUMN\b", re.I), "drops a column"),
-    (re.compile(r"\bRENAME\b", re.I), "renames an object"),
-    (
-        re.compile(r"\bALTER\s+COLUMN\s+\S+\s+(?:SET\s+DATA\s+)?TYPE\b", re.I),
-        "changes a column's type",
-    ),
-    (
-        re.compile(r"\bALTER\s+COLUMN\s+\S+\s+SET\s+NOT\s+NULL\b", re.I),
-        "makes a column NOT NULL (the previous release may write NULL)",
-    ),
-    (re.compile(r"^TRUNCATE\b", re.I), "empties a table"),
-    (re.compile(r"^DELETE\s+FROM\b", re.I), "deletes rows"),
-    (
-        re.compile(r"\bADD\s+COLUMN\b(?!.*\bDEFAULT\b).*\bNOT\s+NULL\b", re.I),
-        "adds a NOT NULL column without a default (the previous release cannot insert)",
-    ),
-]
-
-
-@dataclass(frozen=True)
-class DestructiveStatement:
-    statement: Statement
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.statement.where()}: {self.reason}: {self.statement.text[:120]}"
-
-
-def find_destructive_statements(path: Path) -> list[DestructiveStatement]:
-    """Statements that would break the previous release during a rolling upgrade."""
-    found: list[DestructiveStatement] = []
-    for statement in read_statements(path):
-        for pattern, reason in _DESTRUCTIVE:
-            if pattern.search(statement.text):
-                found.append(DestructiveStatement(statement, reason))
-                break
-    return found
-
-
-def automatic_migration_files(root: Path) -> list[Path]:
-    """Every forward file that runs at start (the expand-only policy applies to these)."""
-    return [
-        path
-        for migration_set in migration_sets(root)
-        for path in sorted(migration_set.directory.glob("*.sql"))
-        if not path.name.endswith(".rollback.sql")
-    ]
-
-
 # --- Rollback ---------------------------------------------------------------------------
 
+_NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?'
+_IF_EXISTS = r"(?:IF\s+EXISTS\s+)?"
 _DROP_TABLE = re.compile(rf"^(?:DROP\s+TABLE|TRUNCATE(?:\s+TABLE)?)\s+{_IF_EXISTS}({_NAME})", re.I)
 _DELETE = re.compile(rf"^DELETE\s+FROM\s+({_NAME})", re.I)
 _DROP_SCHEMA = re.compile(rf"^DROP\s+SCHEMA\s+{_IF_EXISTS}({_NAME})", re.I)

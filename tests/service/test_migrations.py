@@ -10,6 +10,7 @@ import pytest
 
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
+from service.expand_only import automatic_migration_files, find_destructive_statements
 from service.migrate import (
     ADVISORY_LOCK_KEY,
     AUTOMATIC_SETS,
@@ -20,9 +21,7 @@ from service.migrate import (
     UnknownMigration,
     applied_migration_ids,
     apply_migrations,
-    automatic_migration_files,
     expected_migration_ids,
-    find_destructive_statements,
     migration_ids,
     rollback_to,
 )

@@ -17,14 +17,12 @@ from service.migrate import (
     MIGRATION_TABLE,
     MigrationError,
     MigrationLockTimeout,
-    RollbackWouldLoseData,
-    UnknownMigration,
     applied_migration_ids,
     apply_migrations,
     expected_migration_ids,
     migration_ids,
-    rollback_to,
 )
+from service.rollback import RollbackWouldLoseData, UnknownMigration, rollback_to
 from tests.service.process import copy_migrations, log_records, run_command, service_environment
 
 ROOT = DEFAULT_MIGRATIONS_DIR

@@ -188,7 +188,8 @@ class OpenedFiles:
 
     @contextmanager
     def record(self) -> Iterator[list[Path]]:
-        self.recording = opened = []
+        opened: list[Path] = []
+        self.recording = opened
         try:
             yield opened
         finally:

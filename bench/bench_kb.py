@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service import contract, kb  # noqa: E402
+from service import contract, kb, kb_dataset  # noqa: E402
 from service.db import Database  # noqa: E402
 from service.ib import initialise_ib  # noqa: E402
 from service.migrate import apply_migrations  # noqa: E402
@@ -179,7 +179,7 @@ async def _measure(db: Database, url: str, requests: int) -> int:
     status = None
     for _ in range(LOAD_REPEATS):
         async with db.connection() as conn:
-            await conn.execute("DELETE FROM ib.datasets WHERE name = $1", kb.DATASET)
+            await conn.execute("DELETE FROM ib.datasets WHERE name = $1", kb_dataset.DATASET)
         started = time.perf_counter()
         status = await kb.load_knowledge_base(db, directory, ib=ib)
         loads.append((time.perf_counter() - started) * 1000)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from service import kb
+from service.catalogue import Catalogue, ControlQuery, read_catalogue
 from service.db import UNAVAILABLE_ERRORS
 from service.ib import IBError, IBPlatform
 from service.openapi import kb_ref
@@ -106,12 +106,12 @@ def _integer_parameter(
     return value
 
 
-def _control_query(request: Request) -> kb.ControlQuery:
+def _control_query(request: Request) -> ControlQuery:
     unknown = sorted(set(request.query_params.keys()) - set(CONTROL_PARAMETERS))
     if unknown:
         allowed = ", ".join(CONTROL_PARAMETERS)
         raise BadParameter(f"unknown parameter {unknown[0]!r}; allowed: {allowed}")
-    return kb.ControlQuery(
+    return ControlQuery(
         framework=_text_parameter(request, "framework"),
         service=_text_parameter(request, "service"),
         text=_text_parameter(request, "q"),
@@ -133,16 +133,16 @@ class _EncodedCatalogue:
     controls per request.
     """
 
-    def __init__(self, catalogue: kb.Catalogue) -> None:
+    def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         frameworks = catalogue.frameworks()
         self.frameworks = _encode({"total": len(frameworks), "items": frameworks})
         self.framework = {f["id"]: _encode(f) for f in frameworks}
-        _, controls = catalogue.controls(kb.ControlQuery(limit=catalogue.control_count))
+        _, controls = catalogue.controls(ControlQuery(limit=catalogue.control_count))
         self.control_item = {c["id"]: _encode(c) for c in controls}
         self.control_detail = {c["id"]: _encode(catalogue.control(c["id"])) for c in controls}
 
-    def controls_page(self, query: kb.ControlQuery) -> bytes:
+    def controls_page(self, query: ControlQuery) -> bytes:
         total, items = self.catalogue.controls(query)
         return b'{"total":%d,"limit":%d,"offset":%d,"items":[%s]}' % (
             total,
@@ -168,7 +168,7 @@ class _CatalogueCache:
         self.catalogue: _EncodedCatalogue | None = None
 
     async def get(
-        self, status: object, ib: IBPlatform, pinned: kb.Catalogue | None = None
+        self, status: object, ib: IBPlatform, pinned: Catalogue | None = None
     ) -> _EncodedCatalogue | None:
         """``pinned``: the catalogue read at start, served instead of what IB holds now
         (another release's replica may have loaded another version since)."""
@@ -176,7 +176,7 @@ class _CatalogueCache:
             return self.catalogue
         async with self.lock:
             if self.status is not status or self.catalogue is None:
-                catalogue = pinned if pinned is not None else await kb.read_catalogue(ib)
+                catalogue = pinned if pinned is not None else await read_catalogue(ib)
                 self.catalogue = None if catalogue is None else _EncodedCatalogue(catalogue)
                 self.status = status
                 # Out of the cyclic collector's sight, like what service.entrypoint.serve

@@ -43,14 +43,12 @@ from service.logs import configure_logging
 from service.migrate import (
     MigrationError,
     MigrationLockTimeout,
-    RollbackWouldLoseData,
     StopSignal,
-    UnknownMigration,
     applied_migration_ids,
     apply_migrations,
     expected_migration_ids,
-    rollback_to,
 )
+from service.rollback import RollbackWouldLoseData, UnknownMigration, rollback_to
 from service.secrets import SecretError, SecretResolver, resolve_secrets
 from service.state import AppState
 

@@ -3,8 +3,9 @@
 jsonschema walks every keyword of every control in Python and takes seconds for a
 knowledge base of tens of thousands of controls (bench/bench_kb_scale.py: 7.6 s of the
 100x load). fastjsonschema compiles the schema to Python code once and answers "valid or
-not" about 20 times faster, but says little about why. So service.kb asks it first and runs
-jsonschema only for a file it rejects, which keeps every problem reported as before.
+not" about 20 times faster, but says little about why. So service.kb_validation asks it
+first and runs jsonschema only for a file it rejects, which keeps every problem reported as
+before.
 
 The two must agree on what is valid. fastjsonschema implements draft 2019-09 at most; the
 knowledge base's schema is 2020-12. ``compile_acceptor`` therefore returns an acceptor only
@@ -22,8 +23,8 @@ from typing import Any
 # Keywords with one meaning in drafts 2019-09 and 2020-12 (validation or annotation only).
 # Left out on purpose: "items" in array form and "prefixItems" (their meaning changed in
 # 2020-12), "format" (an assertion in fastjsonschema, an annotation in 2020-12),
-# "$dynamicRef", "unevaluated*", "dependentSchemas" and "$ref" (service.kb inlines local
-# references before the check; one that remains may carry siblings).
+# "$dynamicRef", "unevaluated*", "dependentSchemas" and "$ref" (service.kb_validation
+# inlines local references before the check; one that remains may carry siblings).
 SAME_IN_BOTH = frozenset(
     {
         "$schema",

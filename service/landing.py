@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from service import contract, health, kb
+from service.catalogue import Catalogue, ControlQuery, read_catalogue
 from service.db import UNAVAILABLE_ERRORS
 from service.ib import IBError, IBPlatform
 from service.state import AppState
@@ -84,16 +85,16 @@ class _FrameworkCache:
             return self.rows
         async with self.lock:
             if self.status is not status or self.rows is None:
-                catalogue = await kb.read_catalogue(ib)
+                catalogue = await read_catalogue(ib)
                 self.rows = None if catalogue is None else _rows(catalogue)
                 self.status = status
         return self.rows
 
 
-def _rows(catalogue: kb.Catalogue) -> list[FrameworkRow]:
+def _rows(catalogue: Catalogue) -> list[FrameworkRow]:
     rows = []
     for framework in catalogue.frameworks():
-        total, _ = catalogue.controls(kb.ControlQuery(framework=framework["id"], limit=1))
+        total, _ = catalogue.controls(ControlQuery(framework=framework["id"], limit=1))
         rows.append(
             FrameworkRow(
                 str(framework["id"]),

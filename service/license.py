@@ -11,11 +11,9 @@ Only the outcome is kept for /health; the signed token is never stored or logged
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -34,20 +32,20 @@ log = logging.getLogger(__name__)
 HEALTH_COMPONENT = "marketplace_licence"
 # The only public key version AWS Marketplace metering has published.
 PUBLIC_KEY_VERSION = 1
-# Throttling is retried with capped exponential backoff and full jitter, so replicas that
-# start together spread out. 6 attempts wait at most about 1+2+4+8+8 = 23 s in all,
-# well inside the startup probe's budget.
+# botocore's standard retry mode retries throttling (ThrottlingException and the other
+# throttling codes), 5xx answers and connection errors with full-jitter exponential backoff,
+# rand(0, 1) * 2 ** (retry - 1) seconds, so replicas that start together spread out
+# (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html). 6 attempts
+# wait at most 1+2+4+8+16 = 31 s in all, well inside the startup budget. Any other error is
+# not retried. total_max_attempts counts the first call; botocore's max_attempts would not.
 MAX_ATTEMPTS = 6
-FIRST_BACKOFF = 1.0
-MAX_BACKOFF = 8.0
 THROTTLING_CODES = frozenset({"ThrottlingException", "Throttling", "TooManyRequestsException"})
-# Our retry loop is the only one: botocore's own retries would hide attempts from the log
-# and multiply the wait. Passed to AioConfig when the client is made (imported lazily).
-_CLIENT_CONFIG: dict[str, Any] = {
-    "retries": {"total_max_attempts": 1, "mode": "standard"},
-    "connect_timeout": 5,
-    "read_timeout": 10,
-}
+_TIMEOUTS: dict[str, Any] = {"connect_timeout": 5, "read_timeout": 10}
+
+
+def client_config(max_attempts: int) -> dict[str, Any]:
+    """What AioConfig is given for the RegisterUsage client (aiobotocore is imported lazily)."""
+    return {"retries": {"mode": "standard", "total_max_attempts": max_attempts}, **_TIMEOUTS}
 
 
 class LicenceSettings(Protocol):
@@ -95,11 +93,6 @@ class LicenceStatus:
         )
 
 
-def _backoff(attempt: int, first: float, cap: float) -> float:
-    """Full-jitter delay before retry number ``attempt`` (1-based)."""
-    return random.uniform(0, min(cap, first * 2 ** (attempt - 1)))  # noqa: S311 - jitter, not crypto
-
-
 def _aws_reason(error: ClientError) -> tuple[str, str]:
     details = error.response.get("Error", {})
     code = details.get("Code") or "UnknownError"
@@ -107,21 +100,24 @@ def _aws_reason(error: ClientError) -> tuple[str, str]:
     return code, message
 
 
+def _attempts(response: Mapping[str, Any]) -> int:
+    """How many calls botocore made: the first one and its retries."""
+    retries = response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+    return 1 + (retries if isinstance(retries, int) else 0)
+
+
 async def check_licence(
     settings: LicenceSettings,
     *,
     session: aioboto3.Session | None = None,
     max_attempts: int = MAX_ATTEMPTS,
-    first_backoff: float = FIRST_BACKOFF,
-    max_backoff: float = MAX_BACKOFF,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> LicenceStatus:
     """Startup step 7: register this task's usage with AWS Marketplace, or say it is off.
 
     Calls RegisterUsage(ProductCode, PublicKeyVersion=1) in the task's own region
-    (AWS_REGION). Throttling is retried with backoff; any other error, and throttling
-    that outlasts ``max_attempts``, raises LicenceError carrying AWS's error code and
-    message.
+    (AWS_REGION); botocore retries throttling with backoff (MAX_ATTEMPTS above). Any other
+    error, and throttling that outlasts ``max_attempts``, raises LicenceError carrying
+    AWS's error code and message.
     """
     product_code = settings.marketplace_product_code
     if not product_code:
@@ -143,41 +139,27 @@ async def check_licence(
             "task's own region"
         )
     started = time.perf_counter()
-    attempt = 0
+    config = AioConfig(**client_config(max_attempts))
     try:
         async with session.client(
-            "meteringmarketplace", region_name=region, config=AioConfig(**_CLIENT_CONFIG)
+            "meteringmarketplace", region_name=region, config=config
         ) as client:
-            while True:
-                attempt += 1
-                try:
-                    await client.register_usage(
-                        ProductCode=product_code, PublicKeyVersion=PUBLIC_KEY_VERSION
-                    )
-                    break
-                except ClientError as exc:
-                    code, message = _aws_reason(exc)
-                    if code not in THROTTLING_CODES:
-                        raise LicenceError(
-                            f"RegisterUsage refused for product {product_code} in {region}: "
-                            f"{code}: {message}",
-                            aws_code=code,
-                        ) from None
-                    if attempt >= max_attempts:
-                        raise LicenceError(
-                            f"RegisterUsage still throttled after {attempt} attempts for "
-                            f"product {product_code} in {region}: {code}: {message}",
-                            aws_code=code,
-                        ) from None
-                    delay = _backoff(attempt, first_backoff, max_backoff)
-                    log.warning(
-                        "RegisterUsage throttled (attempt %d of %d), retrying in %.2fs: %s",
-                        attempt,
-                        max_attempts,
-                        delay,
-                        message,
-                    )
-                    await sleep(delay)
+            response = await client.register_usage(
+                ProductCode=product_code, PublicKeyVersion=PUBLIC_KEY_VERSION
+            )
+    except ClientError as exc:
+        code, message = _aws_reason(exc)
+        attempts = _attempts(exc.response)
+        if code in THROTTLING_CODES:
+            raise LicenceError(
+                f"RegisterUsage still throttled after {attempts} attempts for "
+                f"product {product_code} in {region}: {code}: {message}",
+                aws_code=code,
+            ) from None
+        raise LicenceError(
+            f"RegisterUsage refused for product {product_code} in {region}: {code}: {message}",
+            aws_code=code,
+        ) from None
     except BotoCoreError as exc:
         # No credentials, no endpoint, a timeout: AWS could not be asked, so there is no
         # entitlement to run on either.
@@ -185,12 +167,13 @@ async def check_licence(
             f"RegisterUsage could not be called for product {product_code} in {region}: {exc}",
             aws_code=type(exc).__name__,
         ) from None
-    status = LicenceStatus("registered", product_code, region, attempt, datetime.now(UTC))
+    attempts = _attempts(response)
+    status = LicenceStatus("registered", product_code, region, attempts, datetime.now(UTC))
     log.info(
         "licence registered for product %s in %s (%d attempt(s), %.0f ms)",
         product_code,
         region,
-        attempt,
+        attempts,
         (time.perf_counter() - started) * 1000,
     )
     return status

@@ -8,9 +8,9 @@
   the two re-runs the migration, so every migration's SQL is idempotent.
 
 Policy (rolling upgrades): the automatic sets (``ib``, ``co``) only expand. Destructive
-changes live in ``contract/`` and run only on ``migrate --contract``, a release later.
-``find_destructive_statements`` enforces that in the test suite, and ``rollback_to``
-refuses a rollback that would drop data unless forced.
+changes live in ``contract/`` and run only on ``migrate --contract``, a release later;
+service/expand_only.py holds the rules the test suite enforces that with, and
+``rollback_to`` refuses a rollback that would drop data unless forced.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -52,16 +51,8 @@ class MigrationError(Exception):
     """A migration failed; the message names it."""
 
 
-class UnknownMigration(MigrationError):
-    """``rollback --to`` named a migration id that no set contains."""
-
-
 class MigrationLockTimeout(MigrationError):
     """Another process held the migration lock for longer than we were willing to wait."""
-
-
-class RollbackWouldLoseData(MigrationError):
-    """Rolling back would drop data; ``--force`` is needed. The message lists what."""
 
 
 class MigrationsStopped(MigrationError):
@@ -201,7 +192,7 @@ def migration_lock(
         conn.close()
 
 
-def _clear_stale_yoyo_lock(conn: psycopg.Connection[Any]) -> None:
+def clear_stale_yoyo_lock(conn: psycopg.Connection[Any]) -> None:
     """Remove a yoyo_lock row: under the advisory lock its writer must be dead."""
     exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (YOYO_LOCK_TABLE,)).fetchone()
     if not exists or not exists[0]:
@@ -239,7 +230,7 @@ class _LineLogger(io.TextIOBase):
 
 
 @contextmanager
-def _yoyo_output_logged() -> Iterator[None]:
+def yoyo_output_logged() -> Iterator[None]:
     """Send what yoyo prints (the result table of any statement that returns rows, such
     as ``SELECT pg_sleep(1)``) to the log at DEBUG instead of stdout, where a stray table
     would break the JSON-lines output log shippers parse.
@@ -255,7 +246,7 @@ def _yoyo_output_logged() -> Iterator[None]:
         stream.flush()
 
 
-def _backend(url: str, stop: StopSignal | None = None) -> Any:
+def yoyo_backend(url: str, stop: StopSignal | None = None) -> Any:
     backend = get_backend(url, migration_table=MIGRATION_TABLE)
     if stop is not None:
         stop.watch(backend.connection)
@@ -290,22 +281,22 @@ def apply_migrations(
     stop = stop or StopSignal()
     applied: list[str] = []
     with migration_lock(url, lock_timeout, stop) as lock_conn:
-        _clear_stale_yoyo_lock(lock_conn)
-        backend = _backend(url, stop)
+        clear_stale_yoyo_lock(lock_conn)
+        backend = yoyo_backend(url, stop)
         try:
-            with backend.lock(), _yoyo_output_logged():
+            with backend.lock(), yoyo_output_logged():
                 for migration_set in migration_sets(root, include_contract=include_contract):
                     pending = backend.to_apply(read_migrations(str(migration_set.directory)))
                     for migration in pending:
                         stop.check()
                         log.info("applying migration %s", migration.id)
                         try:
-                            backend.apply_migrations(_as_list(pending, [migration]))
+                            backend.apply_migrations(migration_list(pending, [migration]))
                         except Exception as exc:
                             # A statement cancelled by stop.set() fails like any other.
                             stop.check()
                             raise MigrationError(
-                                f"migration {migration.id} failed: {_first_line(exc)}"
+                                f"migration {migration.id} failed: {first_line(exc)}"
                             ) from exc
                         applied.append(migration.id)
         finally:
@@ -324,12 +315,12 @@ def applied_migration_ids(url: str) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-# --- Reading SQL for destructive statements ----------------------------------------------
+# --- Reading a migration file's statements (service.expand_only and the rollback check) ---
 
 
 @dataclass(frozen=True)
@@ -360,206 +351,6 @@ def read_statements(path: Path) -> list[Statement]:
     return statements
 
 
-_NAME = r'(?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?'
-_IF_EXISTS = r"(?:IF\s+EXISTS\s+)?"
-_DESTRUCTIVE = [
-    (
-        re.compile(
-            r"^DROP\s+(TABLE|SCHEMA|VIEW|MATERIALIZED\s+VIEW|TYPE|FUNCTION|SEQUENCE)\b", re.I
-        ),
-        "drops an object",
-    ),
-    (re.compile(r"\bDROP\s+COLUMN\b", re.I), "drops a column"),
-    (re.compile(r"\bRENAME\b", re.I), "renames an object"),
-    (
-        re.compile(r"\bALTER\s+COLUMN\s+\S+\s+(?:SET\s+DATA\s+)?TYPE\b", re.I),
-        "changes a column's type",
-    ),
-    (
-        re.compile(r"\bALTER\s+COLUMN\s+\S+\s+SET\s+NOT\s+NULL\b", re.I),
-        "makes a column NOT NULL (the previous release may write NULL)",
-    ),
-    (re.compile(r"^TRUNCATE\b", re.I), "empties a table"),
-    (re.compile(r"^DELETE\s+FROM\b", re.I), "deletes rows"),
-    (
-        re.compile(r"\bADD\s+COLUMN\b(?!.*\bDEFAULT\b).*\bNOT\s+NULL\b", re.I),
-        "adds a NOT NULL column without a default (the previous release cannot insert)",
-    ),
-]
-
-
-@dataclass(frozen=True)
-class DestructiveStatement:
-    statement: Statement
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.statement.where()}: {self.reason}: {self.statement.text[:120]}"
-
-
-def find_destructive_statements(path: Path) -> list[DestructiveStatement]:
-    """Statements that would break the previous release during a rolling upgrade."""
-    found: list[DestructiveStatement] = []
-    for statement in read_statements(path):
-        for pattern, reason in _DESTRUCTIVE:
-            if pattern.search(statement.text):
-                found.append(DestructiveStatement(statement, reason))
-                break
-    return found
-
-
-def automatic_migration_files(root: Path) -> list[Path]:
-    """Every forward file that runs at start (the expand-only policy applies to these)."""
-    return [
-        path
-        for migration_set in migration_sets(root)
-        for path in sorted(migration_set.directory.glob("*.sql"))
-        if not path.name.endswith(".rollback.sql")
-    ]
-
-
-# --- Rollback ---------------------------------------------------------------------------
-
-_DROP_TABLE = re.compile(rf"^(?:DROP\s+TABLE|TRUNCATE(?:\s+TABLE)?)\s+{_IF_EXISTS}({_NAME})", re.I)
-_DELETE = re.compile(rf"^DELETE\s+FROM\s+({_NAME})", re.I)
-_DROP_SCHEMA = re.compile(rf"^DROP\s+SCHEMA\s+{_IF_EXISTS}({_NAME})", re.I)
-_DROP_COLUMN = re.compile(
-    rf"^ALTER\s+TABLE\s+{_IF_EXISTS}(?:ONLY\s+)?({_NAME})\s+DROP\s+COLUMN\s+{_IF_EXISTS}({_NAME})",
-    re.I,
-)
-
-
-def _split_name(name: str) -> tuple[str, str]:
-    parts = [p.strip('"') for p in re.findall(r'"[^"]+"|[^.]+', name)]
-    return (parts[0], parts[1]) if len(parts) == 2 else ("public", parts[0])
-
-
-def _data_at_risk(conn: psycopg.Connection[Any], statement: Statement) -> str | None:
-    """What data this rollback statement would destroy, or None when it destroys none."""
-    text = statement.text
-    if match := _DROP_COLUMN.match(text):
-        schema, table = _split_name(match.group(1))
-        column = match.group(2).strip('"')
-        has_column = conn.execute(
-            "SELECT 1 FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s AND column_name = %s",
-            (schema, table, column),
-        ).fetchone()
-        if not has_column:
-            return None
-        count = conn.execute(
-            sql.SQL("SELECT count(*) FROM {}.{} WHERE {} IS NOT NULL").format(
-                sql.Identifier(schema), sql.Identifier(table), sql.Identifier(column)
-            )
-        ).fetchone()
-        if count and count[0]:
-            return f"column {schema}.{table}.{column} holds {count[0]} value(s)"
-        return None
-    if (match := _DROP_TABLE.match(text)) or (match := _DELETE.match(text)):
-        schema, table = _split_name(match.group(1))
-        return _rows_in(conn, schema, table)
-    if match := _DROP_SCHEMA.match(text):
-        schema = match.group(1).strip('"')
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
-            (schema,),
-        ).fetchall()
-        risks = [r for (t,) in tables if (r := _rows_in(conn, schema, t))]
-        return "; ".join(risks) or None
-    return None
-
-
-def _rows_in(conn: psycopg.Connection[Any], schema: str, table: str) -> str | None:
-    exists = conn.execute(
-        "SELECT to_regclass(format('%%I.%%I', %s::text, %s::text)) IS NOT NULL", (schema, table)
-    ).fetchone()
-    if not exists or not exists[0]:
-        return None
-    count = conn.execute(
-        sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-    ).fetchone()
-    if count and count[0]:
-        return f"table {schema}.{table} holds {count[0]} row(s)"
-    return None
-
-
-def _ordered_migrations(root: Path) -> list[tuple[str, Path]]:
-    """(id, forward file) of every known migration, in application order."""
-    return [
-        (path.name.removesuffix(".sql"), path)
-        for migration_set in migration_sets(root, include_contract=True)
-        for path in sorted(migration_set.directory.glob("*.sql"))
-        if not path.name.endswith(".rollback.sql")
-    ]
-
-
-def plan_rollback(url: str, root: Path, target: str | None) -> list[tuple[str, Path]]:
-    """The applied migrations after ``target`` (all when None), newest first."""
-    ordered = _ordered_migrations(root)
-    ids = [migration_id for migration_id, _ in ordered]
-    if target is not None and target not in ids:
-        raise UnknownMigration(f"unknown migration id {target!r}; known: {', '.join(ids)}")
-    after = ordered[ids.index(target) + 1 :] if target is not None else ordered
-    applied = applied_migration_ids(url)
-    return [item for item in reversed(after) if item[0] in applied]
-
-
-def rollback_to(
-    url: str,
-    root: Path,
-    target: str | None,
-    *,
-    force: bool = False,
-    lock_timeout: float = contract.MIGRATION_LOCK_TIMEOUT,
-) -> list[str]:
-    """Roll back every applied migration after ``target``; returns the ids rolled back.
-
-    Refuses (RollbackWouldLoseData) when a rollback statement would drop rows or values
-    that exist now, unless ``force``.
-    """
-    rolled_back: list[str] = []
-    with migration_lock(url, lock_timeout) as lock_conn:
-        _clear_stale_yoyo_lock(lock_conn)
-        plan = plan_rollback(url, root, target)
-        if not force:
-            risks: list[str] = []
-            for migration_id, forward in plan:
-                rollback_file = forward.with_name(migration_id + ".rollback.sql")
-                if not rollback_file.exists():
-                    raise MigrationError(f"migration {migration_id} has no rollback file")
-                for statement in read_statements(rollback_file):
-                    risk = _data_at_risk(lock_conn, statement)
-                    # DROP SCHEMA repeats what its tables' DROP TABLE already reported.
-                    if risk and not any(risk in seen for seen in risks):
-                        risks.append(f"{migration_id} ({statement.where()}): {risk}")
-            if risks:
-                raise RollbackWouldLoseData(
-                    "rollback refused, it would lose data: "
-                    + "; ".join(risks)
-                    + ". Back up first, then repeat with --force to accept the loss."
-                )
-        backend = _backend(url)
-        try:
-            with backend.lock(), _yoyo_output_logged():
-                for migration_id, forward in plan:
-                    migrations = read_migrations(str(forward.parent))
-                    chosen = [m for m in migrations if m.id == migration_id]
-                    log.info("rolling back migration %s", migration_id)
-                    try:
-                        backend.rollback_migrations(
-                            backend.to_rollback(_as_list(migrations, chosen))
-                        )
-                    except Exception as exc:
-                        raise MigrationError(
-                            f"rollback of {migration_id} failed: {_first_line(exc)}"
-                        ) from exc
-                    rolled_back.append(migration_id)
-        finally:
-            backend.connection.close()
-    return rolled_back
-
-
-def _as_list(template: Any, items: Sequence[Any]) -> Any:
+def migration_list(template: Any, items: Sequence[Any]) -> Any:
     """A yoyo MigrationList of ``items`` (yoyo's functions expect its own list type)."""
     return template.__class__(items)

@@ -30,7 +30,7 @@ class AppState:
     db: Database
     ib: IBPlatformHealth | None = None
     kb: Any | None = None  # service.kb.KnowledgeBaseStatus once loaded
-    # service.kb.Catalogue read right after step 6: what this replica serves, whatever
+    # service.catalogue.Catalogue read right after step 6: what this replica serves, whatever
     # version another release's replica loads into the database later.
     catalogue: Any | None = None
     licence: LicenceStatus | None = None  # once step 7 checked it

@@ -14,11 +14,10 @@ import psycopg
 import pytest
 
 from service import contract
+from service.expand_only import automatic_migration_files, find_destructive_statements
 from service.migrate import (
     CONTRACT_SET,
-    automatic_migration_files,
     expected_migration_ids,
-    find_destructive_statements,
     migration_ids,
 )
 from tests.ops.releases import (

@@ -17,7 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from service.migrate import expected_migration_ids, find_destructive_statements
+from service.expand_only import find_destructive_statements
+from service.migrate import expected_migration_ids
 from tests.ops.conftest import READY_TIMEOUT, TEST_GRACEFUL_TIMEOUT
 from tests.ops.loadbalancer import Outcome, describe_failures, load_balanced
 from tests.ops.releases import (

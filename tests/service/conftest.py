@@ -3,7 +3,9 @@ real service processes."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -25,6 +27,16 @@ from tests.service.process import (
     StartService,
     service_environment,
 )
+
+SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
+
+
+@pytest.fixture
+def kb_dir(tmp_path: Path) -> Path:
+    """A writable copy of the small fixture knowledge base."""
+    target = tmp_path / "compliance"
+    shutil.copytree(SMALL_KB, target)
+    return target
 
 
 @pytest.fixture

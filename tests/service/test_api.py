@@ -20,7 +20,8 @@ from service.auth import ApiTokens
 from service.config import load_settings
 from service.db import Database
 from service.ib import initialise_ib
-from service.kb import KnowledgeBaseError, load_knowledge_base
+from service.kb import load_knowledge_base
+from service.kb_validation import KnowledgeBaseError
 from service.state import AppState
 from tests.service.process import API_TOKEN, AUTH_HEADERS
 from tests.service.test_ib import apply_ib_migrations

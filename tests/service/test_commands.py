@@ -153,16 +153,17 @@ def test_invalid_knowledge_base_after_a_good_one_keeps_serving_the_previous(
 
 
 def test_licence_refusal_exits_77(service_env: dict[str, str]) -> None:
-    # A region (without one, step 1 refuses the configuration with 78) and a Marketplace
-    # endpoint that refuses every connection: RegisterUsage cannot accept.
+    # A region (without one, step 1 refuses the configuration with 78) and no AWS credentials
+    # anywhere: RegisterUsage cannot be called, which botocore does not retry (a refused
+    # connection it would, for half a minute; tests/service/test_license.py covers that).
     env = {
         **service_env,
         contract.ENV_MARKETPLACE_PRODUCT_CODE: "prod-code-123",
         contract.ENV_AWS_REGION: "us-east-1",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+        "AWS_CONFIG_FILE": "/nonexistent/config",
+        "AWS_EC2_METADATA_DISABLED": "true",
     }
     result = run_command([], env)
     assert result.returncode == contract.EXIT_NOPERM

@@ -1,13 +1,12 @@
-"""The compliance knowledge base: validation, the validate CLI, and loading into IB."""
+"""service/kb.py: the validate CLI and loading the knowledge base into IB (startup step 6)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,42 +14,17 @@ import asyncpg
 import pytest
 
 from service import contract
+from service.catalogue import read_catalogue
 from service.db import Database
 from service.ib import IBError, IBPlatform, initialise_ib
-from service.kb import (
-    KnowledgeBaseError,
-    load_knowledge_base,
-    read_catalogue,
-    stored_knowledge_base,
-    validate_knowledge_base,
-)
+from service.kb import load_knowledge_base, stored_knowledge_base
+from service.kb_validation import KnowledgeBaseError
+from tests.service.conftest import SMALL_KB
 from tests.service.test_ib import apply_ib_migrations
+from tests.service.test_kb_validation import edit_framework
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
 REAL_KB = ROOT / "compliance"
-
-
-@pytest.fixture
-def kb_dir(tmp_path: Path) -> Path:
-    """A writable copy of the small fixture knowledge base."""
-    target = tmp_path / "compliance"
-    shutil.copytree(SMALL_KB, target)
-    return target
-
-
-def edit_framework(kb_dir: Path, name: str, change: Callable[[dict[str, Any]], None]) -> Path:
-    path = kb_dir / "frameworks" / f"{name}.json"
-    document = json.loads(path.read_text())
-    change(document)
-    path.write_text(json.dumps(document, indent=2))
-    return path
-
-
-def problems_of(kb_dir: Path) -> tuple[str, ...]:
-    with pytest.raises(KnowledgeBaseError) as caught:
-        validate_knowledge_base(kb_dir)
-    return caught.value.problems
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -64,137 +38,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# --- Validation ---------------------------------------------------------------------------
-
-
-def test_small_fixture_is_valid_and_counted() -> None:
-    kb = validate_knowledge_base(SMALL_KB)
-    assert [f.id for f in kb.frameworks] == ["alpha", "beta", "gamma"]
-    assert len(kb.controls) == 14
-    assert kb.mapping_count == 7
-    assert len(kb.content_hash) == 64
-
-
-def test_bad_severity_names_file_record_and_allowed_values(kb_dir: Path) -> None:
-    path = edit_framework(kb_dir, "beta", lambda d: d["controls"][2].update(severity="extreme"))
-    (problem,) = problems_of(kb_dir)
-    assert problem.startswith(f'{path}: controls[2] (id "S3.1"): ')
-    assert "'severity' must be one of critical, high, medium, low, informational" in problem
-    assert "'extreme'" in problem
-
-
-def test_missing_field_is_named(kb_dir: Path) -> None:
-    path = edit_framework(kb_dir, "alpha", lambda d: d["controls"][1].pop("title"))
-    assert problems_of(kb_dir) == (f"{path}: controls[1] (id \"1.2\"): 'title' is missing",)
-
-
-def test_nested_field_problem_names_its_position(kb_dir: Path) -> None:
-    path = edit_framework(kb_dir, "gamma", lambda d: d["controls"][0]["services"].append("Not A"))
-    (problem,) = problems_of(kb_dir)
-    assert problem.startswith(f'{path}: controls[0] (id "AC-3"): services[2]: ')
-
-
-def test_broken_json_names_line_and_column(kb_dir: Path) -> None:
-    path = kb_dir / "frameworks" / "alpha.json"
-    path.write_text('{\n  "framework": {,\n')
-    problems = problems_of(kb_dir)
-    assert (
-        problems[0]
-        == f"{path}: line 2 column 17: Expecting property name enclosed in double quotes"
-    )
-
-
-def test_file_that_is_not_utf8_is_named(kb_dir: Path) -> None:
-    path = kb_dir / "frameworks" / "alpha.json"
-    path.write_bytes(b'{"framework": "\xff"}')
-    assert problems_of(kb_dir)[0].startswith(f"{path}: not UTF-8")
-
-
-def test_duplicate_control_id_points_at_the_first(kb_dir: Path) -> None:
-    def duplicate(document: dict[str, Any]) -> None:
-        document["controls"].append({**document["controls"][0], "mappings": []})
-
-    path = edit_framework(kb_dir, "gamma", duplicate)
-    assert problems_of(kb_dir) == (
-        f'{path}: controls[4] (id "AC-3"): duplicate control id, first at controls[0]',
-    )
-
-
-def test_duplicate_framework_id_across_files(kb_dir: Path) -> None:
-    copy = kb_dir / "frameworks" / "zeta.json"
-    shutil.copy(kb_dir / "frameworks" / "gamma.json", copy)
-    (problem,) = problems_of(kb_dir)
-    assert (
-        problem == f'{copy}: framework: id "gamma" is already used by {copy.parent / "gamma.json"}'
-    )
-
-
-def test_mapping_to_a_missing_control_is_named(kb_dir: Path) -> None:
-    path = edit_framework(
-        kb_dir, "beta", lambda d: d["controls"][1]["mappings"].append("alpha:9.9")
-    )
-    assert problems_of(kb_dir) == (
-        f'{path}: controls[1] (id "IAM.2"): mappings[1]: "alpha:9.9" names no control',
-    )
-
-
-def test_mapping_to_itself_is_refused(kb_dir: Path) -> None:
-    path = edit_framework(
-        kb_dir, "gamma", lambda d: d["controls"][1]["mappings"].append("gamma:AC-6")
-    )
-    assert problems_of(kb_dir) == (
-        f'{path}: controls[1] (id "AC-6"): mappings[0]: a control cannot map to itself',
-    )
-
-
-def test_every_problem_is_collected_and_the_message_counts_the_rest(kb_dir: Path) -> None:
-    edit_framework(kb_dir, "alpha", lambda d: d["controls"][0].update(severity="urgent"))
-    edit_framework(kb_dir, "beta", lambda d: d["controls"][0].pop("services"))
-    with pytest.raises(KnowledgeBaseError) as caught:
-        validate_knowledge_base(kb_dir)
-    assert len(caught.value.problems) == 2
-    assert str(caught.value).endswith("(and 1 more problem)")
-
-
-def test_missing_directory_schema_or_frameworks(tmp_path: Path, kb_dir: Path) -> None:
-    assert problems_of(tmp_path / "nowhere") == (f"{tmp_path / 'nowhere'}: not a directory",)
-    (kb_dir / "schema" / "framework.schema.json").write_text('{"type": "nonsense"}')
-    assert "not a valid JSON Schema" in problems_of(kb_dir)[0]
-    (kb_dir / "schema" / "framework.schema.json").unlink()
-    assert "framework.schema.json: cannot be read" in problems_of(kb_dir)[0]
-    empty = tmp_path / "empty"
-    (empty / "frameworks").mkdir(parents=True)
-    shutil.copytree(SMALL_KB / "schema", empty / "schema")
-    assert problems_of(empty) == (f"{empty / 'frameworks'}: no framework files (*.json)",)
-
-
-def test_content_hash_follows_the_content_only(kb_dir: Path) -> None:
-    first = validate_knowledge_base(kb_dir).content_hash
-    assert validate_knowledge_base(SMALL_KB).content_hash == first  # location does not count
-    edit_framework(kb_dir, "gamma", lambda d: d["controls"][3].update(title="Changed title"))
-    assert validate_knowledge_base(kb_dir).content_hash != first
-
-
-# --- The shipped knowledge base -------------------------------------------------------------
-
-
-def test_shipped_knowledge_base_is_valid_and_large_enough() -> None:
-    """The data baked into the image: >= 3 frameworks, >= 150 controls, every mapping resolves."""
-    kb = validate_knowledge_base(REAL_KB)
-    assert len(kb.frameworks) >= 3
-    assert len(kb.controls) >= 150
-    assert kb.mapping_count > 0
-    mapped = {c.framework for c in kb.controls if c.mappings}
-    assert len(mapped) >= 2, "mappings should connect the frameworks"
+# --- The validate CLI ------------------------------------------------------------------------
 
 
 def test_cli_accepts_the_shipped_knowledge_base() -> None:
     result = run_cli("validate")
     assert result.returncode == contract.EXIT_OK, result.stderr
     assert "valid:" in result.stdout
-
-
-# --- The validate CLI ------------------------------------------------------------------------
 
 
 def test_cli_accepts_a_valid_directory() -> None:
@@ -324,6 +174,51 @@ async def test_second_start_skips_unchanged_kb(db: Database, kb_dir: Path) -> No
     assert [tuple(r) for r in rows_after] == [tuple(r) for r in rows_before]
 
 
+class OpenedFiles:
+    """The files this process opens while recording, from the interpreter's own audit events
+    (PEP 578: every ``open()`` raises one, pathlib's included), not a patch of our code."""
+
+    def __init__(self) -> None:
+        self.recording: list[Path] | None = None
+        sys.addaudithook(self._on_event)  # hooks cannot be removed: one per test process
+
+    def _on_event(self, event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and self.recording is not None and isinstance(args[0], str | Path):
+            self.recording.append(Path(args[0]))
+
+    @contextmanager
+    def record(self) -> Iterator[list[Path]]:
+        opened: list[Path] = []
+        self.recording = opened
+        try:
+            yield opened
+        finally:
+            self.recording = None
+
+
+@pytest.fixture(scope="session")
+def opened_files() -> OpenedFiles:
+    return OpenedFiles()
+
+
+@pytest.mark.anyio
+async def test_a_load_reads_each_file_once(
+    db: Database, kb_dir: Path, opened_files: OpenedFiles
+) -> None:
+    """What is hashed is what is validated: one read per file, on a first load and a restart."""
+    frameworks = kb_dir / "frameworks"
+    files = [kb_dir / "schema" / "framework.schema.json"]
+    files += [frameworks / f"{name}.json" for name in ("alpha", "beta", "gamma")]
+    with opened_files.record() as opened:
+        first = await load_knowledge_base(db, kb_dir)
+    assert first.reloaded
+    assert Counter(p for p in opened if p in files) == Counter(files)
+    with opened_files.record() as opened:
+        again = await load_knowledge_base(db, kb_dir)
+    assert not again.reloaded
+    assert Counter(p for p in opened if p in files) == Counter(files)
+
+
 @pytest.mark.anyio
 async def test_changed_file_is_reloaded_on_the_next_start(
     db: Database, ib: IBPlatform, kb_dir: Path
@@ -399,24 +294,6 @@ async def test_shipped_knowledge_base_loads(db: Database, ib: IBPlatform) -> Non
     async with db.connection() as conn:
         stored = await conn.fetchval("SELECT count(*) FROM ib.relations WHERE kind = 'maps_to'")
     assert stored == status.mappings
-
-
-def test_schema_with_a_recursive_reference_still_validates(kb_dir: Path) -> None:
-    """Inlining $defs for speed must leave a self-referencing definition working."""
-    schema_path = kb_dir / "schema" / "framework.schema.json"
-    schema = json.loads(schema_path.read_text())
-    schema["$defs"]["note"] = {
-        "type": "object",
-        "properties": {"text": {"type": "string"}, "reply": {"$ref": "#/$defs/note"}},
-        "additionalProperties": False,
-    }
-    schema["properties"]["note"] = {"$ref": "#/$defs/note"}
-    schema_path.write_text(json.dumps(schema))
-    path = edit_framework(
-        kb_dir, "alpha", lambda d: d.update(note={"text": "a", "reply": {"reply": {"text": 5}}})
-    )
-    (problem,) = problems_of(kb_dir)
-    assert problem == f"{path}: note: reply.reply.text: 5 is not of type 'string'"
 
 
 @pytest.mark.anyio

@@ -2,7 +2,8 @@
 
 Each case is a shipped control with one thing broken (or nothing): the fast acceptor must
 say "valid" exactly when jsonschema finds no error. A schema with a keyword whose meaning
-differs between drafts gets no acceptor, and service.kb then checks with jsonschema alone.
+differs between drafts gets no acceptor, and service.kb_validation then checks with
+jsonschema alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from service import kb, kb_fast
+from service import kb_fast, kb_validation
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "compliance" / "schema" / "framework.schema.json").read_text())
@@ -63,7 +64,7 @@ VALID_UNDER_THE_SCHEMA = {"unchanged", "a lone surrogate in a title", "a NUL in 
 
 @pytest.fixture(scope="module")
 def acceptor() -> Callable[[Any], bool]:
-    accepts = kb_fast.compile_acceptor(kb._inline_local_refs(SCHEMA))
+    accepts = kb_fast.compile_acceptor(kb_validation._inline_local_refs(SCHEMA))
     assert accepts is not None, "the shipped schema must get the fast path"
     return accepts
 
@@ -117,8 +118,8 @@ def test_invalid_files_still_get_every_problem_named(tmp_path: Path) -> None:
     document["controls"][0]["severity"] = "urgent"
     document["controls"][1].pop("title")
     (target / "frameworks" / "cis-aws-v3.json").write_text(json.dumps(document))
-    with pytest.raises(kb.KnowledgeBaseError) as caught:
-        kb.validate_knowledge_base(target)
+    with pytest.raises(kb_validation.KnowledgeBaseError) as caught:
+        kb_validation.validate_knowledge_base(target)
     text = "\n".join(caught.value.problems)
     assert "must be one of critical, high, medium, low, informational; got 'urgent'" in text
     assert "'title' is missing" in text

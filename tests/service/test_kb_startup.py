@@ -156,7 +156,7 @@ def test_a_first_load_the_database_refuses_ends_with_a_named_exit_code(
 
 
 def test_a_deeply_nested_or_self_mapping_file_is_a_named_validation_error(tmp_path: Path) -> None:
-    from service.kb import KnowledgeBaseError, validate_knowledge_base
+    from service.kb_validation import KnowledgeBaseError, validate_knowledge_base
 
     kb_dir = tmp_path / "compliance"
     shutil.copytree(SMALL_KB, kb_dir)

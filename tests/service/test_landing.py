@@ -14,7 +14,8 @@ from service.app import create_app
 from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
 from service.db import Database
 from service.ib import initialise_ib
-from service.kb import default_directory, load_knowledge_base, validate_knowledge_base
+from service.kb import default_directory, load_knowledge_base
+from service.kb_validation import validate_knowledge_base
 from service.migrate import apply_migrations, expected_migration_ids
 from service.state import AppState
 from tests.service import browser

@@ -99,14 +99,6 @@ class Settings:
     aws_region: str | None = TASK_REGION
 
 
-class RecordedSleeps:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
 @pytest.mark.anyio
 async def test_unset_product_code_turns_licensing_off_without_calling_aws(
     endpoint: RegisterUsageEndpoint, caplog: pytest.LogCaptureFixture
@@ -140,27 +132,38 @@ async def test_register_usage_once_in_the_task_region(endpoint: RegisterUsageEnd
     assert status.status == "pass"
 
 
+def retry_delays(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The delays botocore's standard retry mode chose, from its own log."""
+    prefix = "Retry needed, retrying request after delay of: "
+    return [
+        float(record.getMessage().removeprefix(prefix))
+        for record in caplog.records
+        if record.name == "botocore.retries.standard" and record.getMessage().startswith(prefix)
+    ]
+
+
 @pytest.mark.anyio
 async def test_throttling_is_retried_with_growing_backoff(
-    endpoint: RegisterUsageEndpoint,
+    endpoint: RegisterUsageEndpoint, caplog: pytest.LogCaptureFixture
 ) -> None:
-    endpoint.script = [THROTTLED, THROTTLED, THROTTLED]
-    sleeps = RecordedSleeps()
+    endpoint.script = [THROTTLED, THROTTLED]
 
-    status = await check_licence(Settings(), first_backoff=1.0, max_backoff=3.0, sleep=sleeps)
+    with caplog.at_level(logging.DEBUG, logger="botocore.retries.standard"):
+        status = await check_licence(Settings())
 
-    assert status.attempts == 4
-    assert len(endpoint.requests) == 4
-    assert len(sleeps.delays) == 3
-    # Full jitter: each delay is at most the capped exponential bound 1, 2, 3 (capped).
-    assert all(0 <= delay <= bound for delay, bound in zip(sleeps.delays, (1, 2, 3), strict=True))
+    assert status.attempts == 3
+    assert len(endpoint.requests) == 3
+    delays = retry_delays(caplog)
+    assert len(delays) == 2
+    # Full jitter: each delay is at most the exponential bound 1, then 2 seconds.
+    assert all(0 <= delay <= bound for delay, bound in zip(delays, (1, 2), strict=True))
 
 
 @pytest.mark.anyio
 async def test_throttling_that_never_ends_is_a_refusal(endpoint: RegisterUsageEndpoint) -> None:
     endpoint.script = [THROTTLED] * 10
     with pytest.raises(LicenceError, match="still throttled after 3 attempts") as caught:
-        await check_licence(Settings(), max_attempts=3, sleep=RecordedSleeps())
+        await check_licence(Settings(), max_attempts=3)
     assert len(endpoint.requests) == 3
     assert caught.value.aws_code == "ThrottlingException"
 
@@ -176,7 +179,7 @@ async def test_any_other_error_refuses_with_aws_reason_and_no_retry(
 ) -> None:
     endpoint.script = [answer]
     with pytest.raises(LicenceError) as caught:
-        await check_licence(Settings(), sleep=RecordedSleeps())
+        await check_licence(Settings())
     code, message = answer[1]["__type"], answer[1]["message"]
     assert caught.value.aws_code == code
     assert f"{code}: {message}" in str(caught.value)
@@ -189,8 +192,9 @@ async def test_unreachable_endpoint_is_a_refusal(
     endpoint: RegisterUsageEndpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    # A refused connection is retried like throttling; two attempts keep the wait short.
     with pytest.raises(LicenceError, match="could not be called"):
-        await check_licence(Settings())
+        await check_licence(Settings(), max_attempts=2)
 
 
 @pytest.mark.anyio

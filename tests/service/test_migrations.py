@@ -10,22 +10,19 @@ import pytest
 
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
+from service.expand_only import automatic_migration_files, find_destructive_statements
 from service.migrate import (
     ADVISORY_LOCK_KEY,
     AUTOMATIC_SETS,
     MIGRATION_TABLE,
     MigrationError,
     MigrationLockTimeout,
-    RollbackWouldLoseData,
-    UnknownMigration,
     applied_migration_ids,
     apply_migrations,
-    automatic_migration_files,
     expected_migration_ids,
-    find_destructive_statements,
     migration_ids,
-    rollback_to,
 )
+from service.rollback import RollbackWouldLoseData, UnknownMigration, rollback_to
 from tests.service.process import copy_migrations, log_records, run_command, service_environment
 
 ROOT = DEFAULT_MIGRATIONS_DIR

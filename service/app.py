@@ -17,7 +17,7 @@ from service import api, assessments, contract, health, landing
 from service.auth import BearerAuthMiddleware
 from service.db import UNAVAILABLE_ERRORS, describe_error
 from service.guards import RequestGuardMiddleware
-from service.kb import SCHEMA_FILE
+from service.kb_validation import SCHEMA_FILE
 from service.logs import RequestIdMiddleware
 from service.openapi import PROBE_PATHS, OpenAPIGenerator, kb_schemas
 from service.secrets import SecretError

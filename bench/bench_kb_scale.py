@@ -13,8 +13,9 @@ is served by ``python -m service`` from ``COMPLIANCE_DIR`` on a scratch database
   run; the issue's goal: at 10x every KB route within 1.5x of /health's.
 At the largest scale it also writes (POST /api/v1/assessments at 20 connections) so that the
 peak RSS covers reads and writes: the task-size figures of docs/performance.md.
-When ``APP_SECRET`` is set, the service gets it and every request carries it as a Bearer
-token. The machine is shared: compare ratios within a run, not seconds across runs.
+When ``APP_SECRET`` is set, the service gets it, otherwise the test suite's token; every
+request carries the service's as a Bearer token. The machine is shared: compare ratios
+within a run, not seconds across runs.
 """
 
 from __future__ import annotations
@@ -74,11 +75,9 @@ def _percentile(out: str, label: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def wrk(url: str, seconds: int, script: Path | None = None) -> Wrk:
-    secret = os.environ.get(contract.ENV_APP_SECRET)
+def wrk(url: str, seconds: int, token: str, script: Path | None = None) -> Wrk:
     cmd = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
-    if secret:
-        cmd += ["-H", f"Authorization: Bearer {secret}"]
+    cmd += ["-H", f"Authorization: Bearer {token}"]
     if script is not None:
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -158,6 +157,9 @@ def one_scale(scale: int, admin: str, seconds: int, writes: bool) -> list[float]
             secret = os.environ.get(contract.ENV_APP_SECRET)
             if secret:
                 env[contract.ENV_APP_SECRET] = secret
+            # The token the service was given, the caller's or the suite's default: without
+            # it every /api/ request is a 401 and wrk measures nothing.
+            token = env[contract.ENV_APP_SECRET]
             first, to_ready = timed_start(env, contract.READY_PATH)
             load_ms = step_ms(first, "load knowledge base")
             first.stop()
@@ -176,8 +178,8 @@ def one_scale(scale: int, admin: str, seconds: int, writes: bool) -> list[float]
                     service.get(path, timeout=300).raise_for_status()
                 ratios = []
                 for name, path in ROUTES.items():
-                    health = wrk(service.url + contract.HEALTH_PATH, seconds)
-                    got = wrk(service.url + path, seconds)
+                    health = wrk(service.url + contract.HEALTH_PATH, seconds, token)
+                    got = wrk(service.url + path, seconds, token)
                     ratio = got.p99_ms / health.p99_ms
                     ratios.append(ratio)
                     print(
@@ -187,8 +189,8 @@ def one_scale(scale: int, admin: str, seconds: int, writes: bool) -> list[float]
                     )
                 varied = Path(tmp) / "varied.lua"
                 varied.write_text(varied_search_lua(kb_dir), encoding="ascii")
-                health = wrk(service.url + contract.HEALTH_PATH, seconds)
-                got = wrk(service.url + "/", seconds, varied)
+                health = wrk(service.url + contract.HEALTH_PATH, seconds, token)
+                got = wrk(service.url + "/", seconds, token, varied)
                 ratio = got.p99_ms / health.p99_ms
                 ratios.append(ratio)
                 print(
@@ -199,7 +201,7 @@ def one_scale(scale: int, admin: str, seconds: int, writes: bool) -> list[float]
                 if writes:
                     script = Path(tmp) / "write.lua"
                     script.write_text(WRITE_LUA, encoding="ascii")
-                    got = wrk(service.url + "/api/v1/assessments", seconds, script)
+                    got = wrk(service.url + "/api/v1/assessments", seconds, token, script)
                     print(
                         f"      {'write (POST)':22} p50 {got.p50_ms:6.2f} ms  p99 "
                         f"{got.p99_ms:6.2f} ms  {got.rate:6.0f} req/s"

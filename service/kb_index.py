@@ -16,7 +16,8 @@ own positions only: all in C but the page. Results are positions in publisher or
 the scan gave them. An index belongs to one immutable catalogue, so the answers to the
 last CACHED_QUERIES distinct queries are kept: a query repeated (a UI's default listing, a
 popular search) costs one dictionary lookup. bench/bench_kb_scale.py measures a search
-repeated and searches that all differ.
+repeated and searches that all differ. The price is the build, one pass over every key
+and title at startup (pin_catalogue): 0.02 s CPU at 10x, about 0.6 s at 100x.
 """
 
 from __future__ import annotations
@@ -80,14 +81,19 @@ class Matches(Sequence[int]):
     """The positions of the bits of ``mask``, in ascending order, read only as far as asked.
 
     ``len`` counts the bits in C; a slice finds its first position by counting whole
-    chunks, so a page costs its own length and not the number of matches before it.
+    chunks, so a page costs its own length and not the number of matches before it. The
+    kept answers are these: one bit per control, where a tuple of positions would hold
+    8 bytes per match (1024 answers of 24,200 matches, 200 MB at 100x).
     """
 
-    __slots__ = ("_count", "_mask")
+    __slots__ = ("_count", "_mask", "_page", "_page_bounds")
 
     def __init__(self, mask: int) -> None:
         self._mask = mask
         self._count = mask.bit_count()
+        # The last page read: a kept answer asked again (a UI's first page) is not re-read.
+        self._page_bounds = (0, 0)
+        self._page: tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return self._count
@@ -106,7 +112,9 @@ class Matches(Sequence[int]):
             start, stop, step = item.indices(self._count)
             if step != 1:
                 return list(self)[item]
-            return self._select(start, stop)
+            if (start, stop) != self._page_bounds:
+                self._page, self._page_bounds = tuple(self._select(start, stop)), (start, stop)
+            return self._page
         position = range(self._count)[item]  # IndexError, negative indexes, as a list does
         return self._select(position, position + 1)[0]
 

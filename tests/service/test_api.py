@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import urllib.parse
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +16,15 @@ import pytest
 import referencing
 import referencing.jsonschema
 
-from service.api import MAX_LIMIT
+from bench.synthetic_kb import write_kb
+from service.api import MAX_LIMIT, MAX_TEXT_LENGTH
 from service.app import create_app
 from service.auth import ApiTokens
 from service.config import load_settings
 from service.db import Database
 from service.ib import initialise_ib
 from service.kb import load_knowledge_base
-from service.kb_validation import KnowledgeBaseError
+from service.kb_validation import KnowledgeBase, KnowledgeBaseError, validate_knowledge_base
 from service.state import AppState
 from tests.service.process import API_TOKEN, AUTH_HEADERS
 from tests.service.test_ib import apply_ib_migrations
@@ -140,6 +143,191 @@ async def test_controls_search_on_id_and_title_ignoring_case(client: httpx.Async
     assert await control_ids(client, "q=no+such+words") == []
     assert await control_ids(client, "q=%25") == []  # a LIKE wildcard is plain text
     assert len(await control_ids(client, "q=")) == ALL_CONTROLS  # empty means no filter
+
+
+# --- Search on a generated knowledge base ------------------------------------------------------
+
+# Titles given to a few controls of the generated knowledge base: text that lower-cases in
+# surprising ways (İ becomes two characters, the Kelvin sign a Latin k), combining marks,
+# ligatures, full-width letters and the metacharacters of regular expressions and LIKE.
+UNUSUAL_TITLES = (
+    "İSTANBUL Straße STRASSE ẞ",
+    "\u03a3\u038a\u03a3\u03a5\u03a6\u039f\u03a3 \u03c3\u03af\u03c3\u03c5\u03c6\u03bf\u03c2 \u03c2",
+    "Kelvin \u212a and Ohm \u2126",
+    "ﬃ ligature, \uff21\uff37\uff33 full width",
+    "café cafe\u0301 🔒 lock",
+    "100% of a_b [x] (y) .* ^$ | \\d+ ? {2} ' \" ;--",
+)
+
+
+@pytest.fixture
+def generated_kb(tmp_path: Path) -> KnowledgeBase:
+    """The shipped knowledge base twice over (bench/synthetic_kb.py), some titles unusual."""
+    directory = tmp_path / "kb"
+    write_kb(2, directory)
+    path = sorted((directory / "frameworks").glob("*.json"))[0]
+    document = json.loads(path.read_text(encoding="utf-8"))
+    for control, title in zip(
+        document["controls"][-len(UNUSUAL_TITLES) :], UNUSUAL_TITLES, strict=True
+    ):
+        control["title"] = title
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return validate_knowledge_base(directory)
+
+
+@pytest.fixture
+async def generated_client(
+    database_url: str, generated_kb: KnowledgeBase
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app serving ``generated_kb`` from a real database, read back through IB."""
+    apply_ib_migrations(database_url)
+    db = Database.from_url(database_url)
+    await db.open()
+    try:
+        ib = await initialise_ib(db)
+        state = AppState(
+            tokens=ApiTokens(API_TOKEN),
+            settings=load_settings({"DATABASE_URL": database_url}),
+            db=db,
+            ib=ib,
+            kb=await load_knowledge_base(db, generated_kb.directory, ib=ib),
+            migrations_at_head=True,
+        )
+        transport = httpx.ASGITransport(app=create_app(state))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://co.test", headers=AUTH_HEADERS
+        ) as http:
+            yield http
+    finally:
+        await db.close()
+
+
+def scan(
+    kb: KnowledgeBase, text: str | None, framework: str | None = None, service: str | None = None
+) -> list[str]:
+    """What the API must answer: every control, in file order, tested one by one."""
+    needle = text.lower() if text else None
+    return [
+        c.key
+        for c in kb.controls
+        if (framework is None or c.framework == framework)
+        and (service is None or service in c.services)
+        and (needle is None or needle in c.key.lower() or needle in c.title.lower())
+    ]
+
+
+async def every_page(client: httpx.AsyncClient, query: str) -> list[str]:
+    """The ids of all pages of a listing, checking that each page gives the same total."""
+    ids: list[str] = []
+    total = None
+    while total is None or len(ids) < total:
+        body = await get_json(
+            client, f"/api/v1/controls?{query}&limit={MAX_LIMIT}&offset={len(ids)}"
+        )
+        assert total is None or body["total"] == total, query
+        total = body["total"]
+        if not body["items"]:
+            break
+        ids.extend(item["id"] for item in body["items"])
+    assert len(ids) == total, query
+    return ids
+
+
+@pytest.mark.anyio
+async def test_search_answers_what_a_scan_of_every_control_finds(
+    generated_client: httpx.AsyncClient, generated_kb: KnowledgeBase
+) -> None:
+    rng = random.Random(18)
+    fields = [f for c in generated_kb.controls for f in (c.key, c.title)]
+    needles: set[str] = set()
+    while len(needles) < 80:
+        field = rng.choice(fields)
+        start = rng.randrange(len(field))
+        needle = field[start : start + rng.randint(1, 10)]
+        needles.add(needle.upper() if rng.random() < 0.3 else needle)
+    frameworks = sorted({c.framework for c in generated_kb.controls})
+    services = sorted({s for c in generated_kb.controls for s in c.services})
+    for n, needle in enumerate(sorted(needles)):
+        query = urllib.parse.urlencode({"q": needle})
+        assert await every_page(generated_client, query) == scan(generated_kb, needle), needle
+        if n % 5 == 0:  # with each filter as well
+            framework, service = rng.choice(frameworks), rng.choice(services)
+            both = f"{query}&framework={framework}&service={service}"
+            expected = scan(generated_kb, needle, framework, service)
+            assert await every_page(generated_client, both) == expected, both
+
+
+# Raw values of q as a client may send them. Each is answered 400 or with what a scan finds
+# for the value as decoded (percent-decoding, "+" a space, bad UTF-8 replaced by U+FFFD).
+HOSTILE_SEARCHES = (
+    "x" * MAX_TEXT_LENGTH,
+    "x" * (MAX_TEXT_LENGTH + 1),
+    "%C3%A9" * MAX_TEXT_LENGTH,  # 200 characters, 400 bytes
+    "%00",
+    "iam%00",
+    "%ED%A0%80",  # a UTF-16 surrogate, encoded: not UTF-8
+    "%ED%A0%80%ED%B0%80",
+    "%FF",
+    "%C0%AF",  # an overlong "/"
+    "%F4%90%80%80",  # beyond U+10FFFF
+    "%25",
+    "%25%25",
+    "_",
+    "a_b",
+    "100%25",
+    ".*",
+    "[x]",
+    "(y)",
+    "%5C%5Cd%2B",
+    "^$",
+    "|",
+    "?",
+    "{2}",
+    "'",
+    "%22",
+    ";--",
+    "+",
+    "%2B",
+    "%20%20",
+    "%09",
+    "%0A",
+    "ROOT",
+    "%C4%B0",  # İ: lower-cases to i and a combining dot
+    "i%CC%87",
+    "%C3%9F",  # ß
+    "%E1%BA%9E",  # ẞ
+    "STRASSE",
+    "%CF%82",  # final sigma
+    "%CE%A3",
+    "%E2%84%AA",  # the Kelvin sign: lower-cases to k
+    "kelvin",
+    "%EF%AC%83",  # the ffi ligature
+    "ffi",
+    "%EF%BC%A1%EF%BC%B7%EF%BC%B3",  # full-width AWS
+    "cafe%CC%81",
+    "caf%C3%A9",
+    "%F0%9F%94%92",  # an emoji
+    "",
+)
+
+
+@pytest.mark.anyio
+async def test_hostile_searches_get_400_or_what_a_scan_finds(
+    generated_client: httpx.AsyncClient, generated_kb: KnowledgeBase
+) -> None:
+    for raw in HOSTILE_SEARCHES:
+        decoded = urllib.parse.unquote_plus(raw, errors="replace")
+        response = await generated_client.get(f"/api/v1/controls?q={raw}&limit={MAX_LIMIT}")
+        if len(decoded) > MAX_TEXT_LENGTH or "\0" in decoded:
+            assert response.status_code == 400, raw
+            assert response.json()["error"].startswith("q:"), raw
+            continue
+        assert response.status_code == 200, (raw, response.text)
+        expected = scan(generated_kb, decoded)
+        assert response.json()["total"] == len(expected), raw
+        assert [item["id"] for item in response.json()["items"]] == expected[:MAX_LIMIT], raw
+    found = await get_json(generated_client, "/api/v1/controls?q=%E2%84%AA")
+    assert found["total"] > 0  # the Kelvin sign finds a k, as str.lower() says
 
 
 # --- Controls: pagination -----------------------------------------------------------------

@@ -183,7 +183,13 @@ def build_alb_stack() -> Template:
     # name never matches it); the customer points that name at LoadBalancerDnsName.
     https_url = Sub(f"https://${{{PARAM_DOMAIN_NAME}}}")
     http_url = Sub("http://${LoadBalancer.DNSName}")
-    t.add_output(Output(OUTPUT_DNS_NAME, Value=GetAtt("LoadBalancer", "DNSName")))
+    t.add_output(
+        Output(
+            OUTPUT_DNS_NAME,
+            Value=GetAtt("LoadBalancer", "DNSName"),
+            Description="DNS name of the load balancer (a custom domain points here)",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_SERVICE_URL,
@@ -191,15 +197,48 @@ def build_alb_stack() -> Template:
             Description="Where the service answers",
         )
     )
-    t.add_output(Output(OUTPUT_LOAD_BALANCER_ARN, Value=Ref("LoadBalancer")))
-    t.add_output(Output(OUTPUT_HTTP_LISTENER, Condition=NO_CERTIFICATE, Value=Ref("HttpListener")))
-    t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=Ref("LoadBalancerSecurityGroup")))
-    t.add_output(Output(OUTPUT_TARGET_GROUP, Value=Ref("TargetGroup")))
     t.add_output(
-        Output(OUTPUT_LOAD_BALANCER_FULL_NAME, Value=GetAtt("LoadBalancer", "LoadBalancerFullName"))
+        Output(
+            OUTPUT_LOAD_BALANCER_ARN,
+            Value=Ref("LoadBalancer"),
+            Description="The load balancer (its deletion protection is set by the ECS stack)",
+        )
     )
     t.add_output(
-        Output(OUTPUT_TARGET_GROUP_FULL_NAME, Value=GetAtt("TargetGroup", "TargetGroupFullName"))
+        Output(
+            OUTPUT_HTTP_LISTENER,
+            Condition=NO_CERTIFICATE,
+            Value=Ref("HttpListener"),
+            Description="Port 80 listener without a certificate: the CloudFront origin's",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_SECURITY_GROUP,
+            Value=Ref("LoadBalancerSecurityGroup"),
+            Description="Security group of the load balancer",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_TARGET_GROUP,
+            Value=Ref("TargetGroup"),
+            Description="Target group the ECS service registers its tasks in",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_LOAD_BALANCER_FULL_NAME,
+            Value=GetAtt("LoadBalancer", "LoadBalancerFullName"),
+            Description="app/NAME/ID, the load balancer's CloudWatch metric dimension",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_TARGET_GROUP_FULL_NAME,
+            Value=GetAtt("TargetGroup", "TargetGroupFullName"),
+            Description="targetgroup/NAME/ID, the target group's CloudWatch metric dimension",
+        )
     )
     return t
 

@@ -197,12 +197,30 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
     )
     _add_helper_resources(t)
 
-    t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
-    t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name")))
-    t.add_output(Output(OUTPUT_TASK_DEFINITION, Value=Ref("TaskDefinition")))
-    t.add_output(Output(OUTPUT_APP_SECRET, Value=Ref("AppSecret")))
-    t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup")))
-    t.add_output(Output(OUTPUT_TASK_SECURITY_GROUP, Value=GetAtt("TaskSecurityGroup", "GroupId")))
+    t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster"), Description="ECS cluster"))
+    t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name"), Description="ECS service"))
+    t.add_output(
+        Output(
+            OUTPUT_TASK_DEFINITION,
+            Value=Ref("TaskDefinition"),
+            Description="The task definition revision the service runs",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_APP_SECRET,
+            Value=Ref("AppSecret"),
+            Description="The application secret (its value is the API token)",
+        )
+    )
+    t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup"), Description="Service logs"))
+    t.add_output(
+        Output(
+            OUTPUT_TASK_SECURITY_GROUP,
+            Value=GetAtt("TaskSecurityGroup", "GroupId"),
+            Description="Security group of the tasks",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_ALARM_TOPIC,

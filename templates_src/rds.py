@@ -152,9 +152,23 @@ def build_rds_stack() -> Template:
     def either(attribute: str) -> If:
         return If(SNAPSHOT, GetAtt("Database", attribute), GetAtt("TrialDatabase", attribute))
 
-    t.add_output(Output(OUTPUT_ENDPOINT_ADDRESS, Value=either("Endpoint.Address")))
-    t.add_output(Output(OUTPUT_ENDPOINT_PORT, Value=either("Endpoint.Port")))
-    t.add_output(Output(OUTPUT_DB_NAME, Value=contract.DB_DEFAULT_NAME))
+    t.add_output(
+        Output(
+            OUTPUT_ENDPOINT_ADDRESS,
+            Value=either("Endpoint.Address"),
+            Description="Database host",
+        )
+    )
+    t.add_output(
+        Output(OUTPUT_ENDPOINT_PORT, Value=either("Endpoint.Port"), Description="Database port")
+    )
+    t.add_output(
+        Output(
+            OUTPUT_DB_NAME,
+            Value=contract.DB_DEFAULT_NAME,
+            Description="Name of the application database",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_SECRET_ARN,
@@ -162,10 +176,26 @@ def build_rds_stack() -> Template:
             Description="RDS-managed secret with the master username and password",
         )
     )
-    t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=GetAtt("DatabaseSecurityGroup", "GroupId")))
-    t.add_output(Output(OUTPUT_KEY_ARN, Value=GetAtt("DataKey", "Arn")))
     t.add_output(
-        Output(OUTPUT_INSTANCE_ID, Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")))
+        Output(
+            OUTPUT_SECURITY_GROUP,
+            Value=GetAtt("DatabaseSecurityGroup", "GroupId"),
+            Description="Security group of the database",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_KEY_ARN,
+            Value=GetAtt("DataKey", "Arn"),
+            Description="Customer-managed KMS key of the database, its secret and the logs",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_INSTANCE_ID,
+            Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")),
+            Description="Identifier of the database instance",
+        )
     )
     add_permissions_boundary(t, group=GROUP)
     return t

@@ -209,7 +209,13 @@ def build_vpc_stack() -> Template:
     _add_flow_logs(t)
 
     t.add_output(Output(OUTPUT_VPC_ID, Value=Ref("Vpc"), Description="The VPC"))
-    t.add_output(Output(OUTPUT_VPC_CIDR, Value=GetAtt("Vpc", "CidrBlock")))
+    t.add_output(
+        Output(
+            OUTPUT_VPC_CIDR,
+            Value=GetAtt("Vpc", "CidrBlock"),
+            Description="Address range of the VPC",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_PUBLIC_SUBNETS,

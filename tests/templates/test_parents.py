@@ -380,3 +380,15 @@ def test_a_narrower_ingress_cidr_without_a_certificate_is_refused_not_ignored(
     rule = quickstart_t["Rules"]["IngressCidrNeedsCertificate"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}
     assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "IngressCidr"}, "0.0.0.0/0"]}
+
+
+def test_every_child_output_says_what_it_is(children: dict[str, Doc]) -> None:
+    # A child's outputs are half its interface: the console lists them with their
+    # descriptions, and a reader of the parent's wiring meets them there first.
+    missing = [
+        f"{name}.{output}"
+        for name, child in children.items()
+        for output, body in child["Outputs"].items()
+        if not str(body.get("Description", "")).strip()
+    ]
+    assert missing == []

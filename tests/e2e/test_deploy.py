@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-import build_templates
 from service import contract
+from templates_src import update_check
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
 from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
 
@@ -416,7 +416,7 @@ RELEASE_BEFORE_CLOUDFRONT = "893980c"
 def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
     aws: str, cfn: Any, published: Published
 ) -> None:
-    earlier = build_templates.read_earlier_build(RELEASE_BEFORE_CLOUDFRONT)
+    earlier = update_check.read_earlier_build(RELEASE_BEFORE_CLOUDFRONT)
     base = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/earlier/"
     s3 = client("s3", aws)
     for path, text in earlier.items():

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 import build_templates
-from templates_src import diagram, inventory
+from templates_src import diagram, inventory, reports
 from templates_src.diagram import GLUE_TYPES, PNG_SIZE, png_dimensions
 from tests.templates.cfn import Doc
 
 ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
-PRODUCTION_GIVEN = {"CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"]}
+PRODUCTION_GIVEN = {"CertificateArn": reports.SAMPLE_VALUES["CertificateArn"]}
 
 
 def svg_words(path: Path) -> set[str]:

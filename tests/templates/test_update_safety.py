@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import build_templates
-from templates_src import update_safety
+from templates_src import reports, update_check, update_safety
 from templates_src.update_safety import TemplateSet, compare_sets
 
 #: out/ of release N: the commit this work started from.
@@ -66,13 +66,13 @@ def test_a_new_vpc_cidr_would_move_the_database_and_is_unsafe(
     # modelled by comparing a build with itself under two parameter files.
     out_dir = tmp_path / "out"
     assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
-    earlier = build_templates.read_earlier_build(str(out_dir))
+    earlier = update_check.read_earlier_build(str(out_dir))
     sets = {
-        name: build_templates._template_set(name, earlier, "test")
+        name: update_check.template_set(name, earlier, "test")
         for name in ("cloud-optimizer-production",)
     }
     base = {
-        "CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"],
+        "CertificateArn": reports.SAMPLE_VALUES["CertificateArn"],
         "DomainName": "co.example.com",
     }
     changes = compare_sets(
@@ -99,9 +99,9 @@ def test_moving_to_an_existing_vpc_deletes_the_vpc_stack_with_its_log_group(
     )
     out_dir = tmp_path / "out"
     assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
-    earlier = build_templates.read_earlier_build(str(out_dir))
-    trial = build_templates._template_set("cloud-optimizer-quickstart", earlier, "test")
-    given = build_templates._stack_parameters(parameters)
+    earlier = update_check.read_earlier_build(str(out_dir))
+    trial = update_check.template_set("cloud-optimizer-quickstart", earlier, "test")
+    given = reports.stack_parameters(parameters)
     changes = compare_sets(trial, trial, {}, given)
     deleted = {c.logical_id: c for c in changes if c.action == "delete"}
     assert deleted["FlowLogGroup"].stack.endswith("/VpcStack")
@@ -195,10 +195,10 @@ def test_adding_a_certificate_to_the_trial_deletes_the_cloudfront_stack_and_noth
 ) -> None:
     out_dir = tmp_path / "out"
     assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
-    earlier = build_templates.read_earlier_build(str(out_dir))
-    trial = build_templates._template_set("cloud-optimizer-quickstart", earlier, "test")
+    earlier = update_check.read_earlier_build(str(out_dir))
+    trial = update_check.template_set("cloud-optimizer-quickstart", earlier, "test")
     with_certificate = {
-        "CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"],
+        "CertificateArn": reports.SAMPLE_VALUES["CertificateArn"],
         "DomainName": "co.example.com",
     }
     changes = compare_sets(trial, trial, {}, with_certificate)

@@ -77,7 +77,9 @@ from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
     DOMAIN_NAME,
+    ParameterSpec,
     add_az_count,
+    add_optional_parameter,
     add_parameter,
     add_retention,
 )
@@ -98,6 +100,22 @@ PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
 PARAM_AZ_COUNT = "AvailabilityZoneCount"
 NAT_NONE, NAT_SINGLE, NAT_PER_AZ = "none", "single", "per-az"
 INTERNET_FACING, INTERNAL = "internet-facing", "internal"
+# What the parents ask the customer for, declared here once (ParameterSpec).
+SCHEME_PARAMETER = ParameterSpec(
+    PARAM_SCHEME, label="Load balancer scheme", allowed=(INTERNET_FACING, INTERNAL)
+)
+CERTIFICATE_PARAMETER = ParameterSpec(
+    PARAM_CERTIFICATE,
+    label="ACM certificate ARN",
+    pattern=ACM_CERTIFICATE_ARN,
+    what="the ARN of an ACM certificate in this region",
+)
+DOMAIN_NAME_PARAMETER = ParameterSpec(
+    PARAM_DOMAIN_NAME,
+    label="Domain name",
+    pattern=DOMAIN_NAME,
+    what="the DNS name the certificate is for, e.g. co.example.com",
+)
 
 OUTPUT_DNS_NAME = "LoadBalancerDnsName"
 OUTPUT_SERVICE_URL = "ServiceUrl"
@@ -252,15 +270,11 @@ def _add_parameters(t: Template) -> None:
         Type="AWS::EC2::VPC::Id",
         Description="The VPC of the load balancer and its targets.",
     )
-    add_parameter(
+    SCHEME_PARAMETER.add(
         t,
-        PARAM_SCHEME,
         group=GROUP,
-        label="Scheme",
-        Type="String",
-        AllowedValues=[INTERNET_FACING, INTERNAL],
-        Default=INTERNET_FACING,
-        Description=(
+        default=INTERNET_FACING,
+        description=(
             "internet-facing (public subnets) or internal (private subnets, reachable from "
             "the VPC and networks connected to it only). Changing it replaces the load balancer."
         ),
@@ -287,30 +301,20 @@ def _add_parameters(t: Template) -> None:
         Type="CommaDelimitedList",
         Description="Two or more private subnets in different AZs: the internal load balancer's.",
     )
-    add_parameter(
+    CERTIFICATE_PARAMETER.add(
         t,
-        PARAM_CERTIFICATE,
         group=GROUP,
-        label="ACM certificate ARN",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{ACM_CERTIFICATE_ARN})$",
-        ConstraintDescription="empty, or the ARN of an ACM certificate in this region",
-        Description=(
+        optional=True,
+        description=(
             "Empty: port 80 for the trial's CloudFront distribution only (403 to anyone "
             "else). Otherwise HTTPS on 443 and HTTP redirects to it."
         ),
     )
-    add_parameter(
+    DOMAIN_NAME_PARAMETER.add(
         t,
-        PARAM_DOMAIN_NAME,
         group=GROUP,
-        label="Domain name",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{DOMAIN_NAME})$",
-        ConstraintDescription="empty, or a DNS name such as co.example.com",
-        Description="With a certificate: the name it is for, where the service answers.",
+        optional=True,
+        description="With a certificate: the name it is for, where the service answers.",
     )
     add_parameter(
         t,
@@ -324,16 +328,14 @@ def _add_parameters(t: Template) -> None:
         Description="Who may reach the load balancer on 80/443 (the allow-list's first CIDR).",
     )
     for n in range(2, allow_list.MAX_CIDRS + 1):
-        add_parameter(
+        add_optional_parameter(
             t,
             allow_list.slot(n, PARAM_INGRESS_CIDR),
             group=GROUP,
             label=f"Allowed client CIDR {n}",
-            Type="String",
-            Default="",
-            AllowedPattern=f"^(|{allow_list.CIDR})$",
-            ConstraintDescription="empty, or an IPv4 CIDR block such as 203.0.113.0/24",
-            Description=f"The allow-list's CIDR number {n}, or empty.",
+            pattern=allow_list.CIDR,
+            what="an IPv4 CIDR block such as 203.0.113.0/24",
+            description=f"The allow-list's CIDR number {n}, or empty.",
         )
         t.add_condition(
             allow_list.slot_condition(n), allow_list.given(allow_list.slot(n, PARAM_INGRESS_CIDR))

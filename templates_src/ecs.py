@@ -80,8 +80,9 @@ from service import contract
 from templates_src import alarms, rds, stack_helper
 from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
-    ECR_IMAGE_PATTERN,
+    ECR_IMAGE,
     TASK_SIZES,
+    ParameterSpec,
     add_flag,
     add_parameter,
     add_retention,
@@ -125,6 +126,20 @@ TMP_VOLUME = "tmp"
 CPU_TARGET_PERCENT = 60.0
 REQUESTS_PER_TARGET = 500.0
 MAX_TASKS = 20
+# What the parents ask the customer for, declared here once (ParameterSpec).
+IMAGE_PARAMETER = ParameterSpec(
+    PARAM_IMAGE,
+    label="Container image",
+    pattern=ECR_IMAGE,
+    what="an Amazon ECR image URI with a tag or digest",
+)
+TASK_SIZE_PARAMETER = ParameterSpec(PARAM_TASK_SIZE, label="Task size", allowed=tuple(TASK_SIZES))
+DESIRED_COUNT_PARAMETER = ParameterSpec(
+    PARAM_DESIRED_COUNT, label="Minimum tasks", type="Number", min_value=1, max_value=MAX_TASKS
+)
+MAX_COUNT_PARAMETER = ParameterSpec(
+    PARAM_MAX_COUNT, label="Maximum tasks", type="Number", min_value=1, max_value=MAX_TASKS
+)
 HTTPS_PORT = 443
 SECRETSMANAGER_ARN = (
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$"
@@ -318,41 +333,27 @@ def _add_parameters(t: Template) -> None:
         "Customer-managed KMS key of the secrets and logs.",
         AllowedPattern=KMS_KEY_ARN_PATTERN,
     )
-    param(
-        PARAM_IMAGE,
-        GROUP_SERVICE,
-        "Container image",
-        "ECR image of Cloud Optimizer; changing it is a rolling, zero-downtime upgrade.",
-        AllowedPattern=ECR_IMAGE_PATTERN,
-        ConstraintDescription="an Amazon ECR image URI with a tag or digest",
+    IMAGE_PARAMETER.add(
+        t,
+        group=GROUP_SERVICE,
+        description=(
+            "ECR image of Cloud Optimizer; changing it is a rolling, zero-downtime upgrade."
+        ),
     )
-    param(
-        PARAM_TASK_SIZE,
-        GROUP_SERVICE,
-        "Task size",
-        "vCPU and memory of each task.",
-        AllowedValues=list(TASK_SIZES),
-        Default="1vCPU-2GB",
+    TASK_SIZE_PARAMETER.add(
+        t, group=GROUP_SERVICE, description="vCPU and memory of each task.", default="1vCPU-2GB"
     )
-    param(
-        PARAM_DESIRED_COUNT,
-        GROUP_SERVICE,
-        "Minimum tasks",
-        "Tasks always running; auto scaling adds more up to the maximum.",
-        Type="Number",
-        MinValue=1,
-        MaxValue=MAX_TASKS,
-        Default="1",
+    DESIRED_COUNT_PARAMETER.add(
+        t,
+        group=GROUP_SERVICE,
+        description="Tasks always running; auto scaling adds more up to the maximum.",
+        default="1",
     )
-    param(
-        PARAM_MAX_COUNT,
-        GROUP_SERVICE,
-        "Maximum tasks",
-        "Upper bound for auto scaling on CPU and requests.",
-        Type="Number",
-        MinValue=1,
-        MaxValue=MAX_TASKS,
-        Default="2",
+    MAX_COUNT_PARAMETER.add(
+        t,
+        group=GROUP_SERVICE,
+        description="Upper bound for auto scaling on CPU and requests.",
+        default="2",
     )
     add_retention(
         t,

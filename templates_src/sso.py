@@ -32,7 +32,7 @@ from troposphere.elasticloadbalancingv2 import (
     ListenerRuleAction,
 )
 
-from templates_src.params import add_parameter
+from templates_src.params import add_optional_parameter, add_parameter
 from templates_src.security import scanner_skips
 
 PARAM_PROVIDER = "SsoProvider"
@@ -98,16 +98,14 @@ def add_parameters(t: Template, *, group: str = GROUP) -> None:
     )
     for name in (*OIDC_PARAMS, *COGNITO_PARAMS):
         label, pattern, description = _SPECS[name]
-        add_parameter(
+        add_optional_parameter(
             t,
             name,
             group=group,
             label=label,
-            Type="String",
-            Default="",
-            AllowedPattern=f"^(|{pattern})$",
-            ConstraintDescription=f"empty, or {description}",
-            Description=f"{'With oidc' if name in OIDC_PARAMS else 'With cognito'}: {description}",
+            pattern=pattern,
+            what=description,
+            description=f"{'With oidc' if name in OIDC_PARAMS else 'With cognito'}: {description}",
         )
 
 

@@ -40,10 +40,10 @@ from troposphere.logs import LogGroup
 
 from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
+    VPC_CIDR,
     VPC_CIDR_CONSTRAINT,
-    VPC_CIDR_PATTERN,
+    ParameterSpec,
     add_az_count,
-    add_parameter,
     add_retention,
 )
 from templates_src.profile import MAX_AZS
@@ -63,6 +63,10 @@ THREE_AZS = "ThreeAzs"
 #: Host bits per subnet: /22 subnets (1,019 usable addresses each).
 SUBNET_HOST_BITS = 10
 GROUP = "Network"
+#: The new VPC's address range; the parents ask the customer for it.
+VPC_CIDR_PARAMETER = ParameterSpec(
+    PARAM_VPC_CIDR, label="New VPC CIDR block", pattern=VPC_CIDR, what=VPC_CIDR_CONSTRAINT
+)
 
 
 def _az_condition(index: int) -> str | None:
@@ -90,16 +94,11 @@ def build_vpc_stack() -> Template:
     add_az_count(
         t, PARAM_AZ_COUNT, group=GROUP, description="How many Availability Zones the VPC spans."
     )
-    add_parameter(
+    VPC_CIDR_PARAMETER.add(
         t,
-        PARAM_VPC_CIDR,
         group=GROUP,
-        label="VPC CIDR block",
-        Type="String",
-        Default="10.0.0.0/16",
-        AllowedPattern=VPC_CIDR_PATTERN,
-        ConstraintDescription=VPC_CIDR_CONSTRAINT,
-        Description=(
+        default="10.0.0.0/16",
+        description=(
             "Address range of the new VPC; six /22 subnets are carved from it. Create-only: "
             "changing it would replace the VPC and everything in it."
         ),

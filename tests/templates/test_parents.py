@@ -392,3 +392,48 @@ def test_every_child_output_says_what_it_is(children: dict[str, Doc]) -> None:
         if not str(body.get("Description", "")).strip()
     ]
     assert missing == []
+
+
+#: One parent value that feeds several children, each labelling it for its own use
+#: (service, flow and access logs): the type and values are add_retention's, shared.
+FANNED_OUT = {"LogRetentionDays"}
+
+
+def _definition(template: Doc, name: str) -> dict[str, object]:
+    """What a parameter accepts and how the console labels it, optional or not."""
+    parameter = template["Parameters"][name]
+    labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+    pattern = parameter.get("AllowedPattern")
+    if pattern is not None and pattern.startswith("^(|"):
+        pattern = "^(" + pattern.removeprefix("^(|")
+    elif pattern is not None:
+        pattern = f"^({pattern.removeprefix('^').removesuffix('$')})$"
+    constraint = parameter.get("ConstraintDescription")
+    return {
+        "Type": parameter["Type"],
+        "AllowedPattern": pattern,
+        "ConstraintDescription": constraint and constraint.removeprefix("empty, or "),
+        "AllowedValues": parameter.get("AllowedValues"),
+        "MinValue": parameter.get("MinValue"),
+        "MaxValue": parameter.get("MaxValue"),
+        "label": labels[name]["default"],
+    }
+
+
+@pytest.mark.parametrize("parent", ["quickstart_t", "production_t"])
+def test_a_value_the_parent_passes_on_is_defined_as_the_child_defines_it(
+    parent: str, children: dict[str, Doc], request: pytest.FixtureRequest
+) -> None:
+    # Declared from the child's ParameterSpec: the console cannot accept what the child
+    # then refuses (a failed nested create, with the other stacks already building).
+    template = request.getfixturevalue(parent)
+    compared = 0
+    for title, stack in resources(template).items():
+        child = children[STACK_FILES[title]]
+        for child_name, value in props(stack)["Parameters"].items():
+            name = value.get("Ref") if isinstance(value, dict) else None
+            if name not in template["Parameters"] or name in FANNED_OUT:
+                continue
+            assert _definition(template, name) == _definition(child, child_name), (title, name)
+            compared += 1
+    assert compared >= 12

@@ -17,6 +17,9 @@ from templates_src import reports, update_safety
 from templates_src.artifacts import Artifact, UsageError
 from templates_src.profile import PROFILES, Profile
 
+#: What an earlier build's templates and parameter files are named (not its diagrams).
+TEMPLATE_SUFFIXES = frozenset({".yaml", ".json"})
+
 
 def _git_root() -> Path:
     return Path(__file__).resolve().parent.parent
@@ -29,7 +32,7 @@ def read_earlier_build(source: str) -> dict[str, str]:
         found = {
             str(p.relative_to(folder)): p.read_text(encoding="utf-8")
             for p in folder.rglob("*")
-            if p.is_file() and p.suffix in {".yaml", ".json"}
+            if p.is_file() and p.suffix in TEMPLATE_SUFFIXES
         }
         if not found:
             raise UsageError(f"--check-update: {source} holds no templates")
@@ -52,7 +55,12 @@ def read_earlier_build(source: str) -> dict[str, str]:
             ) from None
         return done.stdout
 
-    names = git("ls-tree", "-r", "--name-only", f"{source}:out").split()
+    # Templates and parameter files only, as from a folder: out/ also holds the diagrams.
+    names = [
+        name
+        for name in git("ls-tree", "-r", "--name-only", f"{source}:out").split()
+        if Path(name).suffix in TEMPLATE_SUFFIXES
+    ]
     return {name: git("show", f"{source}:out/{name}") for name in names}
 
 

@@ -212,3 +212,19 @@ def test_adding_a_certificate_to_the_trial_deletes_the_cloudfront_stack_and_noth
     assert not update_safety.holds_data(
         {"Type": "AWS::KMS::Key", "Metadata": {update_safety.DISPOSABLE: "why"}}
     )
+
+
+#: A commit whose out/ holds the diagrams (PNG) beside the templates.
+RELEASE_WITH_DIAGRAMS = "3b5151c"
+
+
+def test_a_git_ref_whose_out_has_diagrams_is_read_for_its_templates_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The PNGs are not text: reading them as a template was a traceback, not a verdict.
+    files = update_check.read_earlier_build(RELEASE_WITH_DIAGRAMS)
+    assert "cloud-optimizer-quickstart.yaml" in files
+    assert not [name for name in files if not name.endswith((".yaml", ".json"))]
+    code, out, err = check([RELEASE_WITH_DIAGRAMS], capsys)
+    assert code in {build_templates.EXIT_OK, build_templates.EXIT_UNSAFE_UPDATE}, err
+    assert "cloud-optimizer-quickstart -> cloud-optimizer-quickstart" in out

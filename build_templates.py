@@ -32,7 +32,7 @@ from typing import NoReturn
 
 from troposphere import Template
 
-from templates_src import alb, cloudfront, ecs, publish, rds, reports, update_check, vpc
+from templates_src import alb, cloudfront, ecs, nat, publish, rds, reports, update_check, vpc
 from templates_src.artifacts import Artifact, UploadError, UsageError, WriteError
 from templates_src.params import MARKETPLACE_PRODUCT_CODE_PATTERN
 from templates_src.parents import NESTED_STACKS, build_parent, parameter_values
@@ -65,6 +65,7 @@ RESOURCE_LIMIT = 500
 
 NESTED_BUILDERS: dict[str, Callable[[], Template]] = {
     "vpc": vpc.build_vpc_stack,
+    "nat": nat.build_nat_stack,
     "alb": alb.build_alb_stack,
     "rds": rds.build_rds_stack,
     "ecs": ecs.build_ecs_stack,

@@ -1,8 +1,10 @@
-"""The internet edge: Application Load Balancer, its access-log bucket, NAT gateways.
+"""The internet edge: Application Load Balancer, its access-log bucket, its options.
 
-Everything that lives in the public subnets. The NAT gateways are here rather than in
-the VPC stack because only the tasks need them, and the tasks start after the database:
-outside the VPC stack they are built while the database is, instead of before it.
+The load balancer in the public subnets (or the private ones, internal), with its
+listeners, target group and access logs; the production options that belong to it
+(:mod:`templates_src.edge`, :mod:`templates_src.sso`), and the interface VPC endpoints
+of a VPC without NAT (:mod:`templates_src.endpoints`). The NAT gateways are the
+network's: :mod:`templates_src.nat`.
 """
 
 from __future__ import annotations
@@ -31,18 +33,11 @@ from troposphere import (
     Output,
     Ref,
     Region,
-    Select,
     Sub,
     Template,
     encode_to_dict,
 )
-from troposphere.ec2 import (
-    EIP,
-    NatGateway,
-    Route,
-    SecurityGroup,
-    SecurityGroupIngress,
-)
+from troposphere.ec2 import SecurityGroup, SecurityGroupIngress
 from troposphere.elasticloadbalancingv2 import (
     Action,
     Certificate,
@@ -78,12 +73,10 @@ from templates_src.params import (
     CIDR_PATTERN,
     DOMAIN_NAME,
     ParameterSpec,
-    add_az_count,
     add_optional_parameter,
     add_parameter,
     add_retention,
 )
-from templates_src.profile import MAX_AZS
 from templates_src.regions import ELB_ACCOUNTS
 from templates_src.security import name_tags, no_egress, scanner_skips
 
@@ -95,10 +88,6 @@ PARAM_CERTIFICATE = "CertificateArn"
 PARAM_DOMAIN_NAME = "DomainName"
 PARAM_INGRESS_CIDR = "IngressCidr"
 PARAM_ACCESS_LOG_RETENTION = "AccessLogRetentionDays"
-PARAM_NAT_GATEWAYS = "NatGateways"
-PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
-PARAM_AZ_COUNT = "AvailabilityZoneCount"
-NAT_NONE, NAT_SINGLE, NAT_PER_AZ = "none", "single", "per-az"
 INTERNET_FACING, INTERNAL = "internet-facing", "internal"
 # What the parents ask the customer for, declared here once (ParameterSpec).
 SCHEME_PARAMETER = ParameterSpec(
@@ -129,9 +118,6 @@ OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
 HAS_CERTIFICATE = "HasCertificate"
 INTERNAL_SCHEME = "InternalLoadBalancer"
 NO_CERTIFICATE = "NoCertificate"
-CREATE_NAT = "CreateNatGateways"
-NAT_PER_AZ_CONDITION = "NatGatewayPerAz"
-THREE_AZS = "ThreeAzs"
 ELB_ACCOUNT_REGION = "RegionHasElbAccount"
 
 #: TLS 1.3 and 1.2 only (Elastic Load Balancing's recommended policy).
@@ -174,7 +160,7 @@ def build_alb_stack() -> Template:
         Description=(
             "Cloud Optimizer edge: internet-facing or internal Application Load Balancer "
             "(HTTPS with HTTP redirect when a certificate is given), encrypted access logs, "
-            "NAT gateways or interface VPC endpoints."
+            "interface VPC endpoints for a VPC without NAT."
         )
     )
     _add_parameters(t)
@@ -183,16 +169,12 @@ def build_alb_stack() -> Template:
     )
     t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(PARAM_CERTIFICATE), "")))
     t.add_condition(NO_CERTIFICATE, Equals(Ref(PARAM_CERTIFICATE), ""))
-    t.add_condition(CREATE_NAT, Not(Equals(Ref(PARAM_NAT_GATEWAYS), NAT_NONE)))
-    t.add_condition(NAT_PER_AZ_CONDITION, Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
-    t.add_condition(THREE_AZS, Equals(Ref(PARAM_AZ_COUNT), "3"))
     t.add_condition(INTERNAL_SCHEME, Equals(Ref(PARAM_SCHEME), INTERNAL))
     t.add_condition(ELB_ACCOUNT_REGION, _region_in(sorted(ELB_ACCOUNTS)))
 
     _add_security_group(t)
     _add_access_log_bucket(t)
     _add_load_balancer(t)
-    _add_nat_gateways(t)
     endpoints.add_interface_endpoints(
         t, vpc_id=PARAM_VPC_ID, subnets=PARAM_PRIVATE_SUBNETS, group=GROUP
     )
@@ -289,8 +271,7 @@ def _add_parameters(t: Template) -> None:
         label="Public subnets",
         Type="CommaDelimitedList",
         Description=(
-            "Two or more public subnets in different AZs: the internet-facing load balancer's "
-            "and the NAT gateways'."
+            "Two or more public subnets in different AZs: the internet-facing load balancer's."
         ),
     )
     add_parameter(
@@ -346,28 +327,6 @@ def _add_parameters(t: Template) -> None:
         group=GROUP,
         label="Access log retention (days)",
         description="How long access logs are kept in the bucket.",
-    )
-    add_parameter(
-        t,
-        PARAM_NAT_GATEWAYS,
-        group=GROUP,
-        label="NAT gateways",
-        Type="String",
-        AllowedValues=[NAT_NONE, NAT_SINGLE, NAT_PER_AZ],
-        Default=NAT_PER_AZ,
-        Description="none (the VPC has egress already), single, or one per AZ.",
-    )
-    add_parameter(
-        t,
-        PARAM_PRIVATE_ROUTE_TABLES,
-        group=GROUP,
-        label="Private route tables",
-        Type="CommaDelimitedList",
-        Default="",
-        Description="Route tables of the private subnets in AZ order (when creating NATs).",
-    )
-    add_az_count(
-        t, PARAM_AZ_COUNT, group=GROUP, description="How many private route tables get a NAT route."
     )
 
 
@@ -661,50 +620,6 @@ def _add_load_balancer(t: Template) -> None:
             ),
         )
     )
-
-
-def _add_nat_gateways(t: Template) -> None:
-    """One NAT gateway, or one per AZ, and each private route table's default route."""
-    nat_conditions = {
-        1: CREATE_NAT,
-        2: "NatGateway2",
-        3: "NatGateway3",
-    }
-    t.add_condition("NatGateway2", Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
-    t.add_condition("NatGateway3", And(_condition(NAT_PER_AZ_CONDITION), _condition(THREE_AZS)))
-    t.add_condition("PrivateRoute3", And(_condition(CREATE_NAT), _condition(THREE_AZS)))
-    for n in range(1, MAX_AZS + 1):
-        t.add_resource(
-            EIP(
-                f"NatAddress{n}",
-                Condition=nat_conditions[n],
-                Domain="vpc",
-                Tags=name_tags(f"nat-{n}"),
-            )
-        )
-        t.add_resource(
-            NatGateway(
-                f"NatGateway{n}",
-                Condition=nat_conditions[n],
-                AllocationId=GetAtt(f"NatAddress{n}", "AllocationId"),
-                SubnetId=Select(n - 1, Ref(PARAM_PUBLIC_SUBNETS)),
-                Tags=name_tags(f"nat-{n}"),
-            )
-        )
-        target = (
-            Ref("NatGateway1")
-            if n == 1
-            else If(NAT_PER_AZ_CONDITION, Ref(f"NatGateway{n}"), Ref("NatGateway1"))
-        )
-        t.add_resource(
-            Route(
-                f"PrivateDefaultRoute{n}",
-                Condition="PrivateRoute3" if n == 3 else CREATE_NAT,
-                RouteTableId=Select(n - 1, Ref(PARAM_PRIVATE_ROUTE_TABLES)),
-                DestinationCidrBlock="0.0.0.0/0",
-                NatGatewayId=target,
-            )
-        )
 
 
 def _condition(name: str) -> dict[str, str]:

@@ -84,6 +84,7 @@ from templates_src.params import (
     TASK_SIZES,
     ParameterSpec,
     add_flag,
+    add_optional_parameter,
     add_parameter,
     add_retention,
 )
@@ -111,6 +112,7 @@ PARAM_LOG_RETENTION = "LogRetentionDays"
 PARAM_DB_INSTANCE = "DatabaseInstanceIdentifier"
 PARAM_LOAD_BALANCER = "LoadBalancerArn"
 PARAM_DELETION_PROTECTION = "DeletionProtection"
+PARAM_NAT_GATEWAYS = "NatGatewayIds"
 
 OUTPUT_CLUSTER = "ClusterName"
 OUTPUT_SERVICE = "ServiceName"
@@ -126,6 +128,7 @@ TMP_VOLUME = "tmp"
 CPU_TARGET_PERCENT = 60.0
 REQUESTS_PER_TARGET = 500.0
 MAX_TASKS = 20
+NAT_GATEWAY_ID = r"nat-[0-9a-f]{8,17}"
 # What the parents ask the customer for, declared here once (ParameterSpec).
 IMAGE_PARAMETER = ParameterSpec(
     PARAM_IMAGE,
@@ -375,6 +378,18 @@ def _add_parameters(t: Template) -> None:
         "Load balancer ARN",
         "The load balancer (for its deletion protection).",
         AllowedPattern=r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/app/.+$",
+    )
+    add_optional_parameter(
+        t,
+        PARAM_NAT_GATEWAYS,
+        group=GROUP_NETWORK,
+        label="NAT gateways",
+        pattern=rf"{NAT_GATEWAY_ID}(,{NAT_GATEWAY_ID})*",
+        what="comma-separated NAT gateway ids",
+        description=(
+            "A new VPC's NAT gateways (empty otherwise): passed so that the service starts "
+            "only once the tasks' subnets route through them."
+        ),
     )
     add_flag(
         t,
@@ -793,6 +808,9 @@ def _add_service(t: Template) -> None:
             # The tasks must reach the database and be reachable from the load balancer
             # before the first one starts.
             DependsOn=["DatabaseIngressFromTasks", "LoadBalancerEgressToTasks"],
+            # ... and have a way out (ECR, Logs, Secrets Manager): the parent passes the NAT
+            # stack's output, so this stack starts only once the private routes exist.
+            Metadata={"EgressThrough": Ref(PARAM_NAT_GATEWAYS)},
             Cluster=Ref("Cluster"),
             LaunchType="FARGATE",
             PlatformVersion="LATEST",

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
+from troposphere import And, Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
 
-from templates_src import alarms, alb, boundary, ecs, edge, endpoints, sso
+from templates_src import alarms, alb, boundary, ecs, edge, endpoints, nat, sso
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
@@ -23,6 +23,7 @@ P_HOSTED_ZONE = edge.PARAM_HOSTED_ZONE
 P_EGRESS = "NetworkEgress"
 EGRESS_PER_AZ, EGRESS_SINGLE, EGRESS_ENDPOINTS = "nat-per-az", "single-nat", "vpc-endpoints"
 SINGLE_NAT = "EgressSingleNat"
+CREATE_NAT = "CreateNatGateways"
 ENDPOINTS_ONLY = "EgressVpcEndpoints"
 
 P_BOUNDARY = boundary.PARAM_BOUNDARY
@@ -153,11 +154,22 @@ def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) ->
 
 
 def nat_gateways(profile: Profile) -> object:
-    """The ALB stack's NatGateways for a new VPC: the profile's, or the customer's choice."""
-    default = alb.NAT_PER_AZ if profile.nat_gateway_per_az else alb.NAT_SINGLE
+    """The NAT stack's NatGateways: the profile's, or the customer's choice."""
+    default = nat.NAT_PER_AZ if profile.nat_gateway_per_az else nat.NAT_SINGLE
     if not profile.platform_options:
         return default
-    return If(SINGLE_NAT, alb.NAT_SINGLE, If(ENDPOINTS_ONLY, alb.NAT_NONE, default))
+    return If(SINGLE_NAT, nat.NAT_SINGLE, default)
+
+
+def nat_condition(t: Template, profile: Profile, new_vpc: str) -> str:
+    """The condition under which the parent nests the NAT stack: a new VPC with NAT egress.
+
+    An existing VPC keeps its own egress; vpc-endpoints means no route out at all.
+    """
+    if not profile.platform_options:
+        return new_vpc
+    t.add_condition(CREATE_NAT, And({"Condition": new_vpc}, Not({"Condition": ENDPOINTS_ONLY})))
+    return CREATE_NAT
 
 
 def add_rules(t: Template, profile: Profile, existing_vpc: object) -> None:

@@ -27,7 +27,7 @@ from troposphere import (
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, allow_list, cloudfront, ecs, options, rds, regions, vpc
+from templates_src import alb, allow_list, cloudfront, ecs, nat, options, rds, regions, vpc
 from templates_src.params import (
     AZ_COUNT_PARAMETER,
     SUBNET_LIST,
@@ -39,9 +39,10 @@ from templates_src.params import (
 )
 from templates_src.profile import PROFILES, Profile
 
-#: The nested stacks, in the order a reader meets them; the key names the file. The
-#: quickstart nests ``cloudfront`` when it has no certificate; production never does.
-NESTED_STACKS = ("vpc", "alb", "rds", "ecs", "cloudfront")
+#: The nested stacks, in the order a reader meets them; the key names the file. ``nat``
+#: comes with a new VPC (not with production's vpc-endpoints egress); the quickstart nests
+#: ``cloudfront`` when it has no certificate, production never does.
+NESTED_STACKS = ("vpc", "nat", "alb", "rds", "ecs", "cloudfront")
 TemplateUrl = Callable[[str], str]
 
 # Parent parameters.
@@ -147,6 +148,20 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
         },
         Condition=CREATE_VPC,
     )
+    # Beside the database, not before it: the NAT gateways take about two minutes.
+    with_nat = options.nat_condition(t, profile, CREATE_VPC)
+    _stack(
+        t,
+        "nat",
+        template_url,
+        {
+            nat.PARAM_PUBLIC_SUBNETS: nested_output("vpc", vpc.OUTPUT_PUBLIC_SUBNETS),
+            nat.PARAM_PRIVATE_ROUTE_TABLES: nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES),
+            nat.PARAM_AZ_COUNT: azs,
+            nat.PARAM_NAT_GATEWAYS: options.nat_gateways(profile),
+        },
+        Condition=with_nat,
+    )
     _stack(
         t,
         "alb",
@@ -159,11 +174,6 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
             **allow_list.slot_values(alb.PARAM_INGRESS_CIDR, Ref(P_INGRESS_CIDR)),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
-            alb.PARAM_NAT_GATEWAYS: If(CREATE_VPC, options.nat_gateways(profile), alb.NAT_NONE),
-            alb.PARAM_PRIVATE_ROUTE_TABLES: If(
-                CREATE_VPC, nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES), ""
-            ),
-            alb.PARAM_AZ_COUNT: azs,
             **options.alb_parameters(
                 profile, CREATE_VPC, nested_output("vpc", vpc.OUTPUT_VPC_CIDR)
             ),
@@ -212,6 +222,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_DB_INSTANCE: nested_output("rds", rds.OUTPUT_INSTANCE_ID),
             ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
             ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
+            ecs.PARAM_NAT_GATEWAYS: If(with_nat, nested_output("nat", nat.OUTPUT_NAT_GATEWAYS), ""),
             **options.role_stack_parameters(),
             **options.ecs_parameters(profile),
         },

@@ -1,8 +1,9 @@
 """The network: a new VPC with public and private subnets in two or three AZs.
 
-Created only when the customer does not bring a VPC. The NAT gateways are not here:
-they live in the ALB stack (the other tenant of the public subnets), so that the
-database, which needs only the private subnets, does not wait about two minutes for
+Created only when the customer does not bring a VPC. Its NAT gateways and the private
+subnets' default routes are the network's too, in a nested stack of their own
+(:mod:`templates_src.nat`), built beside the database: the database, which waits for
+this stack and needs only the private subnets, does not wait about two minutes for
 them (see docs/setup-time.md).
 """
 

@@ -99,25 +99,6 @@ def test_clients_reach_only_80_and_443_and_without_a_certificate_not_at_all(alb_
         assert props(rule)["CidrIp"] == {"Ref": "IngressCidr"}
 
 
-def test_nat_gateways_one_or_one_per_az_and_none_for_an_existing_vpc(alb_t: Doc) -> None:
-    nats = resources(alb_t, "AWS::EC2::NatGateway")
-    assert {t: n["Condition"] for t, n in nats.items()} == {
-        "NatGateway1": "CreateNatGateways",
-        "NatGateway2": "NatGateway2",
-        "NatGateway3": "NatGateway3",
-    }
-    conditions = alb_t["Conditions"]
-    assert conditions["CreateNatGateways"] == {
-        "Fn::Not": [{"Fn::Equals": [{"Ref": "NatGateways"}, "none"]}]
-    }
-    assert conditions["NatGateway2"] == {"Fn::Equals": [{"Ref": "NatGateways"}, "per-az"]}
-    routes = resources(alb_t, "AWS::EC2::Route")
-    assert props(routes["PrivateDefaultRoute1"])["NatGatewayId"] == {"Ref": "NatGateway1"}
-    assert props(routes["PrivateDefaultRoute2"])["NatGatewayId"] == {
-        "Fn::If": ["NatGatewayPerAz", {"Ref": "NatGateway2"}, {"Ref": "NatGateway1"}]
-    }
-
-
 def test_elb_log_delivery_uses_the_regional_account_where_one_exists(alb_t: Doc) -> None:
     statements = props(resources(alb_t)["AccessLogBucketPolicy"])["PolicyDocument"]["Statement"]
     assert statements[1]["Principal"] == {

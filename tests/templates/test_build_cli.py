@@ -17,6 +17,7 @@ EXPECTED = {
     "cloud-optimizer-quickstart.yaml",
     "cloud-optimizer-production.yaml",
     "nested/vpc.yaml",
+    "nested/nat.yaml",
     "nested/ecs.yaml",
     "nested/rds.yaml",
     "nested/alb.yaml",
@@ -89,6 +90,7 @@ def test_relative_build_is_ready_for_package(artifacts: list[build_templates.Art
     )
     for title, name in (
         ("VpcStack", "vpc"),
+        ("NatStack", "nat"),
         ("AlbStack", "alb"),
         ("RdsStack", "rds"),
         ("EcsStack", "ecs"),

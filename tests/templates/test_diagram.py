@@ -46,7 +46,7 @@ def test_every_nested_stacks_main_resources_appear(
 ) -> None:
     found = inventory.resources(all_templates[name], all_templates, given)
     words = svg_words(rendered / f"cloud-optimizer-{name}.svg")
-    for stack in ("vpc", "alb", "rds", "ecs"):
+    for stack in ("vpc", "nat", "alb", "rds", "ecs"):
         expected = drawn_ids([r for r in found if r.stack == stack])
         assert expected, stack
         assert expected <= words, f"{stack}: missing {sorted(expected - words)}"

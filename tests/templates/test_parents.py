@@ -19,6 +19,7 @@ from tests.templates.cfn import Doc, matches, props, resources, walk
 VALID_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 STACK_FILES = {
     "VpcStack": "vpc",
+    "NatStack": "nat",
     "AlbStack": "alb",
     "RdsStack": "rds",
     "EcsStack": "ecs",
@@ -107,11 +108,13 @@ def test_profile_values_reach_the_children(
     azs = resolve(vpc["AvailabilityZoneCount"], Context(template, {}, region="us-east-1"))
     assert azs == str(profile.availability_zones)
     alb = props(stacks["AlbStack"])["Parameters"]
-    nat = "per-az" if profile.nat_gateway_per_az else "single"
+    nat = props(stacks["NatStack"])["Parameters"]
+    expected = "per-az" if profile.nat_gateway_per_az else "single"
     new_vpc = Context(template, {}, region="us-east-1")
-    assert resolve(alb["NatGateways"], new_vpc) == nat  # at the defaults
+    assert resolve(nat["NatGateways"], new_vpc) == expected  # at the defaults
+    assert new_vpc.active("NatStack")
     existing = Context(template, {"ExistingVpcId": "vpc-0123456789abcdef0"}, region="us-east-1")
-    assert resolve(alb["NatGateways"], existing) == "none"
+    assert not existing.active("NatStack")  # an existing VPC keeps its own egress
     ecs = props(stacks["EcsStack"])["Parameters"]
     assert ecs["DeletionProtection"] == str(profile.deletion_protection).lower()
     assert "DeletionProtection" not in alb

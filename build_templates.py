@@ -10,6 +10,10 @@ with their children), and prints a summary table. The files are byte-identical f
 to run. ``--upload`` builds with TemplateURLs under the S3 location, uploads the set and
 prints the console's quick-create ("Launch Stack") links; ``--critical-path`` prints the
 setup-time estimate of each parent (docs/setup-time.md).
+
+This file keeps the command line, the build, cfn-lint and the writing of ``--out``; the
+reports (``templates_src/reports.py``, ``update_check.py``) and the upload and its links
+(``templates_src/publish.py``) are modules it calls.
 """
 
 from __future__ import annotations
@@ -21,18 +25,18 @@ import os
 import re
 import sys
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from troposphere import Template
 
-from templates_src import alb, cloudfront, ecs, rds, setup_time, update_safety, vpc
+from templates_src import alb, cloudfront, ecs, nat, publish, rds, reports, update_check, vpc
+from templates_src.artifacts import Artifact, UploadError, UsageError, WriteError
 from templates_src.params import MARKETPLACE_PRODUCT_CODE_PATTERN
 from templates_src.parents import NESTED_STACKS, build_parent, parameter_values
-from templates_src.profile import PROFILES, TRIAL, UNLISTED, Listing
+from templates_src.profile import PROFILES, UNLISTED, Listing
 from templates_src.render import render_json, render_yaml
 
 EXIT_OK = 0
@@ -61,6 +65,7 @@ RESOURCE_LIMIT = 500
 
 NESTED_BUILDERS: dict[str, Callable[[], Template]] = {
     "vpc": vpc.build_vpc_stack,
+    "nat": nat.build_nat_stack,
     "alb": alb.build_alb_stack,
     "rds": rds.build_rds_stack,
     "ecs": ecs.build_ecs_stack,
@@ -68,49 +73,13 @@ NESTED_BUILDERS: dict[str, Callable[[], Template]] = {
 }
 RENDERERS: dict[str, Callable[[Template], str]] = {"yaml": render_yaml, "json": render_json}
 FORMATS = {"yaml": ("yaml",), "json": ("json",), "both": ("yaml", "json")}
-#: S3 bucket naming rules (Amazon S3 User Guide, "General purpose bucket naming rules").
-BUCKET_PATTERN = re.compile(
-    r"^(?!xn--)(?!sthree-)(?!.*-s3alias$)(?!.*--ol-s3$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-)
-IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-STACK_NAMES = {"trial": "cloud-optimizer-trial", "production": "cloud-optimizer"}
-#: What creating a parent needs acknowledged: IAM roles (unnamed, so not NAMED_IAM) in
-#: the nested stacks, and AUTO_EXPAND, which the console asks for any template with nested
-#: stacks ("Acknowledging IAM resources in CloudFormation templates", CreateStack
-#: Capabilities: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateStack.html).
-CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")
 BASE_URL_PATTERN = re.compile(r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~%!$&'()*+,;=:@-]*)*$")
-
-
-class UsageError(Exception):
-    """A bad command line: exit 2 with a one-line message."""
-
-
-class WriteError(Exception):
-    """--out cannot be written: exit 3 with a one-line message."""
-
-
-class UploadError(Exception):
-    """--upload failed: exit 4 with a one-line message."""
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """One generated file: its path under --out and its exact bytes."""
-
-    path: str
-    text: str
-    template: Template | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.text.encode())
 
 
 @dataclass
@@ -244,29 +213,15 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.upload is not None:
         if args.template_base_url is not None:
             raise UsageError("--upload sets the template URLs: drop --template-base-url")
-        args.bucket, args.prefix = parse_s3_location(args.upload)
-        args.template_base_url = s3_https_url(args.region, args.bucket, args.prefix)
+        bucket, prefix = publish.parse_s3_location(args.upload)
+        args.destination = publish.Destination(bucket, prefix, args.region)
+        args.template_base_url = args.destination.base_url
     if args.template_base_url is not None:
         url: str = args.template_base_url
         if not BASE_URL_PATTERN.match(url):
             raise UsageError(f"--template-base-url must be an https:// URL, got {url!r}")
         args.template_base_url = url if url.endswith("/") else url + "/"
     return args
-
-
-def parse_s3_location(location: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> ("bucket", "some/prefix"); UsageError if malformed."""
-    if not location.startswith("s3://"):
-        raise UsageError(f"--upload takes s3://BUCKET/PREFIX, got {location!r}")
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    if not BUCKET_PATTERN.match(bucket) or ".." in bucket or IP_ADDRESS.match(bucket):
-        raise UsageError(f"--upload: {bucket!r} is not a valid S3 bucket name")
-    return bucket, prefix.strip("/")
-
-
-def s3_https_url(region: str, bucket: str, prefix: str) -> str:
-    """The https URL CloudFormation fetches objects under ``prefix`` from (path style)."""
-    return f"https://s3.{region}.amazonaws.com/{bucket}/{prefix + '/' if prefix else ''}"
 
 
 def build_artifacts(
@@ -382,348 +337,28 @@ def summary_table(artifacts: Sequence[Artifact], result: LintResult | None) -> s
     return "\n".join(line.rstrip() for line in lines)
 
 
-def upload(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> list[str]:
-    """Upload the set, children first and parents last; return the parents' https URLs.
-
-    Every failure becomes an UploadError with one line. Access to the bucket is checked
-    before anything is written, and the parents go last, so a parent never points at
-    children that are not there; on a failure no link is printed.
-    """
-    import boto3  # noqa: PLC0415 - only --upload needs it (0.3 s to import)
-    from botocore.config import Config  # noqa: PLC0415
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError  # noqa: PLC0415
-
-    where = f"s3://{args.bucket}/{args.prefix}".rstrip("/")
-    client = boto3.session.Session(region_name=args.region).client(
-        "s3",
-        config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}),
-    )
-    parents = [a for a in artifacts if a.template is not None and "/" not in a.path]
-    ordered = sorted(artifacts, key=lambda a: (a in parents, a.path))
-    done = 0
-    try:
-        client.head_bucket(Bucket=args.bucket)
-        for artifact in ordered:
-            key = f"{args.prefix}/{artifact.path}" if args.prefix else artifact.path
-            kind = "application/json" if artifact.path.endswith(".json") else "application/x-yaml"
-            client.put_object(
-                Bucket=args.bucket, Key=key, Body=artifact.text.encode(), ContentType=kind
-            )
-            done += 1
-    except NoCredentialsError as exc:
-        raise UploadError(
-            f"no AWS credentials for {where}: configure a profile or AWS_* variables"
-        ) from exc
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        reason = f"{error.get('Code', '?')} {error.get('Message', '')}".strip()
-        raise UploadError(_upload_failure(where, done, len(ordered), reason)) from exc
-    except BotoCoreError as exc:
-        raise UploadError(_upload_failure(where, done, len(ordered), str(exc))) from exc
-    _check_readable_by_anyone(args, ordered)
-    preferred = [a for a in parents if a.path.endswith(".yaml")] or parents
-    return [f"{args.template_base_url}{a.path}" for a in preferred]
-
-
-def _check_readable_by_anyone(args: argparse.Namespace, uploaded: Sequence[Artifact]) -> None:
-    """Read every uploaded object back without credentials, as a buyer's console would.
-
-    The listing shows the template as a link that any AWS account opens, and CloudFormation
-    then fetches the nested TemplateURLs for that account: the set must be readable by
-    everyone. With ACLs disabled (BucketOwnerEnforced, the default) only a bucket policy can
-    grant that, and S3 Block Public Access must let it (BlockPublicPolicy and
-    RestrictPublicBuckets off for the bucket and the account): "Blocking public access to
-    your Amazon S3 storage",
-    https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html
-    """
-    import boto3  # noqa: PLC0415
-    from botocore import UNSIGNED  # noqa: PLC0415
-    from botocore.config import Config  # noqa: PLC0415
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
-
-    anonymous = boto3.session.Session(region_name=args.region).client(
-        "s3", config=Config(signature_version=UNSIGNED, connect_timeout=5, read_timeout=30)
-    )
-    for artifact in uploaded:
-        key = f"{args.prefix}/{artifact.path}" if args.prefix else artifact.path
-        try:
-            anonymous.get_object(Bucket=args.bucket, Key=key)["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            code = (
-                exc.response.get("Error", {}).get("Code", "?")
-                if isinstance(exc, ClientError)
-                else exc
-            )
-            raise UploadError(
-                f"uploaded, but s3://{args.bucket}/{key} is not readable by other AWS accounts "
-                f"({code}): allow s3:GetObject on arn:aws:s3:::{args.bucket}/"
-                f'{args.prefix + "/" if args.prefix else ""}* to Principal "*" in the bucket '
-                "policy and turn BlockPublicPolicy and RestrictPublicBuckets off for the bucket "
-                "(docs/operations.md, Publishing the templates); the listing's links would fail"
-            ) from exc
-
-
-def _upload_failure(where: str, done: int, total: int, reason: str) -> str:
-    state = (
-        "nothing was uploaded"
-        if done == 0
-        else f"only {done} of {total} files were uploaded, the set is incomplete: do not launch it"
-    )
-    return f"upload to {where} failed ({reason}); {state}"
-
-
-def launch_url(region: str, template_url: str, stack_name: str) -> str:
-    """The console's quick-create link ("Launch Stack") for a template in S3."""
-    query = urllib.parse.urlencode({"templateURL": template_url, "stackName": stack_name})
-    return (
-        f"https://{region}.console.aws.amazon.com/cloudformation/home?region={region}"
-        f"#/stacks/quickcreate?{query}"
-    )
-
-
-def critical_paths(artifacts: Sequence[Artifact]) -> str:
-    """Each parent's setup-time estimate (see templates_src/setup_time.py)."""
-    templates = {a.path: a.template.to_dict() for a in artifacts if a.template is not None}
-    children = {
-        path.removeprefix("nested/").split(".")[0]: t
-        for path, t in templates.items()
-        if path.startswith("nested/")
-    }
-    reports = []
-    for profile in PROFILES:
-        parent = next(t for p, t in templates.items() if p.startswith(profile.template_name))
-        # Production cannot be deployed without its certificate: estimate it with one.
-        given = {"CertificateArn": "<certificate>"} if profile.certificate_required else {}
-        estimate = setup_time.critical_path(parent, children, given)
-        limit = setup_time.QUICKSTART_LIMIT_SECONDS if profile is TRIAL else None
-        reports.append(setup_time.describe(profile.template_name, estimate, limit))
-    return "\n\n".join(reports)
-
-
-def template_dicts(artifacts: Sequence[Artifact]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The parents by profile name and the children by file name, as CFN receives them."""
-    templates = {a.path: a.template.to_dict() for a in artifacts if a.template is not None}
-    children = {
-        path.removeprefix("nested/").split(".")[0]: t
-        for path, t in templates.items()
-        if path.startswith("nested/")
-    }
-    parents: dict[str, Any] = {
-        p.name: next(t for path, t in templates.items() if path.startswith(p.template_name))
-        for p in PROFILES
-    }
-    return parents, children
-
-
-#: What a deployment must be given beyond the defaults: production needs a certificate.
-def required_values(profile_name: str) -> dict[str, str]:
-    profile = next(p for p in PROFILES if p.name == profile_name)
-    if not profile.certificate_required:
-        return {}
-    return {"CertificateArn": SAMPLE_VALUES["CertificateArn"]}
-
-
-def draw_diagrams(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> list[Path]:
-    """--diagram: out/diagrams/<parent>.svg and .png for each parent at its defaults."""
-    import shutil  # noqa: PLC0415
-
-    from templates_src import diagram, inventory  # noqa: PLC0415
-
-    if shutil.which("dot") is None:
-        raise UsageError("--diagram needs Graphviz's dot on PATH (Debian: apt install graphviz)")
-    parents, children = template_dicts(artifacts)
-    written: list[Path] = []
-    for profile in PROFILES:
-        found = inventory.resources(
-            parents[profile.name], children, required_values(profile.name), args.region
-        )
-        title = f"{profile.template_name} ({args.region}, default parameters)"
-        plan = diagram.layout(title, found)
-        try:
-            written += diagram.render(plan, args.out / "diagrams" / profile.template_name)
-        except diagram.RenderError as exc:
-            raise WriteError(f"--diagram: {exc}") from None
-        except OSError as exc:
-            raise WriteError(f"cannot write --out {args.out}: {exc}") from None
-    return written
-
-
-def cost_estimates(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> str:
-    """--cost-estimate: each parent's monthly cost at its defaults or --parameters."""
-    from templates_src import cost, inventory  # noqa: PLC0415
-
-    parents, children = template_dicts(artifacts)
-    given = _stack_parameters(args.parameters) if args.parameters else {}
-    known = {name for parent in parents.values() for name in parent.get("Parameters", {})}
-    unknown = sorted(set(given) - known)
-    if unknown:
-        raise UsageError(f"--parameters {args.parameters}: {unknown[0]} is not a parameter")
-    reports = []
-    for profile in PROFILES:
-        parent = parents[profile.name]
-        values = required_values(profile.name) | {
-            k: v for k, v in given.items() if k in parent.get("Parameters", {})
-        }
-        _check_allowed(parent, values, args.parameters)
-        found = inventory.resources(parent, children, values, args.region)
-        try:
-            result = cost.estimate(found, args.region)
-        except cost.UnknownRegion as exc:
-            raise UsageError(f"--cost-estimate: {exc}") from None
-        label = f"parameters from {args.parameters}" if given else "default parameters"
-        reports.append(cost.describe(profile.template_name, result, label))
-    return "\n\n".join(reports)
-
-
-def _check_allowed(parent: Mapping[str, Any], values: Mapping[str, str], source: Any) -> None:
-    """A value CloudFormation would refuse (AllowedValues) is a usage error, named."""
-    for name, value in values.items():
-        allowed = parent["Parameters"][name].get("AllowedValues")
-        if allowed is not None and str(value) not in [str(a) for a in allowed]:
-            raise UsageError(
-                f"--parameters {source}: {name}={value!r} is not one of {', '.join(allowed)}"
-            )
-
-
-def _git_root() -> Path:
-    return Path(__file__).resolve().parent
-
-
-def read_earlier_build(source: str) -> dict[str, str]:
-    """The files of an earlier build: a folder (an out/), or a git ref's out/."""
-    folder = Path(source)
-    if folder.is_dir():
-        found = {
-            str(p.relative_to(folder)): p.read_text(encoding="utf-8")
-            for p in folder.rglob("*")
-            if p.is_file() and p.suffix in {".yaml", ".json"}
-        }
-        if not found:
-            raise UsageError(f"--check-update: {source} holds no templates")
-        return found
-    import subprocess  # noqa: PLC0415 - only --check-update with a git ref needs it
-
-    def git(*words: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(_git_root()), *words],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise UsageError(
-                f"--check-update: {source!r} is neither a folder nor a git ref of this "
-                f"repository ({exc.__class__.__name__})"
-            ) from None
-        return done.stdout
-
-    names = git("ls-tree", "-r", "--name-only", f"{source}:out").split()
-    return {name: git("show", f"{source}:out/{name}") for name in names}
-
-
-def _template_set(name: str, files: Mapping[str, str], where: str) -> update_safety.TemplateSet:
-    from cfnlint.decode import cfn_json, cfn_yaml  # noqa: PLC0415 - reads short and long form
-
-    def load(path: str) -> dict[str, Any]:
-        if path not in files:
-            raise UsageError(f"--check-update: {where} has no {path}")
-        loader = cfn_json.loads if path.endswith(".json") else cfn_yaml.loads
-        document: dict[str, Any] = json.loads(json.dumps(loader(files[path])))
-        return document
-
-    ext = "yaml" if f"{name}.yaml" in files else "json"
-    parent = load(f"{name}.{ext}")
-    # A TemplateURL is nested/NAME.EXT, relative or under an https base URL.
-    children = {
-        logical_id: load(
-            "nested/" + str(resource["Properties"]["TemplateURL"]).split("nested/")[-1]
-        )
-        for logical_id, resource in parent.get("Resources", {}).items()
-        if resource.get("Type") == update_safety.STACK_TYPE
-    }
-    return update_safety.TemplateSet(name, parent, children)
-
-
-#: Values the parameter files leave to the customer, for a check without --parameters.
-SAMPLE_VALUES = {
-    "CertificateArn": (
-        "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
-    ),
-    "DomainName": "co.example.com",
-}
-
-
-def _parameter_values(files: Mapping[str, str], parameters_name: str) -> dict[str, str]:
-    text = files.get(f"parameters/{parameters_name}.json")
-    values = {p["ParameterKey"]: p["ParameterValue"] for p in json.loads(text)} if text else {}
-    for key, sample in SAMPLE_VALUES.items():
-        if key in values and "REPLACE" in values[key]:
-            values[key] = sample
-    return values
-
-
-def _stack_parameters(path: Path) -> dict[str, str]:
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-        return {str(e["ParameterKey"]): str(e["ParameterValue"]) for e in entries}
-    except (OSError, ValueError, TypeError, KeyError) as exc:
-        raise UsageError(
-            f"--parameters {path}: not a list of ParameterKey/ParameterValue ({exc})"
-        ) from None
-
-
-def check_update(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> int:
-    """--check-update: print what updating from FROM to this build replaces or deletes."""
-    earlier = read_earlier_build(args.check_update)
-    current = {a.path: a.text for a in artifacts}
-    given = _stack_parameters(args.parameters) if args.parameters else {}
-    by_name = {p.name: p for p in PROFILES}
-    pairs = (
-        [(by_name[args.from_parent], by_name[args.to_parent or args.from_parent])]
-        if args.from_parent
-        else [(p, p) for p in PROFILES]
-    )
-    unsafe = 0
-    for old_profile, new_profile in pairs:
-        old = _template_set(old_profile.template_name, earlier, args.check_update)
-        new = _template_set(new_profile.template_name, current, "this build")
-        old_values = _parameter_values(earlier, old_profile.parameters_name) | given
-        new_values = _parameter_values(current, new_profile.parameters_name) | {
-            k: v for k, v in old_values.items() if old_profile is new_profile or k in given
-        }
-        changes = update_safety.compare_sets(old, new, old_values, new_values, args.region)
-        title = f"{old_profile.template_name} -> {new_profile.template_name}"
-        print(f"{title}: {len(changes)} resource(s) replaced or deleted")
-        for change in changes:
-            print(f"  {'UNSAFE ' if change.unsafe else ''}{change.describe()}")
-        unsafe += sum(c.unsafe for c in changes)
-    if unsafe:
-        print(
-            f"build_templates.py: the update would replace or delete {unsafe} stateful "
-            "resource(s) (see above): do not apply it as it stands",
-            file=sys.stderr,
-        )
-        return EXIT_UNSAFE_UPDATE
-    print("no stateful resource is replaced or deleted")
-    return EXIT_OK
-
-
 def report(args: argparse.Namespace, artifacts: Sequence[Artifact]) -> int | None:
     """The commands that print or draw instead of writing the templates; None: neither."""
     if args.critical_path:
-        print(critical_paths(artifacts))
+        print(reports.critical_paths(artifacts))
         print("\ndurations and their sources: docs/setup-time.md")
         return EXIT_OK
     if args.check_update is not None:
-        return check_update(args, artifacts)
+        safe = update_check.check_update(
+            artifacts,
+            source=args.check_update,
+            region=args.region,
+            parameters=args.parameters,
+            from_parent=args.from_parent,
+            to_parent=args.to_parent,
+        )
+        return EXIT_OK if safe else EXIT_UNSAFE_UPDATE
     if args.cost_estimate:
-        print(cost_estimates(args, artifacts))
+        print(reports.cost_estimates(artifacts, region=args.region, parameters=args.parameters))
         print("\nprices and their sources: docs/cost-estimate.md")
         return EXIT_OK
     if args.diagram:
-        for path in draw_diagrams(args, artifacts):
+        for path in reports.draw_diagrams(artifacts, out=args.out, region=args.region):
             print(f"wrote {path}")
         return EXIT_OK
     return None
@@ -765,18 +400,14 @@ def lint_and_publish(
     if args.upload is None:
         return EXIT_OK
     try:
-        urls = upload(args, artifacts)
+        urls = publish.upload(args.destination, artifacts)
     except UploadError as exc:
         print(f"build_templates.py: error: {exc}", file=sys.stderr)
         return EXIT_UPLOAD
     licensing = args.listing.product_code or "none (--unlisted: licensing off)"
     print(f"\nuploaded {len(artifacts)} files to {args.upload}, readable by any AWS account")
     print(f"Marketplace product code: {licensing}")
-    for url in urls:
-        profile = next(p for p in PROFILES if f"/{p.template_name}." in url)
-        print(f"\n{profile.template_name} ({url}):")
-        print(f"  Launch Stack: {launch_url(args.region, url, STACK_NAMES[profile.name])}")
-        print(f"  The console asks to acknowledge: {', '.join(CAPABILITIES)}")
+    print(f"\n{publish.launch_links(args.region, urls)}")
     return EXIT_OK
 
 

@@ -1,8 +1,10 @@
-"""The internet edge: Application Load Balancer, its access-log bucket, NAT gateways.
+"""The internet edge: Application Load Balancer, its access-log bucket, its options.
 
-Everything that lives in the public subnets. The NAT gateways are here rather than in
-the VPC stack because only the tasks need them, and the tasks start after the database:
-outside the VPC stack they are built while the database is, instead of before it.
+The load balancer in the public subnets (or the private ones, internal), with its
+listeners, target group and access logs; the production options that belong to it
+(:mod:`templates_src.edge`, :mod:`templates_src.sso`), and the interface VPC endpoints
+of a VPC without NAT (:mod:`templates_src.endpoints`). The NAT gateways are the
+network's: :mod:`templates_src.nat`.
 """
 
 from __future__ import annotations
@@ -31,18 +33,11 @@ from troposphere import (
     Output,
     Ref,
     Region,
-    Select,
     Sub,
     Template,
     encode_to_dict,
 )
-from troposphere.ec2 import (
-    EIP,
-    NatGateway,
-    Route,
-    SecurityGroup,
-    SecurityGroupIngress,
-)
+from troposphere.ec2 import SecurityGroup, SecurityGroupIngress
 from troposphere.elasticloadbalancingv2 import (
     Action,
     Certificate,
@@ -77,11 +72,11 @@ from templates_src.params import (
     ACM_CERTIFICATE_ARN,
     CIDR_PATTERN,
     DOMAIN_NAME,
-    add_az_count,
+    ParameterSpec,
+    add_optional_parameter,
     add_parameter,
     add_retention,
 )
-from templates_src.profile import MAX_AZS
 from templates_src.regions import ELB_ACCOUNTS
 from templates_src.security import name_tags, no_egress, scanner_skips
 
@@ -93,11 +88,23 @@ PARAM_CERTIFICATE = "CertificateArn"
 PARAM_DOMAIN_NAME = "DomainName"
 PARAM_INGRESS_CIDR = "IngressCidr"
 PARAM_ACCESS_LOG_RETENTION = "AccessLogRetentionDays"
-PARAM_NAT_GATEWAYS = "NatGateways"
-PARAM_PRIVATE_ROUTE_TABLES = "PrivateRouteTableIds"
-PARAM_AZ_COUNT = "AvailabilityZoneCount"
-NAT_NONE, NAT_SINGLE, NAT_PER_AZ = "none", "single", "per-az"
 INTERNET_FACING, INTERNAL = "internet-facing", "internal"
+# What the parents ask the customer for, declared here once (ParameterSpec).
+SCHEME_PARAMETER = ParameterSpec(
+    PARAM_SCHEME, label="Load balancer scheme", allowed=(INTERNET_FACING, INTERNAL)
+)
+CERTIFICATE_PARAMETER = ParameterSpec(
+    PARAM_CERTIFICATE,
+    label="ACM certificate ARN",
+    pattern=ACM_CERTIFICATE_ARN,
+    what="the ARN of an ACM certificate in this region",
+)
+DOMAIN_NAME_PARAMETER = ParameterSpec(
+    PARAM_DOMAIN_NAME,
+    label="Domain name",
+    pattern=DOMAIN_NAME,
+    what="the DNS name the certificate is for, e.g. co.example.com",
+)
 
 OUTPUT_DNS_NAME = "LoadBalancerDnsName"
 OUTPUT_SERVICE_URL = "ServiceUrl"
@@ -111,9 +118,6 @@ OUTPUT_TARGET_GROUP_FULL_NAME = "TargetGroupFullName"
 HAS_CERTIFICATE = "HasCertificate"
 INTERNAL_SCHEME = "InternalLoadBalancer"
 NO_CERTIFICATE = "NoCertificate"
-CREATE_NAT = "CreateNatGateways"
-NAT_PER_AZ_CONDITION = "NatGatewayPerAz"
-THREE_AZS = "ThreeAzs"
 ELB_ACCOUNT_REGION = "RegionHasElbAccount"
 
 #: TLS 1.3 and 1.2 only (Elastic Load Balancing's recommended policy).
@@ -156,7 +160,7 @@ def build_alb_stack() -> Template:
         Description=(
             "Cloud Optimizer edge: internet-facing or internal Application Load Balancer "
             "(HTTPS with HTTP redirect when a certificate is given), encrypted access logs, "
-            "NAT gateways or interface VPC endpoints."
+            "interface VPC endpoints for a VPC without NAT."
         )
     )
     _add_parameters(t)
@@ -165,16 +169,12 @@ def build_alb_stack() -> Template:
     )
     t.add_condition(HAS_CERTIFICATE, Not(Equals(Ref(PARAM_CERTIFICATE), "")))
     t.add_condition(NO_CERTIFICATE, Equals(Ref(PARAM_CERTIFICATE), ""))
-    t.add_condition(CREATE_NAT, Not(Equals(Ref(PARAM_NAT_GATEWAYS), NAT_NONE)))
-    t.add_condition(NAT_PER_AZ_CONDITION, Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
-    t.add_condition(THREE_AZS, Equals(Ref(PARAM_AZ_COUNT), "3"))
     t.add_condition(INTERNAL_SCHEME, Equals(Ref(PARAM_SCHEME), INTERNAL))
     t.add_condition(ELB_ACCOUNT_REGION, _region_in(sorted(ELB_ACCOUNTS)))
 
     _add_security_group(t)
     _add_access_log_bucket(t)
     _add_load_balancer(t)
-    _add_nat_gateways(t)
     endpoints.add_interface_endpoints(
         t, vpc_id=PARAM_VPC_ID, subnets=PARAM_PRIVATE_SUBNETS, group=GROUP
     )
@@ -183,7 +183,13 @@ def build_alb_stack() -> Template:
     # name never matches it); the customer points that name at LoadBalancerDnsName.
     https_url = Sub(f"https://${{{PARAM_DOMAIN_NAME}}}")
     http_url = Sub("http://${LoadBalancer.DNSName}")
-    t.add_output(Output(OUTPUT_DNS_NAME, Value=GetAtt("LoadBalancer", "DNSName")))
+    t.add_output(
+        Output(
+            OUTPUT_DNS_NAME,
+            Value=GetAtt("LoadBalancer", "DNSName"),
+            Description="DNS name of the load balancer (a custom domain points here)",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_SERVICE_URL,
@@ -191,15 +197,48 @@ def build_alb_stack() -> Template:
             Description="Where the service answers",
         )
     )
-    t.add_output(Output(OUTPUT_LOAD_BALANCER_ARN, Value=Ref("LoadBalancer")))
-    t.add_output(Output(OUTPUT_HTTP_LISTENER, Condition=NO_CERTIFICATE, Value=Ref("HttpListener")))
-    t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=Ref("LoadBalancerSecurityGroup")))
-    t.add_output(Output(OUTPUT_TARGET_GROUP, Value=Ref("TargetGroup")))
     t.add_output(
-        Output(OUTPUT_LOAD_BALANCER_FULL_NAME, Value=GetAtt("LoadBalancer", "LoadBalancerFullName"))
+        Output(
+            OUTPUT_LOAD_BALANCER_ARN,
+            Value=Ref("LoadBalancer"),
+            Description="The load balancer (its deletion protection is set by the ECS stack)",
+        )
     )
     t.add_output(
-        Output(OUTPUT_TARGET_GROUP_FULL_NAME, Value=GetAtt("TargetGroup", "TargetGroupFullName"))
+        Output(
+            OUTPUT_HTTP_LISTENER,
+            Condition=NO_CERTIFICATE,
+            Value=Ref("HttpListener"),
+            Description="Port 80 listener without a certificate: the CloudFront origin's",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_SECURITY_GROUP,
+            Value=Ref("LoadBalancerSecurityGroup"),
+            Description="Security group of the load balancer",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_TARGET_GROUP,
+            Value=Ref("TargetGroup"),
+            Description="Target group the ECS service registers its tasks in",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_LOAD_BALANCER_FULL_NAME,
+            Value=GetAtt("LoadBalancer", "LoadBalancerFullName"),
+            Description="app/NAME/ID, the load balancer's CloudWatch metric dimension",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_TARGET_GROUP_FULL_NAME,
+            Value=GetAtt("TargetGroup", "TargetGroupFullName"),
+            Description="targetgroup/NAME/ID, the target group's CloudWatch metric dimension",
+        )
     )
     return t
 
@@ -213,15 +252,11 @@ def _add_parameters(t: Template) -> None:
         Type="AWS::EC2::VPC::Id",
         Description="The VPC of the load balancer and its targets.",
     )
-    add_parameter(
+    SCHEME_PARAMETER.add(
         t,
-        PARAM_SCHEME,
         group=GROUP,
-        label="Scheme",
-        Type="String",
-        AllowedValues=[INTERNET_FACING, INTERNAL],
-        Default=INTERNET_FACING,
-        Description=(
+        default=INTERNET_FACING,
+        description=(
             "internet-facing (public subnets) or internal (private subnets, reachable from "
             "the VPC and networks connected to it only). Changing it replaces the load balancer."
         ),
@@ -236,8 +271,7 @@ def _add_parameters(t: Template) -> None:
         label="Public subnets",
         Type="CommaDelimitedList",
         Description=(
-            "Two or more public subnets in different AZs: the internet-facing load balancer's "
-            "and the NAT gateways'."
+            "Two or more public subnets in different AZs: the internet-facing load balancer's."
         ),
     )
     add_parameter(
@@ -248,30 +282,20 @@ def _add_parameters(t: Template) -> None:
         Type="CommaDelimitedList",
         Description="Two or more private subnets in different AZs: the internal load balancer's.",
     )
-    add_parameter(
+    CERTIFICATE_PARAMETER.add(
         t,
-        PARAM_CERTIFICATE,
         group=GROUP,
-        label="ACM certificate ARN",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{ACM_CERTIFICATE_ARN})$",
-        ConstraintDescription="empty, or the ARN of an ACM certificate in this region",
-        Description=(
+        optional=True,
+        description=(
             "Empty: port 80 for the trial's CloudFront distribution only (403 to anyone "
             "else). Otherwise HTTPS on 443 and HTTP redirects to it."
         ),
     )
-    add_parameter(
+    DOMAIN_NAME_PARAMETER.add(
         t,
-        PARAM_DOMAIN_NAME,
         group=GROUP,
-        label="Domain name",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{DOMAIN_NAME})$",
-        ConstraintDescription="empty, or a DNS name such as co.example.com",
-        Description="With a certificate: the name it is for, where the service answers.",
+        optional=True,
+        description="With a certificate: the name it is for, where the service answers.",
     )
     add_parameter(
         t,
@@ -285,16 +309,14 @@ def _add_parameters(t: Template) -> None:
         Description="Who may reach the load balancer on 80/443 (the allow-list's first CIDR).",
     )
     for n in range(2, allow_list.MAX_CIDRS + 1):
-        add_parameter(
+        add_optional_parameter(
             t,
             allow_list.slot(n, PARAM_INGRESS_CIDR),
             group=GROUP,
             label=f"Allowed client CIDR {n}",
-            Type="String",
-            Default="",
-            AllowedPattern=f"^(|{allow_list.CIDR})$",
-            ConstraintDescription="empty, or an IPv4 CIDR block such as 203.0.113.0/24",
-            Description=f"The allow-list's CIDR number {n}, or empty.",
+            pattern=allow_list.CIDR,
+            what="an IPv4 CIDR block such as 203.0.113.0/24",
+            description=f"The allow-list's CIDR number {n}, or empty.",
         )
         t.add_condition(
             allow_list.slot_condition(n), allow_list.given(allow_list.slot(n, PARAM_INGRESS_CIDR))
@@ -305,28 +327,6 @@ def _add_parameters(t: Template) -> None:
         group=GROUP,
         label="Access log retention (days)",
         description="How long access logs are kept in the bucket.",
-    )
-    add_parameter(
-        t,
-        PARAM_NAT_GATEWAYS,
-        group=GROUP,
-        label="NAT gateways",
-        Type="String",
-        AllowedValues=[NAT_NONE, NAT_SINGLE, NAT_PER_AZ],
-        Default=NAT_PER_AZ,
-        Description="none (the VPC has egress already), single, or one per AZ.",
-    )
-    add_parameter(
-        t,
-        PARAM_PRIVATE_ROUTE_TABLES,
-        group=GROUP,
-        label="Private route tables",
-        Type="CommaDelimitedList",
-        Default="",
-        Description="Route tables of the private subnets in AZ order (when creating NATs).",
-    )
-    add_az_count(
-        t, PARAM_AZ_COUNT, group=GROUP, description="How many private route tables get a NAT route."
     )
 
 
@@ -620,50 +620,6 @@ def _add_load_balancer(t: Template) -> None:
             ),
         )
     )
-
-
-def _add_nat_gateways(t: Template) -> None:
-    """One NAT gateway, or one per AZ, and each private route table's default route."""
-    nat_conditions = {
-        1: CREATE_NAT,
-        2: "NatGateway2",
-        3: "NatGateway3",
-    }
-    t.add_condition("NatGateway2", Equals(Ref(PARAM_NAT_GATEWAYS), NAT_PER_AZ))
-    t.add_condition("NatGateway3", And(_condition(NAT_PER_AZ_CONDITION), _condition(THREE_AZS)))
-    t.add_condition("PrivateRoute3", And(_condition(CREATE_NAT), _condition(THREE_AZS)))
-    for n in range(1, MAX_AZS + 1):
-        t.add_resource(
-            EIP(
-                f"NatAddress{n}",
-                Condition=nat_conditions[n],
-                Domain="vpc",
-                Tags=name_tags(f"nat-{n}"),
-            )
-        )
-        t.add_resource(
-            NatGateway(
-                f"NatGateway{n}",
-                Condition=nat_conditions[n],
-                AllocationId=GetAtt(f"NatAddress{n}", "AllocationId"),
-                SubnetId=Select(n - 1, Ref(PARAM_PUBLIC_SUBNETS)),
-                Tags=name_tags(f"nat-{n}"),
-            )
-        )
-        target = (
-            Ref("NatGateway1")
-            if n == 1
-            else If(NAT_PER_AZ_CONDITION, Ref(f"NatGateway{n}"), Ref("NatGateway1"))
-        )
-        t.add_resource(
-            Route(
-                f"PrivateDefaultRoute{n}",
-                Condition="PrivateRoute3" if n == 3 else CREATE_NAT,
-                RouteTableId=Select(n - 1, Ref(PARAM_PRIVATE_ROUTE_TABLES)),
-                DestinationCidrBlock="0.0.0.0/0",
-                NatGatewayId=target,
-            )
-        )
 
 
 def _condition(name: str) -> dict[str, str]:

@@ -14,28 +14,28 @@ from __future__ import annotations
 from troposphere import Equals, If, Not, NoValue, Ref, Template
 from troposphere.iam import Role
 
-from templates_src.params import add_parameter
+from templates_src.params import ParameterSpec
 
 PARAM_BOUNDARY = "PermissionsBoundaryArn"
 HAS_BOUNDARY = "HasPermissionsBoundary"
 #: A customer-managed or AWS-managed IAM policy ARN.
 POLICY_ARN = r"arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[A-Za-z0-9+=,.@_/-]{1,512}"
-LABEL = "Permissions boundary (optional)"
-CONSTRAINT = "empty, or the ARN of an IAM managed policy, e.g. arn:aws:iam::123456789012:policy/x"
+#: Optional everywhere: empty means no boundary.
+BOUNDARY_PARAMETER = ParameterSpec(
+    PARAM_BOUNDARY,
+    label="Permissions boundary (optional)",
+    pattern=POLICY_ARN,
+    what="the ARN of an IAM managed policy, e.g. arn:aws:iam::123456789012:policy/x",
+)
 
 
 def add_permissions_boundary(t: Template, *, group: str) -> None:
     """The parameter, and the boundary on every role already in ``t`` (call it last)."""
-    add_parameter(
+    BOUNDARY_PARAMETER.add(
         t,
-        PARAM_BOUNDARY,
         group=group,
-        label=LABEL,
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{POLICY_ARN})$",
-        ConstraintDescription=CONSTRAINT,
-        Description="Managed policy set as the permissions boundary of every role created.",
+        optional=True,
+        description="Managed policy set as the permissions boundary of every role created.",
     )
     t.add_condition(HAS_BOUNDARY, Not(Equals(Ref(PARAM_BOUNDARY), "")))
     roles = [r for r in t.resources.values() if isinstance(r, Role)]

@@ -146,8 +146,20 @@ def build_cloudfront_stack() -> Template:
             Description="Where the service answers (HTTPS)",
         )
     )
-    t.add_output(Output(OUTPUT_DOMAIN_NAME, Value=domain))
-    t.add_output(Output(OUTPUT_DISTRIBUTION_ID, Value=Ref(distribution)))
+    t.add_output(
+        Output(
+            OUTPUT_DOMAIN_NAME,
+            Value=domain,
+            Description="The distribution's *.cloudfront.net name",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_DISTRIBUTION_ID,
+            Value=Ref(distribution),
+            Description="The CloudFront distribution",
+        )
+    )
     add_permissions_boundary(t, group=GROUP)  # last: it bounds every role added above
     return t
 

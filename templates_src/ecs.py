@@ -80,9 +80,11 @@ from service import contract
 from templates_src import alarms, rds, stack_helper
 from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
-    ECR_IMAGE_PATTERN,
+    ECR_IMAGE,
     TASK_SIZES,
+    ParameterSpec,
     add_flag,
+    add_optional_parameter,
     add_parameter,
     add_retention,
 )
@@ -110,6 +112,7 @@ PARAM_LOG_RETENTION = "LogRetentionDays"
 PARAM_DB_INSTANCE = "DatabaseInstanceIdentifier"
 PARAM_LOAD_BALANCER = "LoadBalancerArn"
 PARAM_DELETION_PROTECTION = "DeletionProtection"
+PARAM_NAT_GATEWAYS = "NatGatewayIds"
 
 OUTPUT_CLUSTER = "ClusterName"
 OUTPUT_SERVICE = "ServiceName"
@@ -125,6 +128,21 @@ TMP_VOLUME = "tmp"
 CPU_TARGET_PERCENT = 60.0
 REQUESTS_PER_TARGET = 500.0
 MAX_TASKS = 20
+NAT_GATEWAY_ID = r"nat-[0-9a-f]{8,17}"
+# What the parents ask the customer for, declared here once (ParameterSpec).
+IMAGE_PARAMETER = ParameterSpec(
+    PARAM_IMAGE,
+    label="Container image",
+    pattern=ECR_IMAGE,
+    what="an Amazon ECR image URI with a tag or digest",
+)
+TASK_SIZE_PARAMETER = ParameterSpec(PARAM_TASK_SIZE, label="Task size", allowed=tuple(TASK_SIZES))
+DESIRED_COUNT_PARAMETER = ParameterSpec(
+    PARAM_DESIRED_COUNT, label="Minimum tasks", type="Number", min_value=1, max_value=MAX_TASKS
+)
+MAX_COUNT_PARAMETER = ParameterSpec(
+    PARAM_MAX_COUNT, label="Maximum tasks", type="Number", min_value=1, max_value=MAX_TASKS
+)
 HTTPS_PORT = 443
 SECRETSMANAGER_ARN = f"^{contract.SECRET_ARN_PATTERN}$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$"
@@ -188,12 +206,30 @@ def build_ecs_stack(listing: Listing = UNLISTED) -> Template:
     )
     _add_helper_resources(t)
 
-    t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster")))
-    t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name")))
-    t.add_output(Output(OUTPUT_TASK_DEFINITION, Value=Ref("TaskDefinition")))
-    t.add_output(Output(OUTPUT_APP_SECRET, Value=Ref("AppSecret")))
-    t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup")))
-    t.add_output(Output(OUTPUT_TASK_SECURITY_GROUP, Value=GetAtt("TaskSecurityGroup", "GroupId")))
+    t.add_output(Output(OUTPUT_CLUSTER, Value=Ref("Cluster"), Description="ECS cluster"))
+    t.add_output(Output(OUTPUT_SERVICE, Value=GetAtt("Service", "Name"), Description="ECS service"))
+    t.add_output(
+        Output(
+            OUTPUT_TASK_DEFINITION,
+            Value=Ref("TaskDefinition"),
+            Description="The task definition revision the service runs",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_APP_SECRET,
+            Value=Ref("AppSecret"),
+            Description="The application secret (its value is the API token)",
+        )
+    )
+    t.add_output(Output(OUTPUT_LOG_GROUP, Value=Ref("LogGroup"), Description="Service logs"))
+    t.add_output(
+        Output(
+            OUTPUT_TASK_SECURITY_GROUP,
+            Value=GetAtt("TaskSecurityGroup", "GroupId"),
+            Description="Security group of the tasks",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_ALARM_TOPIC,
@@ -291,41 +327,27 @@ def _add_parameters(t: Template) -> None:
         "Customer-managed KMS key of the secrets and logs.",
         AllowedPattern=KMS_KEY_ARN_PATTERN,
     )
-    param(
-        PARAM_IMAGE,
-        GROUP_SERVICE,
-        "Container image",
-        "ECR image of Cloud Optimizer; changing it is a rolling, zero-downtime upgrade.",
-        AllowedPattern=ECR_IMAGE_PATTERN,
-        ConstraintDescription="an Amazon ECR image URI with a tag or digest",
+    IMAGE_PARAMETER.add(
+        t,
+        group=GROUP_SERVICE,
+        description=(
+            "ECR image of Cloud Optimizer; changing it is a rolling, zero-downtime upgrade."
+        ),
     )
-    param(
-        PARAM_TASK_SIZE,
-        GROUP_SERVICE,
-        "Task size",
-        "vCPU and memory of each task.",
-        AllowedValues=list(TASK_SIZES),
-        Default="1vCPU-2GB",
+    TASK_SIZE_PARAMETER.add(
+        t, group=GROUP_SERVICE, description="vCPU and memory of each task.", default="1vCPU-2GB"
     )
-    param(
-        PARAM_DESIRED_COUNT,
-        GROUP_SERVICE,
-        "Minimum tasks",
-        "Tasks always running; auto scaling adds more up to the maximum.",
-        Type="Number",
-        MinValue=1,
-        MaxValue=MAX_TASKS,
-        Default="1",
+    DESIRED_COUNT_PARAMETER.add(
+        t,
+        group=GROUP_SERVICE,
+        description="Tasks always running; auto scaling adds more up to the maximum.",
+        default="1",
     )
-    param(
-        PARAM_MAX_COUNT,
-        GROUP_SERVICE,
-        "Maximum tasks",
-        "Upper bound for auto scaling on CPU and requests.",
-        Type="Number",
-        MinValue=1,
-        MaxValue=MAX_TASKS,
-        Default="2",
+    MAX_COUNT_PARAMETER.add(
+        t,
+        group=GROUP_SERVICE,
+        description="Upper bound for auto scaling on CPU and requests.",
+        default="2",
     )
     add_retention(
         t,
@@ -347,6 +369,18 @@ def _add_parameters(t: Template) -> None:
         "Load balancer ARN",
         "The load balancer (for its deletion protection).",
         AllowedPattern=r"^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:loadbalancer/app/.+$",
+    )
+    add_optional_parameter(
+        t,
+        PARAM_NAT_GATEWAYS,
+        group=GROUP_NETWORK,
+        label="NAT gateways",
+        pattern=rf"{NAT_GATEWAY_ID}(,{NAT_GATEWAY_ID})*",
+        what="comma-separated NAT gateway ids",
+        description=(
+            "A new VPC's NAT gateways (empty otherwise): passed so that the service starts "
+            "only once the tasks' subnets route through them."
+        ),
     )
     add_flag(
         t,
@@ -765,6 +799,9 @@ def _add_service(t: Template) -> None:
             # The tasks must reach the database and be reachable from the load balancer
             # before the first one starts.
             DependsOn=["DatabaseIngressFromTasks", "LoadBalancerEgressToTasks"],
+            # ... and have a way out (ECR, Logs, Secrets Manager): the parent passes the NAT
+            # stack's output, so this stack starts only once the private routes exist.
+            Metadata={"EgressThrough": Ref(PARAM_NAT_GATEWAYS)},
             Cluster=Ref("Cluster"),
             LaunchType="FARGATE",
             PlatformVersion="LATEST",

@@ -10,7 +10,7 @@ from troposphere import AWSObject, Equals, GetAtt, Not, Ref, Template
 from troposphere.route53 import AliasTarget, RecordSetType
 from troposphere.wafv2 import WebACLAssociation
 
-from templates_src.params import add_parameter
+from templates_src.params import ParameterSpec
 
 PARAM_WEB_ACL = "WebAclArn"
 PARAM_HOSTED_ZONE = "HostedZoneId"
@@ -21,6 +21,20 @@ HAS_WEB_ACL = "HasWebAcl"
 #: A regional AWS WAF (v2) web ACL: arn:aws:wafv2:REGION:ACCOUNT:regional/webacl/NAME/ID.
 WEB_ACL_ARN = (
     r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[A-Za-z0-9_-]{1,128}/[0-9a-f-]{36}"
+)
+# What the production parent asks the customer for, declared here once (ParameterSpec);
+# both are optional: empty leaves the part out.
+WEB_ACL_PARAMETER = ParameterSpec(
+    PARAM_WEB_ACL,
+    label="AWS WAF web ACL ARN (optional)",
+    pattern=WEB_ACL_ARN,
+    what="the ARN of a regional AWS WAF web ACL in this region",
+)
+HOSTED_ZONE_PARAMETER = ParameterSpec(
+    PARAM_HOSTED_ZONE,
+    label="Route 53 hosted zone id (optional)",
+    pattern=HOSTED_ZONE_ID,
+    what="a hosted zone id such as Z0123456789ABCDEFGHIJ",
 )
 
 
@@ -36,16 +50,11 @@ def add_web_acl(t: Template, load_balancer: AWSObject, *, group: str) -> None:
     web ACL", AWS WAF Developer Guide:
     https://docs.aws.amazon.com/waf/latest/developerguide/web-acl-associating-aws-resource.html).
     """
-    add_parameter(
+    WEB_ACL_PARAMETER.add(
         t,
-        PARAM_WEB_ACL,
         group=group,
-        label="AWS WAF web ACL ARN (optional)",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{WEB_ACL_ARN})$",
-        ConstraintDescription="empty, or the ARN of a regional AWS WAF web ACL in this region",
-        Description="A regional AWS WAF web ACL to protect the load balancer with.",
+        optional=True,
+        description="A regional AWS WAF web ACL to protect the load balancer with.",
     )
     t.add_condition(HAS_WEB_ACL, Not(Equals(Ref(PARAM_WEB_ACL), "")))
     t.add_resource(
@@ -67,16 +76,11 @@ def add_dns_record(t: Template, load_balancer: AWSObject, domain_name: str, *, g
     Developer Guide: https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/routing-to-elb-load-balancer.html).
     A private hosted zone suits an internal load balancer.
     """
-    add_parameter(
+    HOSTED_ZONE_PARAMETER.add(
         t,
-        PARAM_HOSTED_ZONE,
         group=group,
-        label="Route 53 hosted zone id (optional)",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{HOSTED_ZONE_ID})$",
-        ConstraintDescription="empty, or a hosted zone id such as Z0123456789ABCDEFGHIJ",
-        Description="The zone in which the domain name's alias record is created.",
+        optional=True,
+        description="The zone in which the domain name's alias record is created.",
     )
     t.add_condition(HAS_HOSTED_ZONE, Not(Equals(Ref(PARAM_HOSTED_ZONE), "")))
     t.add_resource(

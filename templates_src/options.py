@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from troposphere import Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
+from troposphere import And, Equals, GetAtt, If, Not, NoValue, Or, Output, Ref, Template
 
-from templates_src import alarms, alb, boundary, ecs, edge, endpoints, sso
+from templates_src import alarms, alb, boundary, ecs, edge, endpoints, nat, sso
 from templates_src.params import add_parameter
 from templates_src.profile import Profile
 
@@ -23,6 +23,7 @@ P_HOSTED_ZONE = edge.PARAM_HOSTED_ZONE
 P_EGRESS = "NetworkEgress"
 EGRESS_PER_AZ, EGRESS_SINGLE, EGRESS_ENDPOINTS = "nat-per-az", "single-nat", "vpc-endpoints"
 SINGLE_NAT = "EgressSingleNat"
+CREATE_NAT = "CreateNatGateways"
 ENDPOINTS_ONLY = "EgressVpcEndpoints"
 
 P_BOUNDARY = boundary.PARAM_BOUNDARY
@@ -44,16 +45,11 @@ G_EGRESS = "Network egress"
 
 def add_parameters(t: Template, profile: Profile) -> None:
     """The option parameters ``profile`` offers (the trial: the governance ones only)."""
-    add_parameter(
+    boundary.BOUNDARY_PARAMETER.add(
         t,
-        P_BOUNDARY,
         group=G_GOVERNANCE,
-        label=boundary.LABEL,
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{boundary.POLICY_ARN})$",
-        ConstraintDescription=boundary.CONSTRAINT,
-        Description=(
+        optional=True,
+        description=(
             "Empty: none. Given: this managed policy is the permissions boundary of every "
             "IAM role the stack creates (for accounts that require one to create roles). It "
             "must allow what the roles do (docs/operations.md, Permissions boundary)."
@@ -104,45 +100,32 @@ def add_parameters(t: Template, profile: Profile) -> None:
     )
     t.add_condition(SINGLE_NAT, Equals(Ref(P_EGRESS), EGRESS_SINGLE))
     t.add_condition(ENDPOINTS_ONLY, Equals(Ref(P_EGRESS), EGRESS_ENDPOINTS))
-    add_parameter(
+    alb.SCHEME_PARAMETER.add(
         t,
-        P_SCHEME,
+        name=P_SCHEME,
         group=G_ACCESS,
-        label="Load balancer scheme",
-        Type="String",
-        AllowedValues=[alb.INTERNET_FACING, alb.INTERNAL],
-        Default=alb.INTERNET_FACING,
-        Description=(
+        default=alb.INTERNET_FACING,
+        description=(
             "internet-facing: in the public subnets, reachable from the internet (within "
             "IngressCidr). internal: in the private subnets, reachable only from the VPC and "
             "networks connected to it (VPN, Direct Connect, peering); with an existing VPC no "
             "public subnets are needed. Changing it replaces the load balancer (new DNS name)."
         ),
     )
-    add_parameter(
+    edge.WEB_ACL_PARAMETER.add(
         t,
-        P_WEB_ACL,
         group=G_ACCESS,
-        label="AWS WAF web ACL ARN (optional)",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{edge.WEB_ACL_ARN})$",
-        ConstraintDescription="empty, or the ARN of a regional AWS WAF web ACL in this region",
-        Description=(
+        optional=True,
+        description=(
             "Empty: no WAF. Given: the web ACL (scope REGIONAL, this region) filters every "
             "request before the load balancer routes it."
         ),
     )
-    add_parameter(
+    edge.HOSTED_ZONE_PARAMETER.add(
         t,
-        P_HOSTED_ZONE,
         group=G_DNS,
-        label="Route 53 hosted zone id (optional)",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{edge.HOSTED_ZONE_ID})$",
-        ConstraintDescription="empty, or a hosted zone id such as Z0123456789ABCDEFGHIJ",
-        Description=(
+        optional=True,
+        description=(
             "Given: an alias record DomainName -> the load balancer is created in this zone "
             "(public, or private for an internal load balancer). Empty: point DomainName at "
             "the LoadBalancerDnsName output yourself (a CNAME at your DNS provider)."
@@ -171,11 +154,22 @@ def public_subnets_given_or_not_needed(profile: Profile, public_subnets: str) ->
 
 
 def nat_gateways(profile: Profile) -> object:
-    """The ALB stack's NatGateways for a new VPC: the profile's, or the customer's choice."""
-    default = alb.NAT_PER_AZ if profile.nat_gateway_per_az else alb.NAT_SINGLE
+    """The NAT stack's NatGateways: the profile's, or the customer's choice."""
+    default = nat.NAT_PER_AZ if profile.nat_gateway_per_az else nat.NAT_SINGLE
     if not profile.platform_options:
         return default
-    return If(SINGLE_NAT, alb.NAT_SINGLE, If(ENDPOINTS_ONLY, alb.NAT_NONE, default))
+    return If(SINGLE_NAT, nat.NAT_SINGLE, default)
+
+
+def nat_condition(t: Template, profile: Profile, new_vpc: str) -> str:
+    """The condition under which the parent nests the NAT stack: a new VPC with NAT egress.
+
+    An existing VPC keeps its own egress; vpc-endpoints means no route out at all.
+    """
+    if not profile.platform_options:
+        return new_vpc
+    t.add_condition(CREATE_NAT, And({"Condition": new_vpc}, Not({"Condition": ENDPOINTS_ONLY})))
+    return CREATE_NAT
 
 
 def add_rules(t: Template, profile: Profile, existing_vpc: object) -> None:

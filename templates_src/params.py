@@ -7,6 +7,7 @@ customer sees is part of the product.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from troposphere import Parameter, Template
@@ -21,7 +22,7 @@ CIDR_PATTERN = (
 OCTET = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 
 
-def _vpc_cidr_pattern() -> str:
+def _vpc_cidr() -> str:
     """A new VPC: an aligned /16 to /19 block of the RFC 1918 private ranges.
 
     /16 to /19, so that six /22 subnets fit; aligned (no host bits set), because EC2
@@ -35,10 +36,11 @@ def _vpc_cidr_pattern() -> str:
         "({})\\.0/{}".format("|".join(str(t) for t in range(0, 256, 2 ** (24 - prefix))), prefix)
         for prefix in range(16, 20)
     )
-    return rf"^{ranges}\.({blocks})$"
+    return rf"{ranges}\.({blocks})"
 
 
-VPC_CIDR_PATTERN = _vpc_cidr_pattern()
+VPC_CIDR = _vpc_cidr()
+VPC_CIDR_PATTERN = f"^{VPC_CIDR}$"
 VPC_CIDR_CONSTRAINT = (
     "an aligned private /16 to /19 block in 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, "
     "e.g. 10.0.0.0/16"
@@ -48,10 +50,11 @@ SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
 SUBNET_LIST = rf"{SUBNET_ID}(,{SUBNET_ID})+"
 ACM_CERTIFICATE_ARN = r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}"
 #: Marketplace container products are served from Amazon ECR.
-ECR_IMAGE_PATTERN = (
-    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9]+([._/-][a-z0-9]+)*"
-    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$"
+ECR_IMAGE = (
+    r"\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/[a-z0-9]+([._/-][a-z0-9]+)*"
+    r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})"
 )
+ECR_IMAGE_PATTERN = f"^{ECR_IMAGE}$"
 #: An AWS Marketplace product code: lower-case letters and digits (a build-time setting).
 MARKETPLACE_PRODUCT_CODE_PATTERN = r"^[a-z0-9]{1,64}$"
 #: A DNS name (RFC 1123 labels), as an ACM certificate names it.
@@ -101,6 +104,101 @@ def add_parameter(
     return parameter
 
 
+def add_optional_parameter(
+    template: Template,
+    name: str,
+    *,
+    group: str,
+    label: str,
+    pattern: str,
+    what: str,
+    description: str,
+) -> Parameter:
+    """An optional String: empty (the default) leaves its feature off, else it matches ``pattern``.
+
+    ``what`` says what a value is ("the ARN of ..."): the console shows "empty, or <what>"
+    when a value does not match.
+    """
+    return add_parameter(
+        template,
+        name,
+        group=group,
+        label=label,
+        Type="String",
+        Default="",
+        AllowedPattern=f"^(|{pattern})$",
+        ConstraintDescription=f"empty, or {what}",
+        Description=description,
+    )
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """What a parameter is, declared once: by the child stack that takes it.
+
+    A parent that asks the customer for the same value declares its own parameter from the
+    child's spec (under its own name, group, default and description), so that the type,
+    pattern, constraint and label the console shows cannot drift from what the child
+    accepts: the child would refuse a value the parent let through, after the parent's
+    other stacks were already being created.
+    """
+
+    name: str
+    label: str
+    type: str = "String"
+    #: A regular expression a value matches in full (no anchors).
+    pattern: str | None = None
+    #: What a value is ("an Amazon ECR image URI ..."), the constraint the console shows.
+    what: str | None = None
+    allowed: tuple[str, ...] = ()
+    min_value: int | None = None
+    max_value: int | None = None
+
+    def add(
+        self,
+        template: Template,
+        *,
+        group: str,
+        description: str,
+        default: str | None = None,
+        optional: bool = False,
+        name: str | None = None,
+        allowed: tuple[str, ...] | None = None,
+    ) -> Parameter:
+        """Declare it in ``template``; ``optional``: empty is accepted too (and the default).
+
+        ``name`` renames it (a parent's name for the child's value); ``allowed`` extends
+        the child's values with a parent's own (such as "auto", which the parent resolves).
+        """
+        if optional and self.pattern is None:
+            raise ValueError(f"{self.name}: only a patterned parameter can be optional")
+        props: dict[str, Any] = {"Type": self.type, "Description": description}
+        if self.pattern is not None and optional:
+            return add_optional_parameter(
+                template,
+                name or self.name,
+                group=group,
+                label=self.label,
+                pattern=self.pattern,
+                what=str(self.what),
+                description=description,
+            )
+        if self.pattern is not None:
+            props["AllowedPattern"] = f"^{self.pattern}$"
+        if self.what is not None:
+            props["ConstraintDescription"] = self.what
+        values = allowed if allowed is not None else self.allowed
+        if values:
+            props["AllowedValues"] = list(values)
+        if self.min_value is not None:
+            props["MinValue"] = self.min_value
+        if self.max_value is not None:
+            props["MaxValue"] = self.max_value
+        if default is not None:
+            props["Default"] = default
+        return add_parameter(template, name or self.name, group=group, label=self.label, **props)
+
+
 def add_flag(
     template: Template, name: str, *, group: str, label: str, description: str, default: bool
 ) -> Parameter:
@@ -133,17 +231,16 @@ def add_retention(
     )
 
 
+#: How many Availability Zones a stack spans (a parent may add "auto", which it resolves).
+AZ_COUNT_PARAMETER = ParameterSpec(
+    "AvailabilityZoneCount", label="Availability Zones", allowed=("2", "3")
+)
+
+
 def add_az_count(template: Template, name: str, *, group: str, description: str) -> Parameter:
     """How many Availability Zones a stack spans: 2 or 3, the most any profile uses by default."""
-    return add_parameter(
-        template,
-        name,
-        group=group,
-        label="Availability Zones",
-        Type="String",
-        AllowedValues=["2", "3"],
-        Default=str(MAX_AZS),
-        Description=description,
+    return AZ_COUNT_PARAMETER.add(
+        template, name=name, group=group, description=description, default=str(MAX_AZS)
     )
 
 

@@ -27,26 +27,22 @@ from troposphere import (
 from troposphere.cloudformation import Stack
 
 from service import contract
-from templates_src import alb, allow_list, cloudfront, ecs, options, rds, regions, vpc
+from templates_src import alb, allow_list, cloudfront, ecs, nat, options, rds, regions, vpc
 from templates_src.params import (
-    ACM_CERTIFICATE_ARN,
-    DB_INSTANCE_CLASSES,
-    DOMAIN_NAME,
-    ECR_IMAGE_PATTERN,
+    AZ_COUNT_PARAMETER,
     SUBNET_LIST,
-    TASK_SIZES,
-    VPC_CIDR_CONSTRAINT,
-    VPC_CIDR_PATTERN,
     VPC_ID,
+    add_optional_parameter,
     add_parameter,
     add_retention,
     flag,
 )
 from templates_src.profile import PROFILES, Profile
 
-#: The nested stacks, in the order a reader meets them; the key names the file. The
-#: quickstart nests ``cloudfront`` when it has no certificate; production never does.
-NESTED_STACKS = ("vpc", "alb", "rds", "ecs", "cloudfront")
+#: The nested stacks, in the order a reader meets them; the key names the file. ``nat``
+#: comes with a new VPC (not with production's vpc-endpoints egress); the quickstart nests
+#: ``cloudfront`` when it has no certificate, production never does.
+NESTED_STACKS = ("vpc", "nat", "alb", "rds", "ecs", "cloudfront")
 TemplateUrl = Callable[[str], str]
 
 # Parent parameters.
@@ -152,6 +148,20 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
         },
         Condition=CREATE_VPC,
     )
+    # Beside the database, not before it: the NAT gateways take about two minutes.
+    with_nat = options.nat_condition(t, profile, CREATE_VPC)
+    _stack(
+        t,
+        "nat",
+        template_url,
+        {
+            nat.PARAM_PUBLIC_SUBNETS: nested_output("vpc", vpc.OUTPUT_PUBLIC_SUBNETS),
+            nat.PARAM_PRIVATE_ROUTE_TABLES: nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES),
+            nat.PARAM_AZ_COUNT: azs,
+            nat.PARAM_NAT_GATEWAYS: options.nat_gateways(profile),
+        },
+        Condition=with_nat,
+    )
     _stack(
         t,
         "alb",
@@ -164,11 +174,6 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             alb.PARAM_DOMAIN_NAME: Ref(P_DOMAIN_NAME),
             **allow_list.slot_values(alb.PARAM_INGRESS_CIDR, Ref(P_INGRESS_CIDR)),
             alb.PARAM_ACCESS_LOG_RETENTION: Ref(P_LOG_RETENTION),
-            alb.PARAM_NAT_GATEWAYS: If(CREATE_VPC, options.nat_gateways(profile), alb.NAT_NONE),
-            alb.PARAM_PRIVATE_ROUTE_TABLES: If(
-                CREATE_VPC, nested_output("vpc", vpc.OUTPUT_PRIVATE_ROUTE_TABLES), ""
-            ),
-            alb.PARAM_AZ_COUNT: azs,
             **options.alb_parameters(
                 profile, CREATE_VPC, nested_output("vpc", vpc.OUTPUT_VPC_CIDR)
             ),
@@ -217,6 +222,7 @@ def build_parent(profile: Profile, template_url: TemplateUrl) -> Template:
             ecs.PARAM_DB_INSTANCE: nested_output("rds", rds.OUTPUT_INSTANCE_ID),
             ecs.PARAM_LOAD_BALANCER: nested_output("alb", alb.OUTPUT_LOAD_BALANCER_ARN),
             ecs.PARAM_DELETION_PROTECTION: flag(profile.deletion_protection),
+            ecs.PARAM_NAT_GATEWAYS: If(with_nat, nested_output("nat", nat.OUTPUT_NAT_GATEWAYS), ""),
             **options.role_stack_parameters(),
             **options.ecs_parameters(profile),
         },
@@ -303,45 +309,40 @@ def _stack(
 
 
 def _add_parameters(t: Template, profile: Profile) -> None:
-    add_parameter(
+    """The customer's parameters. Each value a child takes is declared from the child's own
+    :class:`ParameterSpec` (type, pattern, constraint, label); the parent adds its group,
+    its profile's default and the words the console page shows."""
+    vpc.VPC_CIDR_PARAMETER.add(
         t,
-        P_VPC_CIDR,
+        name=P_VPC_CIDR,
         group=G_NETWORK,
-        label="New VPC CIDR block",
-        Type="String",
-        Default="10.0.0.0/16",
-        AllowedPattern=VPC_CIDR_PATTERN,
-        ConstraintDescription=VPC_CIDR_CONSTRAINT,
-        Description=(
+        default="10.0.0.0/16",
+        description=(
             "Address range of the new VPC. Ignored when an existing VPC is given. "
             "Create-only: it cannot be changed on an update (the database would move)."
         ),
     )
-    add_parameter(
+    add_optional_parameter(
         t,
         P_EXISTING_VPC,
         group=G_NETWORK,
         label="Existing VPC (optional)",
-        Type="String",
-        Default="",
-        AllowedPattern=f"^(|{VPC_ID})$",
-        ConstraintDescription="empty, or a VPC id such as vpc-0123456789abcdef0",
-        Description=(
+        pattern=VPC_ID,
+        what="a VPC id such as vpc-0123456789abcdef0",
+        description=(
             "Leave empty to create a VPC. Otherwise its private subnets need outbound "
             "access (NAT or VPC endpoints) to ECR, Secrets Manager, CloudWatch Logs. "
             "Create-only: it cannot be changed on an update (the database would move)."
         ),
     )
     if profile.customer_chooses_azs:
-        add_parameter(
+        AZ_COUNT_PARAMETER.add(
             t,
-            P_AZ_COUNT,
+            name=P_AZ_COUNT,
             group=G_NETWORK,
-            label="Availability Zones",
-            Type="String",
-            AllowedValues=[AUTO, "2", "3"],
-            Default=AUTO,
-            Description=(
+            allowed=(AUTO, *AZ_COUNT_PARAMETER.allowed),
+            default=AUTO,
+            description=(
                 "AZs of a new VPC: auto picks three, or two where the region offers "
                 "Fargate in two (us-west-1)."
             ),
@@ -356,54 +357,40 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         ),
         (P_EXISTING_PRIVATE, "Existing private subnets", "tasks and database"),
     ):
-        add_parameter(
+        add_optional_parameter(
             t,
             name,
             group=G_NETWORK,
             label=label,
-            Type="String",
-            Default="",
-            AllowedPattern=f"^(|{SUBNET_LIST})$",
-            ConstraintDescription="empty, or two or more comma-separated subnet ids",
-            Description=f"With an existing VPC: two or more subnets in different AZs ({what}).",
+            pattern=SUBNET_LIST,
+            what="two or more comma-separated subnet ids",
+            description=f"With an existing VPC: two or more subnets in different AZs ({what}).",
         )
-    certificate_pattern = (
-        f"^{ACM_CERTIFICATE_ARN}$"
-        if profile.certificate_required
-        else f"^(|{ACM_CERTIFICATE_ARN})$"
-    )
-    certificate: dict[str, Any] = {
-        "Type": "String",
-        "AllowedPattern": certificate_pattern,
-        "ConstraintDescription": (
-            "the ARN of an ACM certificate in this region"
-            + ("" if profile.certificate_required else ", or empty")
-        ),
-        "Description": (
+    # Production serves HTTPS only: its certificate and domain are required; the trial's
+    # are optional (empty: HTTPS through CloudFront).
+    optional = not profile.certificate_required
+    alb.CERTIFICATE_PARAMETER.add(
+        t,
+        name=P_CERTIFICATE,
+        group=G_EDGE,
+        optional=optional,
+        description=(
             "Required: HTTPS on 443, HTTP redirects to it."
             if profile.certificate_required
             else "Optional. Empty: HTTPS through Amazon CloudFront on a *.cloudfront.net "
             "address. Given: the load balancer serves HTTPS on 443, HTTP redirects to it."
         ),
-    }
-    if not profile.certificate_required:
-        certificate["Default"] = ""
-    add_parameter(t, P_CERTIFICATE, group=G_EDGE, label="ACM certificate ARN", **certificate)
-    domain: dict[str, Any] = {
-        "Type": "String",
-        "AllowedPattern": f"^{DOMAIN_NAME}$"
-        if profile.certificate_required
-        else f"^(|{DOMAIN_NAME})$",
-        "ConstraintDescription": "the DNS name the certificate is for, e.g. co.example.com"
-        + ("" if profile.certificate_required else ", or empty"),
-        "Description": (
+    )
+    alb.DOMAIN_NAME_PARAMETER.add(
+        t,
+        name=P_DOMAIN_NAME,
+        group=G_EDGE,
+        optional=optional,
+        description=(
             "The certificate's DNS name: the service's URL. Point it (CNAME or alias) at the "
             "LoadBalancerDnsName output."
         ),
-    }
-    if not profile.certificate_required:
-        domain["Default"] = ""
-    add_parameter(t, P_DOMAIN_NAME, group=G_EDGE, label="Domain name", **domain)
+    )
     add_parameter(
         t,
         P_INGRESS_CIDR,
@@ -425,48 +412,33 @@ def _add_parameters(t: Template, profile: Profile) -> None:
             )
         ).strip(),
     )
-    add_parameter(
+    ecs.IMAGE_PARAMETER.add(
         t,
-        P_IMAGE,
+        name=P_IMAGE,
         group=G_APP,
-        label="Container image",
-        Type="String",
-        Default=MARKETPLACE_IMAGE,
-        AllowedPattern=ECR_IMAGE_PATTERN,
-        ConstraintDescription="an Amazon ECR image URI with a tag or digest",
-        Description="Change it to upgrade: a rolling, zero-downtime deployment.",
+        default=MARKETPLACE_IMAGE,
+        description="Change it to upgrade: a rolling, zero-downtime deployment.",
     )
-    add_parameter(
+    ecs.TASK_SIZE_PARAMETER.add(
         t,
-        P_TASK_SIZE,
+        name=P_TASK_SIZE,
         group=G_APP,
-        label="Task size",
-        Type="String",
-        AllowedValues=list(TASK_SIZES),
-        Default=profile.task_size,
-        Description="vCPU and memory of each task.",
+        default=profile.task_size,
+        description="vCPU and memory of each task.",
     )
-    add_parameter(
+    ecs.DESIRED_COUNT_PARAMETER.add(
         t,
-        P_DESIRED,
+        name=P_DESIRED,
         group=G_APP,
-        label="Minimum tasks",
-        Type="Number",
-        MinValue=1,
-        MaxValue=ecs.MAX_TASKS,
-        Default=str(profile.desired_count),
-        Description="Tasks always running (auto scaling's minimum).",
+        default=str(profile.desired_count),
+        description="Tasks always running (auto scaling's minimum).",
     )
-    add_parameter(
+    ecs.MAX_COUNT_PARAMETER.add(
         t,
-        P_MAX,
+        name=P_MAX,
         group=G_APP,
-        label="Maximum tasks",
-        Type="Number",
-        MinValue=1,
-        MaxValue=ecs.MAX_TASKS,
-        Default=str(profile.max_count),
-        Description="Upper bound of auto scaling on CPU and requests; at least the minimum.",
+        default=str(profile.max_count),
+        description="Upper bound of auto scaling on CPU and requests; at least the minimum.",
     )
     add_retention(
         t,
@@ -476,51 +448,36 @@ def _add_parameters(t: Template, profile: Profile) -> None:
         description="How long service logs, flow logs and access logs are kept.",
         default=profile.log_retention_days,
     )
-    add_parameter(
+    rds.INSTANCE_CLASS_PARAMETER.add(
         t,
-        P_DB_CLASS,
+        name=P_DB_CLASS,
         group=G_DB,
-        label="Database instance class",
-        Type="String",
-        AllowedValues=list(DB_INSTANCE_CLASSES),
-        Default=profile.db_instance_class,
-        Description="RDS for PostgreSQL instance class.",
+        default=profile.db_instance_class,
+        description="RDS for PostgreSQL instance class.",
     )
-    add_parameter(
+    rds.ALLOCATED_STORAGE_PARAMETER.add(
         t,
-        P_DB_STORAGE,
+        name=P_DB_STORAGE,
         group=G_DB,
-        label="Database storage (GiB)",
-        Type="Number",
-        MinValue=rds.MIN_STORAGE_GIB,
-        MaxValue=rds.MAX_STORAGE_GIB,
-        Default=str(profile.db_allocated_storage_gib),
-        Description="Encrypted gp3 storage.",
+        default=str(profile.db_allocated_storage_gib),
+        description="Encrypted gp3 storage.",
     )
-    add_parameter(
+    rds.MAX_ALLOCATED_STORAGE_PARAMETER.add(
         t,
-        P_DB_MAX_STORAGE,
+        name=P_DB_MAX_STORAGE,
         group=G_DB,
-        label="Database storage limit (GiB)",
-        Type="Number",
-        MinValue=rds.MIN_STORAGE_GIB + 2,
-        MaxValue=rds.MAX_STORAGE_GIB,
-        Default=str(profile.db_max_allocated_storage_gib),
-        Description=(
+        default=str(profile.db_max_allocated_storage_gib),
+        description=(
             "Storage autoscaling grows the storage up to this; at least 10% above the "
             "initial storage."
         ),
     )
-    add_parameter(
+    rds.BACKUP_RETENTION_PARAMETER.add(
         t,
-        P_DB_BACKUP,
+        name=P_DB_BACKUP,
         group=G_DB,
-        label="Backup retention (days)",
-        Type="Number",
-        MinValue=1,
-        MaxValue=35,
-        Default=str(profile.db_backup_retention_days),
-        Description="Automated backups are kept this long.",
+        default=str(profile.db_backup_retention_days),
+        description="Automated backups are kept this long.",
     )
     options.add_parameters(t, profile)
     options.add_late_parameters(t, profile)

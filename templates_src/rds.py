@@ -31,7 +31,13 @@ from troposphere.rds import DBInstance, DBParameterGroup, DBSubnetGroup, MasterU
 
 from service import contract
 from templates_src.boundary import add_permissions_boundary
-from templates_src.params import DB_INSTANCE_CLASSES, add_flag, add_parameter, add_retention
+from templates_src.params import (
+    DB_INSTANCE_CLASSES,
+    ParameterSpec,
+    add_flag,
+    add_parameter,
+    add_retention,
+)
 from templates_src.security import customer_managed_key, name_tags, no_egress, service_trust
 from templates_src.stack_helper import add_stack_helper, custom_resource
 
@@ -77,6 +83,32 @@ ENHANCED_MONITORING_INTERVAL = 60
 MIN_STORAGE_GIB, MAX_STORAGE_GIB = 20, 16384
 DEFAULT_MAX_STORAGE_GIB = 100
 GROUP = "Database"
+# What the parents ask the customer for, declared here once (ParameterSpec).
+INSTANCE_CLASS_PARAMETER = ParameterSpec(
+    PARAM_INSTANCE_CLASS, label="Database instance class", allowed=DB_INSTANCE_CLASSES
+)
+ALLOCATED_STORAGE_PARAMETER = ParameterSpec(
+    PARAM_ALLOCATED_STORAGE,
+    label="Database storage (GiB)",
+    type="Number",
+    min_value=MIN_STORAGE_GIB,
+    max_value=MAX_STORAGE_GIB,
+)
+#: At least 10% above the smallest initial storage (RDS refuses less).
+MAX_ALLOCATED_STORAGE_PARAMETER = ParameterSpec(
+    PARAM_MAX_ALLOCATED_STORAGE,
+    label="Database storage limit (GiB)",
+    type="Number",
+    min_value=MIN_STORAGE_GIB + 2,
+    max_value=MAX_STORAGE_GIB,
+)
+BACKUP_RETENTION_PARAMETER = ParameterSpec(
+    PARAM_BACKUP_RETENTION,
+    label="Backup retention (days)",
+    type="Number",
+    min_value=1,
+    max_value=35,
+)
 
 
 def build_rds_stack() -> Template:
@@ -152,9 +184,23 @@ def build_rds_stack() -> Template:
     def either(attribute: str) -> If:
         return If(SNAPSHOT, GetAtt("Database", attribute), GetAtt("TrialDatabase", attribute))
 
-    t.add_output(Output(OUTPUT_ENDPOINT_ADDRESS, Value=either("Endpoint.Address")))
-    t.add_output(Output(OUTPUT_ENDPOINT_PORT, Value=either("Endpoint.Port")))
-    t.add_output(Output(OUTPUT_DB_NAME, Value=contract.DB_DEFAULT_NAME))
+    t.add_output(
+        Output(
+            OUTPUT_ENDPOINT_ADDRESS,
+            Value=either("Endpoint.Address"),
+            Description="Database host",
+        )
+    )
+    t.add_output(
+        Output(OUTPUT_ENDPOINT_PORT, Value=either("Endpoint.Port"), Description="Database port")
+    )
+    t.add_output(
+        Output(
+            OUTPUT_DB_NAME,
+            Value=contract.DB_DEFAULT_NAME,
+            Description="Name of the application database",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_SECRET_ARN,
@@ -162,10 +208,26 @@ def build_rds_stack() -> Template:
             Description="RDS-managed secret with the master username and password",
         )
     )
-    t.add_output(Output(OUTPUT_SECURITY_GROUP, Value=GetAtt("DatabaseSecurityGroup", "GroupId")))
-    t.add_output(Output(OUTPUT_KEY_ARN, Value=GetAtt("DataKey", "Arn")))
     t.add_output(
-        Output(OUTPUT_INSTANCE_ID, Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")))
+        Output(
+            OUTPUT_SECURITY_GROUP,
+            Value=GetAtt("DatabaseSecurityGroup", "GroupId"),
+            Description="Security group of the database",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_KEY_ARN,
+            Value=GetAtt("DataKey", "Arn"),
+            Description="Customer-managed KMS key of the database, its secret and the logs",
+        )
+    )
+    t.add_output(
+        Output(
+            OUTPUT_INSTANCE_ID,
+            Value=If(SNAPSHOT, Ref("Database"), Ref("TrialDatabase")),
+            Description="Identifier of the database instance",
+        )
     )
     add_permissions_boundary(t, group=GROUP)
     return t
@@ -248,51 +310,29 @@ def _add_parameters(t: Template) -> None:
         Type="List<AWS::EC2::Subnet::Id>",
         Description="Two or more private subnets in different AZs.",
     )
-    add_parameter(
+    INSTANCE_CLASS_PARAMETER.add(
         t,
-        PARAM_INSTANCE_CLASS,
         group=GROUP,
-        label="Instance class",
-        Type="String",
-        AllowedValues=list(DB_INSTANCE_CLASSES),
-        Default=DB_INSTANCE_CLASSES[0],
-        Description="RDS instance class (Graviton).",
+        description="RDS instance class (Graviton).",
+        default=DB_INSTANCE_CLASSES[0],
     )
-    add_parameter(
-        t,
-        PARAM_ALLOCATED_STORAGE,
-        group=GROUP,
-        label="Storage (GiB)",
-        Type="Number",
-        MinValue=MIN_STORAGE_GIB,
-        MaxValue=MAX_STORAGE_GIB,
-        Default=str(MIN_STORAGE_GIB),
-        Description="Initial gp3 storage.",
+    ALLOCATED_STORAGE_PARAMETER.add(
+        t, group=GROUP, description="Initial gp3 storage.", default=str(MIN_STORAGE_GIB)
     )
-    add_parameter(
+    MAX_ALLOCATED_STORAGE_PARAMETER.add(
         t,
-        PARAM_MAX_ALLOCATED_STORAGE,
         group=GROUP,
-        label="Storage limit (GiB)",
-        Type="Number",
-        MinValue=MIN_STORAGE_GIB + 2,
-        MaxValue=MAX_STORAGE_GIB,
-        Default=str(DEFAULT_MAX_STORAGE_GIB),
-        Description=(
+        description=(
             "RDS storage autoscaling grows the storage up to this when free space runs low; "
             "at least 10% above the initial storage."
         ),
+        default=str(DEFAULT_MAX_STORAGE_GIB),
     )
-    add_parameter(
+    BACKUP_RETENTION_PARAMETER.add(
         t,
-        PARAM_BACKUP_RETENTION,
         group=GROUP,
-        label="Backup retention (days)",
-        Type="Number",
-        MinValue=1,
-        MaxValue=35,
-        Default="7",
-        Description="Automated backups are kept this long (1 to 35 days).",
+        description="Automated backups are kept this long (1 to 35 days).",
+        default="7",
     )
     add_retention(
         t,

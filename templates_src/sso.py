@@ -33,7 +33,7 @@ from troposphere.elasticloadbalancingv2 import (
 )
 
 from service import contract
-from templates_src.params import add_parameter
+from templates_src.params import add_optional_parameter, add_parameter
 from templates_src.security import scanner_skips
 
 PARAM_PROVIDER = "SsoProvider"
@@ -99,16 +99,14 @@ def add_parameters(t: Template, *, group: str = GROUP) -> None:
     )
     for name in (*OIDC_PARAMS, *COGNITO_PARAMS):
         label, pattern, description = _SPECS[name]
-        add_parameter(
+        add_optional_parameter(
             t,
             name,
             group=group,
             label=label,
-            Type="String",
-            Default="",
-            AllowedPattern=f"^(|{pattern})$",
-            ConstraintDescription=f"empty, or {description}",
-            Description=f"{'With oidc' if name in OIDC_PARAMS else 'With cognito'}: {description}",
+            pattern=pattern,
+            what=description,
+            description=f"{'With oidc' if name in OIDC_PARAMS else 'With cognito'}: {description}",
         )
 
 

@@ -1,8 +1,9 @@
 """The network: a new VPC with public and private subnets in two or three AZs.
 
-Created only when the customer does not bring a VPC. The NAT gateways are not here:
-they live in the ALB stack (the other tenant of the public subnets), so that the
-database, which needs only the private subnets, does not wait about two minutes for
+Created only when the customer does not bring a VPC. Its NAT gateways and the private
+subnets' default routes are the network's too, in a nested stack of their own
+(:mod:`templates_src.nat`), built beside the database: the database, which waits for
+this stack and needs only the private subnets, does not wait about two minutes for
 them (see docs/setup-time.md).
 """
 
@@ -40,10 +41,10 @@ from troposphere.logs import LogGroup
 
 from templates_src.boundary import add_permissions_boundary
 from templates_src.params import (
+    VPC_CIDR,
     VPC_CIDR_CONSTRAINT,
-    VPC_CIDR_PATTERN,
+    ParameterSpec,
     add_az_count,
-    add_parameter,
     add_retention,
 )
 from templates_src.profile import MAX_AZS
@@ -63,6 +64,10 @@ THREE_AZS = "ThreeAzs"
 #: Host bits per subnet: /22 subnets (1,019 usable addresses each).
 SUBNET_HOST_BITS = 10
 GROUP = "Network"
+#: The new VPC's address range; the parents ask the customer for it.
+VPC_CIDR_PARAMETER = ParameterSpec(
+    PARAM_VPC_CIDR, label="New VPC CIDR block", pattern=VPC_CIDR, what=VPC_CIDR_CONSTRAINT
+)
 
 
 def _az_condition(index: int) -> str | None:
@@ -90,16 +95,11 @@ def build_vpc_stack() -> Template:
     add_az_count(
         t, PARAM_AZ_COUNT, group=GROUP, description="How many Availability Zones the VPC spans."
     )
-    add_parameter(
+    VPC_CIDR_PARAMETER.add(
         t,
-        PARAM_VPC_CIDR,
         group=GROUP,
-        label="VPC CIDR block",
-        Type="String",
-        Default="10.0.0.0/16",
-        AllowedPattern=VPC_CIDR_PATTERN,
-        ConstraintDescription=VPC_CIDR_CONSTRAINT,
-        Description=(
+        default="10.0.0.0/16",
+        description=(
             "Address range of the new VPC; six /22 subnets are carved from it. Create-only: "
             "changing it would replace the VPC and everything in it."
         ),
@@ -209,7 +209,13 @@ def build_vpc_stack() -> Template:
     _add_flow_logs(t)
 
     t.add_output(Output(OUTPUT_VPC_ID, Value=Ref("Vpc"), Description="The VPC"))
-    t.add_output(Output(OUTPUT_VPC_CIDR, Value=GetAtt("Vpc", "CidrBlock")))
+    t.add_output(
+        Output(
+            OUTPUT_VPC_CIDR,
+            Value=GetAtt("Vpc", "CidrBlock"),
+            Description="Address range of the VPC",
+        )
+    )
     t.add_output(
         Output(
             OUTPUT_PUBLIC_SUBNETS,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import build_templates
-from templates_src import cost, inventory
+from templates_src import cost, inventory, reports
+from templates_src.artifacts import template_dicts
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "docs" / "usage-instructions.md"
@@ -87,11 +88,11 @@ def test_every_iam_role_the_templates_create_is_explained() -> None:
 
 def test_the_cost_figures_are_the_estimate_s() -> None:
     artifacts = build_templates.build_artifacts(["yaml"], None)
-    parents, children = build_templates.template_dicts(artifacts)
+    parents, children = template_dicts(artifacts)
     totals = {
         name: cost.estimate(
             inventory.resources(
-                parents[name], children, build_templates.required_values(name), "us-east-1"
+                parents[name], children, reports.required_values(name), "us-east-1"
             ),
             "us-east-1",
         ).total

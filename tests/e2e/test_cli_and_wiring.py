@@ -13,6 +13,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 import build_templates
+from templates_src.parents import NESTED_STACKS
 from tests.e2e.conftest import BUCKET, nested_stacks, outputs, wait_for
 from tests.support.tools import find_tool
 
@@ -57,7 +58,7 @@ def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_
         for r in yaml.safe_load(packaged.read_text())["Resources"].values()
     ]
     # package points each TemplateURL at the object it uploaded to S3 (here, the emulator).
-    assert len(urls) == 5, urls  # vpc, alb, rds, ecs and the trial's cloudfront
+    assert len(urls) == len(NESTED_STACKS), urls  # the trial's include cloudfront
     assert all(f"/{BUCKET}/cli/" in u for u in urls), urls
 
     deploy = aws_cli(

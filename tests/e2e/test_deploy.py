@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-import build_templates
 from service import contract
+from templates_src import update_check
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
 from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
 
@@ -65,13 +65,37 @@ def allows(rules: list[dict[str, Any]], port: int, group_id: str) -> bool:
     )
 
 
+def routes_out(
+    aws: str, vpc_out: dict[str, str], nat_out: dict[str, str], *, others: bool = False
+) -> int:
+    """Check every private route table sends everything off the VPC to one of the NAT
+    stack's gateways, as 0.0.0.0/1 and 128.0.0.0/1 (templates_src/nat.py), with no other
+    route out unless ``others``; return how many tables there are."""
+    gateways = nat_out["NatGatewayIds"].split(",")
+    tables = client("ec2", aws).describe_route_tables(
+        RouteTableIds=vpc_out["PrivateRouteTableIds"].split(",")
+    )["RouteTables"]
+    for table in tables:
+        out = {
+            r["DestinationCidrBlock"]: r.get("NatGatewayId")
+            for r in table["Routes"]
+            if r.get("GatewayId") != "local" and "DestinationCidrBlock" in r
+        }
+        halves = {d: out.pop(d, None) for d in ("0.0.0.0/1", "128.0.0.0/1")}
+        assert set(halves.values()) <= set(gateways), halves
+        assert others or not out, out
+    return len(tables)
+
+
 def test_quickstart_creates_with_no_parameter_overrides(
     aws: str, cfn: Any, published: Published
 ) -> None:
     stack = create_quickstart(cfn, published)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     children = nested_stacks(cfn, "co-trial")
-    assert set(children) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack", "CloudfrontStack"}
+    assert set(children) == {
+        "VpcStack", "NatStack", "AlbStack", "RdsStack", "EcsStack", "CloudfrontStack"
+    }  # fmt: skip
     assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
 
     out = outputs(stack)
@@ -93,6 +117,8 @@ def test_quickstart_creates_with_no_parameter_overrides(
     assert out["AppSecretArn"] == ecs_out["AppSecretArn"]
     private_subnets = set(vpc_out["PrivateSubnetIds"].split(","))
     assert len(private_subnets) == 2
+    # The network's way out: the NAT stack's gateway (the trial has one).
+    assert routes_out(aws, vpc_out, outputs(children["NatStack"])) == 2
 
     # The database: encrypted with the stack's key, private, credentials managed by RDS.
     (db,) = client("rds", aws).describe_db_instances()["DBInstances"]
@@ -311,13 +337,16 @@ def test_production_creates_with_its_parameter_file(
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     children = nested_stacks(cfn, "co-prod")
     assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
-    assert len(children) == 4
+    assert set(children) == {"VpcStack", "NatStack", "AlbStack", "RdsStack", "EcsStack"}
     out = outputs(stack)
     assert out["ServiceUrl"] == "https://co.example.com"  # the certificate's name
 
     # Three AZs, a NAT gateway in each.
     assert len(outputs(children["VpcStack"])["PrivateSubnetIds"].split(",")) == 3
     assert len(client("ec2", aws).describe_nat_gateways()["NatGateways"]) == 3
+    nat_out = outputs(children["NatStack"])
+    assert len(set(nat_out["NatGatewayIds"].split(","))) == 3
+    assert routes_out(aws, outputs(children["VpcStack"]), nat_out) == 3
     # HTTPS with the certificate and TLS 1.2+; HTTP only redirects.
     elb = client("elbv2", aws)
     (lb,) = elb.describe_load_balancers()["LoadBalancers"]
@@ -381,7 +410,9 @@ def test_the_trial_with_a_certificate_serves_https_itself_without_cloudfront(
     )
     stack = wait_for(cfn, "co-trial")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
-    assert set(nested_stacks(cfn, "co-trial")) == {"VpcStack", "AlbStack", "RdsStack", "EcsStack"}
+    assert set(nested_stacks(cfn, "co-trial")) == {
+        "VpcStack", "NatStack", "AlbStack", "RdsStack", "EcsStack"
+    }  # fmt: skip
     assert outputs(stack)["ServiceUrl"] == "https://co.example.com"
     distributions = client("cloudfront", aws).list_distributions()["DistributionList"]
     assert distributions.get("Items", []) == []
@@ -416,7 +447,7 @@ RELEASE_BEFORE_CLOUDFRONT = "893980c"
 def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
     aws: str, cfn: Any, published: Published
 ) -> None:
-    earlier = build_templates.read_earlier_build(RELEASE_BEFORE_CLOUDFRONT)
+    earlier = update_check.read_earlier_build(RELEASE_BEFORE_CLOUDFRONT)
     base = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/earlier/"
     s3 = client("s3", aws)
     for path, text in earlier.items():
@@ -444,9 +475,16 @@ def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
     after = wait_for(cfn, "co-trial")
     assert after["StackStatus"] == "UPDATE_COMPLETE", after.get("StackStatusReason")
     children = nested_stacks(cfn, "co-trial")
-    # The four stacks are updated in place (same ids, same database); CloudFront is added.
+    # The four stacks are updated in place (same ids, same database); CloudFront is added,
+    # and the NAT gateways move from the ALB stack to their own. Their routes are created
+    # beside the old 0.0.0.0/0, which a second 0.0.0.0/0 would have failed (moto, like
+    # EC2, refuses it: RouteAlreadyExists), and, more specific, carry the traffic. The old
+    # route is deleted with the ALB stack's other NAT resources; the emulator still lists
+    # it in the route table afterwards, so only the new routes are checked here.
     assert {n: children[n]["StackId"] for n in old_children} == old_children
-    assert "CloudfrontStack" in children
+    assert {"CloudfrontStack", "NatStack"} <= set(children)
+    vpc_out, nat_out = outputs(children["VpcStack"]), outputs(children["NatStack"])
+    assert routes_out(aws, vpc_out, nat_out, others=True) == 2
     out = outputs(after)
     assert out["ServiceUrl"].startswith("https://")
     assert out["ServiceUrl"].endswith(".cloudfront.net")

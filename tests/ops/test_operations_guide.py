@@ -279,10 +279,11 @@ def check_python(words: list[str]) -> None:
     assert script.is_file(), f"no script {words[1]} in the repository"
     if words[1] == "build_templates.py":
         import build_templates
+        from templates_src.artifacts import UsageError
 
         try:
             build_templates.parse_args(words[2:])
-        except build_templates.UsageError as exc:
+        except UsageError as exc:
             raise AssertionError(f"'{' '.join(words)}' is refused: {exc}") from None
         except SystemExit:  # --help
             pass

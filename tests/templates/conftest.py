@@ -6,9 +6,11 @@ import pytest
 
 import build_templates
 from templates_src.alb import build_alb_stack
+from templates_src.artifacts import Artifact
 from templates_src.cloudfront import build_cloudfront_stack
 from templates_src.ecs import build_ecs_stack
-from templates_src.parents import build_parent
+from templates_src.nat import build_nat_stack
+from templates_src.parents import NESTED_STACKS, build_parent
 from templates_src.profile import PRODUCTION, TRIAL
 from templates_src.rds import build_rds_stack
 from templates_src.vpc import build_vpc_stack
@@ -22,6 +24,11 @@ def relative(name: str) -> str:
 @pytest.fixture(scope="session")
 def vpc_t() -> Doc:
     return dict(build_vpc_stack().to_dict())
+
+
+@pytest.fixture(scope="session")
+def nat_t() -> Doc:
+    return dict(build_nat_stack().to_dict())
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +67,12 @@ def all_templates(children: dict[str, Doc], quickstart_t: Doc, production_t: Doc
 
 
 @pytest.fixture(scope="session")
-def children(vpc_t: Doc, alb_t: Doc, rds_t: Doc, ecs_t: Doc, cloudfront_t: Doc) -> dict[str, Doc]:
-    return {"vpc": vpc_t, "alb": alb_t, "rds": rds_t, "ecs": ecs_t, "cloudfront": cloudfront_t}
+def children(request: pytest.FixtureRequest) -> dict[str, Doc]:
+    """Every nested template by file name: the ``<name>_t`` fixture of each nested stack."""
+    return {name: request.getfixturevalue(f"{name}_t") for name in NESTED_STACKS}
 
 
 @pytest.fixture(scope="session")
-def artifacts() -> list[build_templates.Artifact]:
+def artifacts() -> list[Artifact]:
     """The default build (YAML, relative URLs), in memory."""
     return build_templates.build_artifacts(("yaml",), None)

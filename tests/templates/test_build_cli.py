@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import build_templates
+from templates_src.artifacts import Artifact
 from templates_src.rds import build_rds_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,6 +18,7 @@ EXPECTED = {
     "cloud-optimizer-quickstart.yaml",
     "cloud-optimizer-production.yaml",
     "nested/vpc.yaml",
+    "nested/nat.yaml",
     "nested/ecs.yaml",
     "nested/rds.yaml",
     "nested/alb.yaml",
@@ -51,7 +53,7 @@ def test_output_is_byte_identical_from_run_to_run(tmp_path: Path) -> None:
 
 
 def test_committed_out_is_what_the_build_generates(
-    artifacts: list[build_templates.Artifact],
+    artifacts: list[Artifact],
 ) -> None:
     committed = ROOT / "out"
     # out/diagrams/ is drawn by --diagram; tests/templates/test_diagram.py keeps it current.
@@ -83,12 +85,13 @@ def test_template_base_url_makes_nested_urls_absolute(tmp_path: Path) -> None:
     assert "Metadata" not in stack  # the relative-path lint note is gone
 
 
-def test_relative_build_is_ready_for_package(artifacts: list[build_templates.Artifact]) -> None:
+def test_relative_build_is_ready_for_package(artifacts: list[Artifact]) -> None:
     parent = yaml.safe_load(
         next(a.text for a in artifacts if a.path == "cloud-optimizer-quickstart.yaml")
     )
     for title, name in (
         ("VpcStack", "vpc"),
+        ("NatStack", "nat"),
         ("AlbStack", "alb"),
         ("RdsStack", "rds"),
         ("EcsStack", "ecs"),

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 import build_templates
-from templates_src import cost, inventory
+from templates_src import cost, inventory, reports
 from templates_src.cost import HOURS_PER_MONTH, PRICES
 from tests.templates.cfn import Doc
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "cost-estimate.md"
 README = ROOT / "README.md"
-PRODUCTION_GIVEN = {"CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"]}
+PRODUCTION_GIVEN = {"CertificateArn": reports.SAMPLE_VALUES["CertificateArn"]}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 import build_templates
-from templates_src import diagram, inventory
+from templates_src import diagram, inventory, reports
 from templates_src.diagram import GLUE_TYPES, PNG_SIZE, png_dimensions
 from tests.templates.cfn import Doc
 
 ROOT = Path(__file__).resolve().parents[2]
 SVG = "{http://www.w3.org/2000/svg}"
-PRODUCTION_GIVEN = {"CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"]}
+PRODUCTION_GIVEN = {"CertificateArn": reports.SAMPLE_VALUES["CertificateArn"]}
 
 
 def svg_words(path: Path) -> set[str]:
@@ -46,7 +46,7 @@ def test_every_nested_stacks_main_resources_appear(
 ) -> None:
     found = inventory.resources(all_templates[name], all_templates, given)
     words = svg_words(rendered / f"cloud-optimizer-{name}.svg")
-    for stack in ("vpc", "alb", "rds", "ecs"):
+    for stack in ("vpc", "nat", "alb", "rds", "ecs"):
         expected = drawn_ids([r for r in found if r.stack == stack])
         assert expected, stack
         assert expected <= words, f"{stack}: missing {sorted(expected - words)}"

@@ -220,8 +220,7 @@ def test_the_account_may_grant_the_key_only_to_aws_resources(
 
 
 def bucket_statements(alb_t: Doc, region: str) -> list[dict[str, Any]]:
-    # An existing VPC: no NAT routes to resolve (they need the route tables).
-    resolved_alb = resolved(alb_t, region=region, NatGateways="none")
+    resolved_alb = resolved(alb_t, region=region)
     statements: list[dict[str, Any]] = resolved_alb["AccessLogBucketPolicy"]["PolicyDocument"][
         "Statement"
     ]

@@ -416,20 +416,26 @@ def test_vpc_endpoints_egress_means_no_nat_and_an_endpoint_for_every_api_the_tas
     production_t: Doc, alb_t: Doc
 ) -> None:
     alb = passed(production_t, "AlbStack")
+    nat = passed(production_t, "NatStack")
+    ecs = passed(production_t, "EcsStack")
     for egress, nats, endpoints_on in (
         ("nat-per-az", "per-az", "false"),
         ("single-nat", "single", "false"),
-        ("vpc-endpoints", "none", "true"),
+        ("vpc-endpoints", None, "true"),
     ):
         ctx = Context(production_t, {"NetworkEgress": egress}, region="us-east-1")
-        assert resolve(alb["NatGateways"], ctx) == nats, egress
+        assert ctx.active("NatStack") == (nats is not None), egress
+        if nats is not None:
+            assert resolve(nat["NatGateways"], ctx) == nats, egress
+        else:  # no NAT stack, and the service waits for none
+            assert resolve(ecs["NatGatewayIds"], ctx) == ""
         assert resolve(alb["InterfaceEndpoints"], ctx) == endpoints_on, egress
     assert production_t["Parameters"]["NetworkEgress"]["Default"] == "nat-per-az"
     assert "NetworkEgress" in interface_groups(production_t)[options.G_EGRESS]
 
     ctx = Context(
         alb_t,
-        {"InterfaceEndpoints": "true", "NatGateways": "none", "VpcId": "vpc-1"},
+        {"InterfaceEndpoints": "true", "VpcId": "vpc-1"},
         region="eu-west-1",
     )
     found = {

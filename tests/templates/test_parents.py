@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-import build_templates
 from templates_src import regions
+from templates_src.artifacts import Artifact
 from templates_src.intrinsics import Context, UnresolvableError, resolve
 from templates_src.params import VPC_CIDR_PATTERN
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER, MARKETPLACE_IMAGE
@@ -19,6 +19,7 @@ from tests.templates.cfn import Doc, matches, props, resources, walk
 VALID_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
 STACK_FILES = {
     "VpcStack": "vpc",
+    "NatStack": "nat",
     "AlbStack": "alb",
     "RdsStack": "rds",
     "EcsStack": "ecs",
@@ -107,11 +108,13 @@ def test_profile_values_reach_the_children(
     azs = resolve(vpc["AvailabilityZoneCount"], Context(template, {}, region="us-east-1"))
     assert azs == str(profile.availability_zones)
     alb = props(stacks["AlbStack"])["Parameters"]
-    nat = "per-az" if profile.nat_gateway_per_az else "single"
+    nat = props(stacks["NatStack"])["Parameters"]
+    expected = "per-az" if profile.nat_gateway_per_az else "single"
     new_vpc = Context(template, {}, region="us-east-1")
-    assert resolve(alb["NatGateways"], new_vpc) == nat  # at the defaults
+    assert resolve(nat["NatGateways"], new_vpc) == expected  # at the defaults
+    assert new_vpc.active("NatStack")
     existing = Context(template, {"ExistingVpcId": "vpc-0123456789abcdef0"}, region="us-east-1")
-    assert resolve(alb["NatGateways"], existing) == "none"
+    assert not existing.active("NatStack")  # an existing VPC keeps its own egress
     ecs = props(stacks["EcsStack"])["Parameters"]
     assert ecs["DeletionProtection"] == str(profile.deletion_protection).lower()
     assert "DeletionProtection" not in alb
@@ -169,7 +172,7 @@ def test_parent_outputs_cover_url_cluster_database_and_secrets(quickstart_t: Doc
 
 
 def test_parameter_files_list_every_parent_parameter(
-    artifacts: list[build_templates.Artifact], quickstart_t: Doc, production_t: Doc
+    artifacts: list[Artifact], quickstart_t: Doc, production_t: Doc
 ) -> None:
     files = {a.path: json.loads(a.text) for a in artifacts if a.path.startswith("parameters/")}
     for path, parent in (
@@ -380,3 +383,64 @@ def test_a_narrower_ingress_cidr_without_a_certificate_is_refused_not_ignored(
     rule = quickstart_t["Rules"]["IngressCidrNeedsCertificate"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}
     assert rule["Assertions"][0]["Assert"] == {"Fn::Equals": [{"Ref": "IngressCidr"}, "0.0.0.0/0"]}
+
+
+def test_every_child_output_says_what_it_is(children: dict[str, Doc]) -> None:
+    # A child's outputs are half its interface: the console lists them with their
+    # descriptions, and a reader of the parent's wiring meets them there first.
+    missing = [
+        f"{name}.{output}"
+        for name, child in children.items()
+        for output, body in child["Outputs"].items()
+        if not str(body.get("Description", "")).strip()
+    ]
+    assert missing == []
+
+
+#: One parent value that feeds several children, each labelling it for its own use
+#: (service, flow and access logs): the type and values are add_retention's, shared.
+FANNED_OUT = {"LogRetentionDays"}
+
+
+def _definition(template: Doc, name: str) -> dict[str, object]:
+    """What a parameter accepts and how the console labels it, optional or not."""
+    parameter = template["Parameters"][name]
+    labels = template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterLabels"]
+    pattern = parameter.get("AllowedPattern")
+    if pattern is not None and pattern.startswith("^(|"):
+        pattern = "^(" + pattern.removeprefix("^(|")
+    elif pattern is not None:
+        pattern = f"^({pattern.removeprefix('^').removesuffix('$')})$"
+    constraint = parameter.get("ConstraintDescription")
+    return {
+        "Type": parameter["Type"],
+        "AllowedPattern": pattern,
+        "ConstraintDescription": constraint and constraint.removeprefix("empty, or "),
+        "AllowedValues": parameter.get("AllowedValues"),
+        "MinValue": parameter.get("MinValue"),
+        "MaxValue": parameter.get("MaxValue"),
+        "label": labels[name]["default"],
+    }
+
+
+@pytest.mark.parametrize("parent", ["quickstart_t", "production_t"])
+def test_a_value_the_parent_passes_on_is_defined_as_the_child_defines_it(
+    parent: str, children: dict[str, Doc], request: pytest.FixtureRequest
+) -> None:
+    # Declared from the child's ParameterSpec: the console cannot accept what the child
+    # then refuses (a failed nested create, with the other stacks already building).
+    template = request.getfixturevalue(parent)
+    compared = 0
+    for title, stack in resources(template).items():
+        child = children[STACK_FILES[title]]
+        for child_name, value in props(stack)["Parameters"].items():
+            name = value.get("Ref") if isinstance(value, dict) else None
+            if (
+                not isinstance(name, str)
+                or name not in template["Parameters"]
+                or name in FANNED_OUT
+            ):
+                continue
+            assert _definition(template, name) == _definition(child, child_name), (title, name)
+            compared += 1
+    assert compared >= 12

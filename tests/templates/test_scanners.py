@@ -25,7 +25,7 @@ CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-1
 #: (child, parameter defaults) whose conditional resources the plain build hides.
 VARIANTS: list[tuple[str, dict[str, str]]] = [
     ("alb", {"CertificateArn": CERT}),
-    ("alb", {"NatGateways": "single", "AvailabilityZoneCount": "2"}),
+    ("nat", {"NatGateways": "single", "AvailabilityZoneCount": "2"}),
     ("rds", {"SnapshotOnDelete": "false", "PerformanceInsights": "false"}),
 ]
 

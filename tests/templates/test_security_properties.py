@@ -17,7 +17,7 @@ from tests.templates.cfn import (
     walk,
 )
 
-TEMPLATES = ["vpc", "alb", "rds", "ecs", "cloudfront", "quickstart", "production"]
+TEMPLATES = ["vpc", "nat", "alb", "rds", "ecs", "cloudfront", "quickstart", "production"]
 SENSITIVE = re.compile(r"password|secret|token|private.?key", re.IGNORECASE)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import build_templates
-from templates_src import update_safety
+from templates_src import reports, update_check, update_safety
 from templates_src.update_safety import TemplateSet, compare_sets
 
 #: out/ of release N: the commit this work started from.
@@ -66,13 +66,13 @@ def test_a_new_vpc_cidr_would_move_the_database_and_is_unsafe(
     # modelled by comparing a build with itself under two parameter files.
     out_dir = tmp_path / "out"
     assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
-    earlier = build_templates.read_earlier_build(str(out_dir))
+    earlier = update_check.read_earlier_build(str(out_dir))
     sets = {
-        name: build_templates._template_set(name, earlier, "test")
+        name: update_check.template_set(name, earlier, "test")
         for name in ("cloud-optimizer-production",)
     }
     base = {
-        "CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"],
+        "CertificateArn": reports.SAMPLE_VALUES["CertificateArn"],
         "DomainName": "co.example.com",
     }
     changes = compare_sets(
@@ -99,9 +99,9 @@ def test_moving_to_an_existing_vpc_deletes_the_vpc_stack_with_its_log_group(
     )
     out_dir = tmp_path / "out"
     assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
-    earlier = build_templates.read_earlier_build(str(out_dir))
-    trial = build_templates._template_set("cloud-optimizer-quickstart", earlier, "test")
-    given = build_templates._stack_parameters(parameters)
+    earlier = update_check.read_earlier_build(str(out_dir))
+    trial = update_check.template_set("cloud-optimizer-quickstart", earlier, "test")
+    given = reports.stack_parameters(parameters)
     changes = compare_sets(trial, trial, {}, given)
     deleted = {c.logical_id: c for c in changes if c.action == "delete"}
     assert deleted["FlowLogGroup"].stack.endswith("/VpcStack")
@@ -195,10 +195,10 @@ def test_adding_a_certificate_to_the_trial_deletes_the_cloudfront_stack_and_noth
 ) -> None:
     out_dir = tmp_path / "out"
     assert build_templates.main(["--out", str(out_dir), "--no-lint"]) == 0
-    earlier = build_templates.read_earlier_build(str(out_dir))
-    trial = build_templates._template_set("cloud-optimizer-quickstart", earlier, "test")
+    earlier = update_check.read_earlier_build(str(out_dir))
+    trial = update_check.template_set("cloud-optimizer-quickstart", earlier, "test")
     with_certificate = {
-        "CertificateArn": build_templates.SAMPLE_VALUES["CertificateArn"],
+        "CertificateArn": reports.SAMPLE_VALUES["CertificateArn"],
         "DomainName": "co.example.com",
     }
     changes = compare_sets(trial, trial, {}, with_certificate)
@@ -212,3 +212,19 @@ def test_adding_a_certificate_to_the_trial_deletes_the_cloudfront_stack_and_noth
     assert not update_safety.holds_data(
         {"Type": "AWS::KMS::Key", "Metadata": {update_safety.DISPOSABLE: "why"}}
     )
+
+
+#: A commit whose out/ holds the diagrams (PNG) beside the templates.
+RELEASE_WITH_DIAGRAMS = "3b5151c"
+
+
+def test_a_git_ref_whose_out_has_diagrams_is_read_for_its_templates_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The PNGs are not text: reading them as a template was a traceback, not a verdict.
+    files = update_check.read_earlier_build(RELEASE_WITH_DIAGRAMS)
+    assert "cloud-optimizer-quickstart.yaml" in files
+    assert not [name for name in files if not name.endswith((".yaml", ".json"))]
+    code, out, err = check([RELEASE_WITH_DIAGRAMS], capsys)
+    assert code in {build_templates.EXIT_OK, build_templates.EXIT_UNSAFE_UPDATE}, err
+    assert "cloud-optimizer-quickstart -> cloud-optimizer-quickstart" in out

@@ -41,9 +41,10 @@ def test_only_the_public_route_table_reaches_the_internet_gateway(vpc_t: Doc) ->
 
 
 def test_nat_gateways_are_not_on_the_databases_path(vpc_t: Doc) -> None:
-    # They live in the ALB stack (see docs/setup-time.md): the database waits for this
+    # They live in the NAT stack (see docs/setup-time.md): the database waits for this
     # stack, and a NAT gateway takes about two minutes.
     assert not resources(vpc_t, "AWS::EC2::NatGateway")
+    assert not resources(vpc_t, "AWS::EC2::EIP")
 
 
 def test_flow_logs_capture_all_traffic_into_a_cmk_encrypted_log_group(vpc_t: Doc) -> None:

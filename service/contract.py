@@ -155,6 +155,11 @@ STARTUP_PROBE_FAILURE_THRESHOLD: Final = STARTUP_BUDGET // PROBE_INTERVAL
 # after the longest wait for the database, so it exits 75 with its own message before an
 # orchestrator's deadline kills it silently.
 MIGRATION_LOCK_TIMEOUT: Final = STARTUP_BUDGET - DB_WAIT_TIMEOUT_DEFAULT
+# Every statement of the knowledge-base load (startup step 6) may take this long, not the
+# request pool's STATEMENT_TIMEOUT: it writes a whole dataset, and a replica that starts
+# beside another waits on the dataset's lock for the other's whole load (the 100x bench KB's
+# relation insert alone took 2.5 s on an idle 2-core machine and more than 5 s on a busy one).
+DATASET_WRITE_TIMEOUT: Final = MIGRATION_LOCK_TIMEOUT
 # ECS caps a container health check's startPeriod at 300 s ("HealthCheck", Amazon ECS API
 # Reference: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_HealthCheck.html).
 ECS_MAX_HEALTH_CHECK_START_PERIOD: Final = 300

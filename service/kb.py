@@ -92,7 +92,13 @@ async def load_knowledge_base(
     else:
         kb = validate_files(files)
         entities, relations = as_entities_and_relations(kb)
-        outcome = await ib.replace_dataset(DATASET, kb.content_hash, entities, relations)
+        outcome = await ib.replace_dataset(
+            DATASET,
+            kb.content_hash,
+            entities,
+            relations,
+            statement_timeout=contract.DATASET_WRITE_TIMEOUT,
+        )
         status = KnowledgeBaseStatus(
             content_hash=kb.content_hash,
             frameworks=len(kb.frameworks),

@@ -245,15 +245,26 @@ class IBPlatform:
         content_hash: str,
         entities: Sequence[Entity],
         relations: Sequence[Relation],
+        *,
+        statement_timeout: float | None = None,
     ) -> ReplaceOutcome:
         """Make ``entities`` and ``relations`` the dataset's content, in one transaction.
 
         Readers keep seeing the previous version until the commit, and any failure rolls
         back to it. Replicas starting together serialise on an advisory lock; whoever comes
-        second finds the hash already stored and writes nothing.
+        second finds the hash already stored and writes nothing. ``statement_timeout``
+        (seconds) bounds each statement of this transaction instead of the connection's
+        own setting: the lock wait and the inserts of a large dataset outlast a request's.
         """
         try:
             async with self._db.connection() as conn, conn.transaction():
+                if statement_timeout is not None:
+                    # SET LOCAL ends with the transaction, so the pooled connection goes
+                    # back with its own timeout (https://www.postgresql.org/docs/15/sql-set.html).
+                    await conn.execute(
+                        "SELECT set_config('statement_timeout', $1, true)",
+                        f"{statement_timeout * 1000:.0f}",
+                    )
                 await conn.execute(
                     "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key(name)
                 )

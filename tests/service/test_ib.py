@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import asyncpg
 import psycopg
 import pytest
 from yoyo import get_backend, read_migrations
@@ -20,6 +21,7 @@ from service.ib import (
     Relation,
     initialise_ib,
 )
+from service.ib.platform import _lock_key
 
 IB_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "ib"
 
@@ -254,3 +256,40 @@ async def test_export_dataset_returns_one_consistent_snapshot(ib: IBPlatform) ->
         ("book", "letters"),
     ]
     assert set(export.relations) == set(relations)
+
+
+@pytest.mark.anyio
+async def test_a_replica_waiting_for_anothers_load_outlasts_the_request_timeout(
+    database_url: str,
+) -> None:
+    """Startup step 6 beside another replica's long load: the wait for the dataset lock is
+    bounded by the load's own statement_timeout, not the pool's per-request one."""
+    apply_ib_migrations(database_url)
+    fast_pool = Database.from_url(database_url, statement_timeout=0.3)
+    await fast_pool.open()
+    other_replica = await asyncpg.connect(database_url)
+    try:
+        ib = await initialise_ib(fast_pool)
+        entities, relations = _catalogue("v1")
+        holding = other_replica.transaction()
+        await holding.start()
+        # The other replica's load holds the dataset's lock (as replace_dataset takes it).
+        await other_replica.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", _lock_key("library")
+        )
+        with pytest.raises(IBError, match="statement timeout"):
+            await ib.replace_dataset("library", "hash-v1", entities, relations)
+        waiting = asyncio.ensure_future(
+            ib.replace_dataset("library", "hash-v1", entities, relations, statement_timeout=30)
+        )
+        await asyncio.sleep(1.0)  # three times the pool's timeout, while the lock is held
+        assert not waiting.done()
+        await holding.rollback()
+        outcome = await asyncio.wait_for(waiting, timeout=30)
+        assert outcome.replaced
+        # The longer bound ended with the transaction: the pool's connections keep theirs.
+        async with fast_pool.connection() as conn:
+            assert await conn.fetchval("SHOW statement_timeout") == "300ms"
+    finally:
+        await other_replica.close()
+        await fast_pool.close()

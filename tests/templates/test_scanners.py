@@ -18,7 +18,7 @@ import pytest
 
 import build_templates
 from templates_src.render import render_yaml
-from tests.support.tools import find_tool
+from tests.support.tools import checkov, find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -30,18 +30,6 @@ VARIANTS: list[tuple[str, dict[str, str]]] = [
 ]
 
 pytestmark = pytest.mark.slow
-
-
-def checkov_binary() -> str:
-    candidates = [
-        os.environ.get("CHECKOV", ""),
-        str(ROOT / ".venv-scan/bin/checkov"),
-        "/work/main/.venv-scan/bin/checkov",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("checkov not found: run `bash scripts/dev.sh env` or set CHECKOV")
 
 
 def trivy_binary() -> str:
@@ -73,7 +61,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_checkov(directory: Path) -> dict[str, Any]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
     proc = subprocess.run(
-        [checkov_binary(), "-d", str(directory), "--framework", "cloudformation", "-o", "json"],
+        [checkov(), "-d", str(directory), "--framework", "cloudformation", "-o", "json"],
         capture_output=True,
         text=True,
         env=env,

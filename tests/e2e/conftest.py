@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ BUCKET = "co-templates-e2e"
 #: A product code of the form Marketplace issues (the listing's is baked in at build time).
 PRODUCT_CODE = "a1b2c3d4e5f6g7h8i9j0k1l2m"
 PREFIX = "cloud-optimizer/1.0.0"
-TERMINAL = ("_COMPLETE", "_FAILED")
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -77,16 +75,6 @@ def published(aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> P
     assert build_templates.main(argv) == build_templates.EXIT_OK, capsys.readouterr().err
     capsys.readouterr()
     return Published(out, f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{PREFIX}/")
-
-
-def wait_for(cfn: Any, stack: str, timeout: float = 60) -> dict[str, Any]:
-    """Poll like the AWS waiters: return the stack once its status is terminal."""
-    deadline = time.monotonic() + timeout
-    while True:
-        description: dict[str, Any] = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        if description["StackStatus"].endswith(TERMINAL) or time.monotonic() > deadline:
-            return description
-        time.sleep(0.2)
 
 
 def outputs(description: dict[str, Any]) -> dict[str, str]:

@@ -13,7 +13,8 @@ import yaml
 from botocore.exceptions import ClientError
 
 import build_templates
-from tests.e2e.conftest import BUCKET, nested_stacks, outputs, wait_for
+from tests.e2e.conftest import BUCKET, nested_stacks, outputs
+from tests.support.aws import wait_for_stack
 from tests.support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_
         "CAPABILITY_IAM",
     )
     assert deploy.returncode == 0, deploy.stderr + deploy.stdout
-    stack = wait_for(cfn, "co-cli")
+    stack = wait_for_stack(cfn, "co-cli")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert {c["StackStatus"] for c in nested_stacks(cfn, "co-cli").values()} == {"CREATE_COMPLETE"}
     url = outputs(stack)["ServiceUrl"]
@@ -127,7 +128,7 @@ def create_outcome(cfn: Any, name: str) -> str:
         )
     except ClientError as exc:
         return f"CreateStack refused: {exc}"
-    stack = wait_for(cfn, name)
+    stack = wait_for_stack(cfn, name)
     return f"{stack['StackStatus']}: {stack.get('StackStatusReason', '')}"
 
 

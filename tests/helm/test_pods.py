@@ -49,9 +49,9 @@ from tests.ops.test_secret_rotation import (
     rotate,
     secret_document,
 )
-from tests.service.process import API_TOKEN
 from tests.support.net import free_port
 from tests.support.pg import PostgresCluster, scratch_database
+from tests.support.process import API_TOKEN
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 

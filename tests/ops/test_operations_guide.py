@@ -35,8 +35,8 @@ from service.entrypoint import build_parser
 from service.migrate import expected_migration_ids
 from service.secrets import SECRET_CACHE_TTL
 from tests.ops.guide import GUIDE, SHELL_LANGUAGES, Block, commands_in, read_blocks
-from tests.service.process import StartService, service_environment
 from tests.support.pg import create_database, drop_database
+from tests.support.process import StartService, service_environment
 
 REPO_ROOT = GUIDE.parents[1]
 CHART_DIR = REPO_ROOT / "helm" / "cloud-optimizer"

@@ -28,8 +28,8 @@ from psycopg import sql
 from service import contract
 from tests.ops.conftest import READY_TIMEOUT, TEST_GRACEFUL_TIMEOUT, TEST_SHUTDOWN_DELAY
 from tests.ops.loadbalancer import describe_failures, load_balanced
-from tests.service.process import StartService, service_environment
 from tests.support.pg import PostgresCluster, with_database
+from tests.support.process import StartService, service_environment
 
 APP_ROLE = "co_app"
 APP_DATABASE = "co_rotation"

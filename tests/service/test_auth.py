@@ -21,7 +21,7 @@ from service.auth import UNAUTHORISED_BODY, ApiTokens, api_tokens
 from service.config import load_settings
 from service.secrets import SecretResolver
 from service.state import AppState
-from tests.service.process import API_TOKEN
+from tests.support.process import API_TOKEN
 
 ASSESSMENTS = "/api/v1/assessments"
 FRAMEWORKS = "/api/v1/frameworks"

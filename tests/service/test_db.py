@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import psycopg
 
-from tests.service.process import (
+from tests.support.process import (
     AUTH_HEADERS,
     StartService,
     wait_for,

@@ -17,14 +17,14 @@ import psycopg
 
 from service import contract
 from service.migrate import ADVISORY_LOCK_KEY
-from tests.service.process import (
+from tests.support.net import free_port
+from tests.support.process import (
     PROJECT_ROOT,
     StartService,
     log_records,
     service_environment,
     wait_for,
 )
-from tests.support.net import free_port
 
 
 def test_entrypoint_does_not_import_aioboto3_when_licensing_is_off() -> None:

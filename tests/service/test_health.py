@@ -18,7 +18,7 @@ from service.db import Database
 from service.health import DependencyChecks
 from service.license import HEALTH_COMPONENT, LicenceStatus
 from service.state import AppState
-from tests.service.process import (
+from tests.support.process import (
     AUTH_HEADERS,
     StartService,
 )

@@ -27,7 +27,7 @@ from service.migrate import (
     migration_ids,
     rollback_to,
 )
-from tests.service.process import (
+from tests.support.process import (
     copy_migrations,
     log_records,
     run_command,

@@ -16,14 +16,14 @@ import psycopg
 import pytest
 
 from service import contract
-from tests.service.process import (
+from tests.support.pg import PostgresCluster
+from tests.support.process import (
     AUTH_HEADERS,
     StartService,
     log_records,
     run_command,
     service_environment,
 )
-from tests.support.pg import PostgresCluster
 
 ROLE = "co_app"
 DBNAME = "co"

@@ -15,7 +15,7 @@ from yoyo.connections import parse_uri
 from service import contract
 from service.config import load_settings
 from service.secrets import DatabaseCredentials, SecretError, SecretResolver, resolve_secrets
-from tests.service.process import StartService, log_records, run_command, service_environment
+from tests.support.process import StartService, log_records, run_command, service_environment
 
 PASSWORD = "p@ss:w/rd%with?odd#chars"  # every character a URL would misread
 

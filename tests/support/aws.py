@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
 from tests.support.net import free_port, wait_for_port
 
 REGION = "us-east-1"
+#: CloudFormation stack statuses after which nothing changes without a new request.
+TERMINAL = ("_COMPLETE", "_FAILED")
 # Credentials the emulator accepts; they open nothing anywhere else.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -40,3 +44,13 @@ def reset_moto(endpoint: str) -> None:
     # more on a loaded machine: a slow reset is not a failure.
     with urllib.request.urlopen(req, timeout=60):
         pass
+
+
+def wait_for_stack(cfn: Any, stack: str, timeout: float = 60) -> dict[str, Any]:
+    """Poll like the AWS waiters: the stack's description once its status is terminal."""
+    deadline = time.monotonic() + timeout
+    while True:
+        description: dict[str, Any] = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        if description["StackStatus"].endswith(TERMINAL) or time.monotonic() > deadline:
+            return description
+        time.sleep(0.2)

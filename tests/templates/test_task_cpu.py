@@ -24,7 +24,7 @@ from service import contract
 from templates_src import ecs
 from templates_src.params import TASK_SIZES
 from templates_src.profile import PROFILES
-from tests.service.process import API_TOKEN, ServiceProcess, service_environment
+from tests.support.process import API_TOKEN, ServiceProcess, service_environment
 
 pytestmark = pytest.mark.slow
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from localstack_client.session import Session
 
 import build_templates
 from tests.e2e.moto_aws_gaps import fill_gaps
 from tests.e2e.moto_option_gaps import fill_option_gaps
+from tests.support.aws import emulator_session
 
 BUCKET = "co-templates-e2e"
 #: A product code of the form Marketplace issues (the listing's is baked in at build time).
@@ -40,13 +41,13 @@ class Published:
 
 
 @pytest.fixture
-def cfn(aws: str) -> Any:
-    return boto3.client("cloudformation", endpoint_url=aws)
+def cfn(aws_clients: Session) -> Any:
+    return aws_clients.client("cloudformation")
 
 
 def create_listing_bucket(endpoint: str, bucket: str = BUCKET) -> None:
     """A bucket any AWS account can read the templates from, as the listing's must be."""
-    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3 = emulator_session(endpoint).client("s3")
     s3.create_bucket(Bucket=bucket)
     public_read = {
         "Version": "2012-10-17",

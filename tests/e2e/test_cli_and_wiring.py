@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from botocore.exceptions import ClientError
+from localstack_client.session import Session
 
 import build_templates
 from tests.e2e.conftest import BUCKET, nested_stacks, outputs
@@ -34,8 +34,10 @@ def aws_cli(endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_path: Path) -> None:
-    boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)
+def test_cli_packages_the_relative_build_and_deploys_it(
+    aws: str, aws_clients: Session, cfn: Any, tmp_path: Path
+) -> None:
+    aws_clients.client("s3").create_bucket(Bucket=BUCKET)
     out = tmp_path / "out"
     assert build_templates.main(["--out", str(out), "--no-lint"]) == build_templates.EXIT_OK
     packaged = tmp_path / "packaged.yaml"
@@ -84,8 +86,8 @@ def test_cli_packages_the_relative_build_and_deploys_it(aws: str, cfn: Any, tmp_
 BASE_URL = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/broken/"
 
 
-def publish(aws: str, documents: dict[str, dict[str, Any]]) -> None:
-    s3 = boto3.client("s3", endpoint_url=aws)
+def publish(aws_clients: Session, documents: dict[str, dict[str, Any]]) -> None:
+    s3 = aws_clients.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     for path, document in documents.items():
         s3.put_object(Bucket=BUCKET, Key=f"broken/{path}", Body=yaml.safe_dump(document).encode())

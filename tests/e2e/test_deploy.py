@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
+from localstack_client.session import Session
 
 import build_templates
 from service import contract
@@ -24,8 +24,8 @@ CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
 
 
-def client(name: str, aws: str) -> Any:
-    return boto3.session.Session().client(name, endpoint_url=aws)  # type: ignore[call-overload]
+def client(name: str, aws_clients: Session) -> Any:
+    return aws_clients.client(name)
 
 
 def create_quickstart(cfn: Any, published: Published, name: str = "co-trial") -> dict[str, Any]:

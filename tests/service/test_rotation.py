@@ -10,10 +10,10 @@ import json
 import threading
 import time
 
-import boto3
 import httpx
 import psycopg
 import pytest
+from localstack_client.session import Session
 
 from service import contract
 from tests.support.pg import PostgresCluster
@@ -56,14 +56,17 @@ def app_backends_started_before(cluster: PostgresCluster, moment: float) -> int:
 
 
 def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
-    aws: str, password_checked_postgres: PostgresCluster, start_service: StartService
+    aws: str,
+    aws_clients: Session,
+    password_checked_postgres: PostgresCluster,
+    start_service: StartService,
 ) -> None:
     cluster = password_checked_postgres
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(
             f"postgresql://{ROLE}:wrong@127.0.0.1:{cluster.port}/{DBNAME}", connect_timeout=3
         ).close()
-    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    secrets = aws_clients.client("secretsmanager")
     secret = {
         "username": ROLE,
         "password": FIRST_PASSWORD,
@@ -156,10 +159,10 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
 
 
 def test_restart_after_rotation_with_stale_injected_password(
-    aws: str, password_checked_postgres: PostgresCluster, start_service: StartService
+    aws_clients: Session, password_checked_postgres: PostgresCluster, start_service: StartService
 ) -> None:
     cluster = password_checked_postgres
-    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    secrets = aws_clients.client("secretsmanager")
     arn = secrets.create_secret(
         Name="rds!cluster-restart",
         SecretString=json.dumps({"username": ROLE, "password": SECOND_PASSWORD}),
@@ -206,9 +209,9 @@ TOKEN_OVERLAP = 4.0
 
 
 def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
-    aws: str, database_url: str, start_service: StartService
+    aws: str, aws_clients: Session, database_url: str, start_service: StartService
 ) -> None:
-    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    secrets = aws_clients.client("secretsmanager")
     arn = secrets.create_secret(Name="co/api-token", SecretString=OLD_TOKEN)["ARN"]
     env = service_environment(
         DATABASE_URL=database_url,

@@ -14,7 +14,7 @@ from localstack_client.session import Session
 
 import build_templates
 from tests.e2e.conftest import BUCKET, nested_stacks, outputs
-from tests.support.aws import wait_for_stack
+from tests.support.aws import emulator_session, wait_for_stack
 from tests.support.tools import find_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,8 +86,8 @@ def test_cli_packages_the_relative_build_and_deploys_it(
 BASE_URL = f"https://s3.us-east-1.amazonaws.com/{BUCKET}/broken/"
 
 
-def publish(aws_clients: Session, documents: dict[str, dict[str, Any]]) -> None:
-    s3 = aws_clients.client("s3")
+def publish(aws: str, documents: dict[str, dict[str, Any]]) -> None:
+    s3 = emulator_session(aws).client("s3")
     s3.create_bucket(Bucket=BUCKET)
     for path, document in documents.items():
         s3.put_object(Bucket=BUCKET, Key=f"broken/{path}", Body=yaml.safe_dump(document).encode())

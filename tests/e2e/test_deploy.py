@@ -12,20 +12,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from localstack_client.session import Session
 
 import build_templates
 from service import contract
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
 from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs
-from tests.support.aws import wait_for_stack
+from tests.support.aws import emulator_session, wait_for_stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
 
 
-def client(name: str, aws_clients: Session) -> Any:
-    return aws_clients.client(name)
+def client(name: str, aws: str) -> Any:
+    return emulator_session(aws).client(name)
 
 
 def create_quickstart(cfn: Any, published: Published, name: str = "co-trial") -> dict[str, Any]:

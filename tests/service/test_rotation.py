@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import psycopg
@@ -226,6 +227,7 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
     stop = threading.Event()
     failures: list[str] = []
     counts = {"old": 0, "new": 0}
+    switched: set[int] = set()
     lock = threading.Lock()
 
     def client(number: int) -> None:
@@ -252,6 +254,8 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
                     good = response.status_code == 200
                 with lock:
                     counts["new" if use_new else "old"] += 1
+                    if use_new:
+                        switched.add(number)
                     if not good:
                         failures.append(f"{'new' if use_new else 'old'} {response.status_code}")
                 sent += 1
@@ -259,10 +263,21 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
     clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
     for thread in clients:
         thread.start()
-    time.sleep(1.0)
+
+    def settled(condition: Callable[[], bool], what: str) -> None:
+        # Waits on the load itself, not on the clock: a busy machine sends fewer requests.
+        deadline = time.monotonic() + 120
+        while True:
+            with lock:
+                if condition():
+                    return
+            assert time.monotonic() < deadline, f"{what}: {counts}, failures {failures[:5]}"
+            time.sleep(0.05)
+
+    settled(lambda: counts["old"] > 50, "requests with the old token")
     secrets.put_secret_value(SecretId=arn, SecretString=NEW_TOKEN)
     rotated.set()
-    time.sleep(2.0)  # every client has switched within 0.8 s
+    settled(lambda: len(switched) == len(clients) and counts["new"] > 50, "every client switched")
     stop.set()
     for thread in clients:
         thread.join(20)

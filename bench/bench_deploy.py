@@ -1,6 +1,6 @@
 """Deploy cycle speed against the emulator: build, upload, create, update, delete.
 
-    .venv/bin/python bench/bench_deploy.py [--runs N] [--lint]
+    .venv/bin/python -m bench.bench_deploy [--runs N] [--lint]
 
 Starts moto's server on a free loopback port (with tests/e2e/moto_aws_gaps filled, as the
 deploy tests do), then times, per run: `build_templates.py --upload` (generate, write,
@@ -21,11 +21,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import boto3
+
+try:
+    import build_templates
+    from tests.e2e.moto_aws_gaps import fill_gaps
+    from tests.support.aws import FAKE_CREDENTIALS, moto_server, reset_moto, wait_for_stack
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_deploy`")
 
 IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:{}"
 TEMPLATE = "https://s3.us-east-1.amazonaws.com/co-bench/co/cloud-optimizer-quickstart.yaml"
@@ -38,9 +43,7 @@ class Cycle:
         self.cfn = cfn
 
     def wait(self, stack: str, status: str) -> None:
-        from tests.e2e.conftest import wait_for
-
-        assert wait_for(self.cfn, stack)["StackStatus"] == status
+        assert wait_for_stack(self.cfn, stack)["StackStatus"] == status
 
     def create(self) -> None:
         self.cfn.create_stack(StackName="co", TemplateURL=TEMPLATE, Capabilities=["CAPABILITY_IAM"])
@@ -66,12 +69,6 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--lint", action="store_true", help="include cfn-lint in the build")
     args = parser.parse_args()
-
-    import boto3
-
-    import build_templates
-    from tests.e2e.moto_aws_gaps import fill_gaps
-    from tests.support.aws import FAKE_CREDENTIALS, moto_server, reset_moto
 
     os.environ.update(FAKE_CREDENTIALS)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise

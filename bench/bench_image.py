@@ -1,6 +1,6 @@
 """Image figures with the real Docker engine: builds, sizes, start-up, the compose stack.
 
-    .venv/bin/python bench/bench_image.py [--admin-url URL] [--runs N] [--previous REF]
+    .venv/bin/python -m bench.bench_image [--admin-url URL] [--runs N] [--previous REF]
                                           [--size-only]
 
 Starts a private dockerd (tests/container/engine.py, removed at the end) and, on the Debian
@@ -31,13 +31,15 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
+try:
+    from service import contract
+    from tests.container import compose, docker_images, engine, images, standin
+    from tests.support.net import free_port
+    from tests.support.pg import scratch_database
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_image`")
 
-from service import contract  # noqa: E402
-from tests.container import compose, docker_images, engine, images, standin  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from tests.support.pg import scratch_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MB = 1_000_000

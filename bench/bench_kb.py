@@ -1,6 +1,6 @@
 """Knowledge-base speed: query latency under concurrency, first load, unchanged restart.
 
-    .venv/bin/python bench/bench_kb.py [--admin-url URL] [--requests N]
+    .venv/bin/python -m bench.bench_kb [--admin-url URL] [--requests N]
 
 Creates a scratch database on the server behind ``--admin-url`` (default
 ``$TEST_DATABASE_URL`` or postgresql://postgres@127.0.0.1:5432/postgres), applies the real
@@ -28,15 +28,17 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+try:
+    from service import contract, kb, kb_dataset
+    from service.db import Database
+    from service.ib import initialise_ib
+    from service.migrate import apply_migrations
+    from tests.support.pg import scratch_database
+    from tests.support.process import API_TOKEN, bare_environment, ready_service
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb`")
 
-from service import contract, kb, kb_dataset  # noqa: E402
-from service.db import Database  # noqa: E402
-from service.ib import initialise_ib  # noqa: E402
-from service.migrate import apply_migrations  # noqa: E402
-from tests.service.process import API_TOKEN, bare_environment, ready_service  # noqa: E402
-from tests.support.pg import scratch_database  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CONCURRENCY = 20
 QUERY_P99_TARGET_MS = 10.0

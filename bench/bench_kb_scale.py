@@ -1,6 +1,6 @@
 """How cost grows with the knowledge base: 1x, 10x, 100x the shipped controls and mappings.
 
-    .venv/bin/python bench/bench_kb_scale.py [--scales 1,10,100] [--seconds 5] [--rounds 1]
+    .venv/bin/python -m bench.bench_kb_scale [--scales 1,10,100] [--seconds 5] [--rounds 1]
 
 For each scale, a synthetic knowledge base (bench/synthetic_kb.py, valid under the schema)
 is served by ``python -m service`` from ``COMPLIANCE_DIR`` on a scratch database of its own:
@@ -33,14 +33,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+try:
+    from bench.synthetic_kb import write_kb
+    from service import contract
+    from service.kb_index import CACHED_QUERIES
+    from tests.support.pg import scratch_database
+    from tests.support.process import ServiceProcess, service_environment
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb_scale`")
 
-from bench.synthetic_kb import write_kb  # noqa: E402
-from service import contract  # noqa: E402
-from service.kb_index import CACHED_QUERIES  # noqa: E402
-from tests.service.process import ServiceProcess, service_environment  # noqa: E402
-from tests.support.pg import scratch_database  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CONNECTIONS = 20
 GOAL_AT_10X = 1.5

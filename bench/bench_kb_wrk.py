@@ -1,6 +1,6 @@
 """Knowledge-base API latency at 20 concurrent connections, measured with wrk.
 
-    .venv/bin/python bench/bench_kb_wrk.py [--seconds 8]
+    .venv/bin/python -m bench.bench_kb_wrk [--seconds 8]
 
 bench_kb.py drives the load from Python on the same two cores as the server, so its
 back-to-back figures partly measure the load generator. wrk (C, one thread) costs far
@@ -20,12 +20,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+try:
+    from service import contract
+    from tests.support.pg import scratch_database
+    from tests.support.process import API_TOKEN, ServiceProcess, service_environment
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb_wrk`")
 
-from service import contract  # noqa: E402
-from tests.service.process import API_TOKEN, ServiceProcess, service_environment  # noqa: E402
-from tests.support.pg import scratch_database  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CONNECTIONS = 20
 P99_TARGET_MS = 10.0

@@ -1,6 +1,6 @@
 """Service start-up and probe throughput benchmarks (figures and ratios, not pass/fail).
 
-    .venv/bin/python bench/bench_service.py [--admin-url URL] [--rounds N] [--seconds S]
+    .venv/bin/python -m bench.bench_service [--admin-url URL] [--rounds N] [--seconds S]
                                             [--against REF]
 
 Measures, against a real PostgreSQL server (``TEST_DATABASE_URL`` or ``--admin-url``):
@@ -28,12 +28,14 @@ from pathlib import Path
 import httpx
 import uvloop
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
+try:
+    from service import contract
+    from tests.support.net import free_port
+    from tests.support.pg import scratch_database
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_service`")
 
-from service import contract  # noqa: E402
-from tests.support.net import free_port  # noqa: E402
-from tests.support.pg import scratch_database  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 16  # concurrent keep-alive connections of the load generator

@@ -1,6 +1,6 @@
 """Template generator speed: generate only, and generate + write + cfn-lint.
 
-    .venv/bin/python bench/bench_templates.py [--runs N]
+    .venv/bin/python -m bench.bench_templates [--runs N]
 
 - Generate: every template and parameter file built and serialised in memory, as a fresh
   process does it (imports excluded, measured separately). Target: < 1 s.
@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+if not __package__:  # run as a file: the repository is not on the path
+    sys.exit("run it from the repository root as `python -m bench.bench_templates`")
 
 
 def time_imports() -> float:

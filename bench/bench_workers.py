@@ -1,6 +1,6 @@
 """One vCPU or two: /api/v1/controls throughput and p99 of one service process and of two.
 
-    .venv/bin/python bench/bench_workers.py [--seconds 10] [--rounds 3]
+    .venv/bin/python -m bench.bench_workers [--seconds 10] [--rounds 3]
 
 The service is one Python process (one event loop), so it can keep one vCPU busy. This
 compares, in one run on one scratch database, ``/api/v1/controls`` at 20 connections
@@ -30,12 +30,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+try:
+    from service import contract
+    from tests.support.pg import scratch_database
+    from tests.support.process import ServiceProcess, service_environment
+except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
+    sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_workers`")
 
-from service import contract  # noqa: E402
-from tests.service.process import ServiceProcess, service_environment  # noqa: E402
-from tests.support.pg import scratch_database  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CONNECTIONS = 20
 PATH = "/api/v1/controls?limit=20"

@@ -1,6 +1,6 @@
 """A knowledge base N times the shipped one, valid under its schema and the loader's checks.
 
-    .venv/bin/python bench/synthetic_kb.py SCALE TARGET_DIR
+    .venv/bin/python -m bench.synthetic_kb SCALE TARGET_DIR
 
 Each shipped framework keeps its id and gains N-1 copies of every control, with ids
 suffixed ``-sK`` (K = 2..N, allowed by the schema's control id pattern) and titles marked

@@ -12,8 +12,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from localstack_client.session import Session
 
-from tests.support.aws import FAKE_CREDENTIALS, moto_server, reset_moto
+from tests.support.aws import FAKE_CREDENTIALS, emulator_session, moto_server, reset_moto
 from tests.support.pg import PostgresCluster, scratch_database
 
 
@@ -65,3 +66,13 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint
+
+
+@pytest.fixture
+def aws_clients(aws: str) -> Session:
+    """The suite's AWS clients for the clean emulator: ``aws_clients.client("s3")``.
+
+    They come from localstack-client, like every client a test makes; a test that talks to
+    another endpoint gets its clients the same way, from ``emulator_session(endpoint)``.
+    """
+    return emulator_session(aws)

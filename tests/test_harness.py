@@ -1,11 +1,18 @@
-"""The harness itself: the servers it hands to tests are real and isolated."""
+"""The harness itself (tests/support): the servers it hands to tests are real and isolated,
+the emulator's clients call the endpoint they are given, a missing scanner fails by name."""
 
 from __future__ import annotations
 
-import boto3
-import psycopg
+from pathlib import Path
 
+import psycopg
+import pytest
+from botocore.exceptions import EndpointConnectionError
+from localstack_client.session import Session
+
+from tests.support.aws import emulator_session, moto_server
 from tests.support.pg import PostgresCluster
+from tests.support.tools import checkov
 
 
 def test_each_test_gets_an_empty_real_postgres_database(database_url: str) -> None:
@@ -32,7 +39,35 @@ def test_private_cluster_can_be_stopped_and_started(private_postgres: PostgresCl
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_emulator_keeps_secrets_between_calls(aws: str) -> None:
-    client = boto3.client("secretsmanager", endpoint_url=aws)
+def test_emulator_keeps_secrets_between_calls(aws_clients: Session) -> None:
+    client = aws_clients.client("secretsmanager")
     arn = client.create_secret(Name="co/test", SecretString='{"password": "x"}')["ARN"]
     assert client.get_secret_value(SecretId=arn)["SecretString"] == '{"password": "x"}'
+
+
+def test_emulator_clients_call_the_endpoint_they_are_given(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """localstack-client takes any host and port, not only LocalStack's 4566."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto_server() as other:
+        s3 = emulator_session(other).client("s3")
+        assert s3.meta.endpoint_url == other
+        s3.list_buckets()
+    # The other server is gone: its clients fail to connect, the session's emulator answers.
+    with pytest.raises(EndpointConnectionError):
+        s3.list_buckets()
+    emulator_session(moto_endpoint).client("s3").list_buckets()
+
+
+def test_emulator_clients_refuse_an_endpoint_the_environment_contradicts(aws: str) -> None:
+    with pytest.raises(AssertionError, match=r"AWS_ENDPOINT_URL=.* is another emulator"):
+        emulator_session("http://127.0.0.1:9")
+
+
+def test_a_checkov_named_but_missing_fails_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHECKOV", str(tmp_path / "no-checkov"))
+    with pytest.raises(AssertionError, match=r"\$CHECKOV=.*no-checkov is not an executable file"):
+        checkov()

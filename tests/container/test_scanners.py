@@ -17,18 +17,10 @@ import pytest
 import yaml
 
 from tests.container import images
-from tests.support.tools import find_tool, tool
+from tests.support.tools import checkov, tool
 
 DOCKERFILES = [images.DOCKERFILE, images.REPO_ROOT / "docker" / "Dockerfile.dev"]
 WORKFLOW = images.REPO_ROOT / ".github" / "workflows" / "container.yml"
-
-
-def checkov() -> str:
-    """checkov lives in a venv of its own: $CHECKOV, or the repository's .venv-scan."""
-    fallback = images.REPO_ROOT / ".venv-scan" / "bin" / "checkov"
-    return find_tool("checkov", "CHECKOV") or (
-        str(fallback) if fallback.is_file() else tool("checkov")
-    )
 
 
 def run(cmd: list[str], **env: str) -> subprocess.CompletedProcess[str]:

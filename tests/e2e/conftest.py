@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from localstack_client.session import Session
 
 import build_templates
 from tests.e2e.moto_aws_gaps import fill_gaps
 from tests.e2e.moto_option_gaps import fill_option_gaps
+from tests.support.aws import emulator_session
 
 BUCKET = "co-templates-e2e"
 #: A product code of the form Marketplace issues (the listing's is baked in at build time).
 PRODUCT_CODE = "a1b2c3d4e5f6g7h8i9j0k1l2m"
 PREFIX = "cloud-optimizer/1.0.0"
-TERMINAL = ("_COMPLETE", "_FAILED")
 
 
 @pytest.fixture(scope="package", autouse=True)
@@ -42,13 +41,13 @@ class Published:
 
 
 @pytest.fixture
-def cfn(aws: str) -> Any:
-    return boto3.client("cloudformation", endpoint_url=aws)
+def cfn(aws_clients: Session) -> Any:
+    return aws_clients.client("cloudformation")
 
 
 def create_listing_bucket(endpoint: str, bucket: str = BUCKET) -> None:
     """A bucket any AWS account can read the templates from, as the listing's must be."""
-    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3 = emulator_session(endpoint).client("s3")
     s3.create_bucket(Bucket=bucket)
     public_read = {
         "Version": "2012-10-17",
@@ -77,16 +76,6 @@ def published(aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> P
     assert build_templates.main(argv) == build_templates.EXIT_OK, capsys.readouterr().err
     capsys.readouterr()
     return Published(out, f"https://s3.us-east-1.amazonaws.com/{BUCKET}/{PREFIX}/")
-
-
-def wait_for(cfn: Any, stack: str, timeout: float = 60) -> dict[str, Any]:
-    """Poll like the AWS waiters: return the stack once its status is terminal."""
-    deadline = time.monotonic() + timeout
-    while True:
-        description: dict[str, Any] = cfn.describe_stacks(StackName=stack)["Stacks"][0]
-        if description["StackStatus"].endswith(TERMINAL) or time.monotonic() > deadline:
-            return description
-        time.sleep(0.2)
 
 
 def outputs(description: dict[str, Any]) -> dict[str, str]:

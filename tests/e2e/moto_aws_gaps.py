@@ -32,8 +32,9 @@ Gaps (what AWS does -> what moto 5.2.5 did):
    implemented (an error, or HTTP 500 for the target group).
 8. Parameters: CloudFormation rejects a stack whose parameter values break the template's
    ``AllowedPattern``, ``AllowedValues``, ``MinValue``/``MaxValue`` or
-   ``MinLength``/``MaxLength``, or that names a parameter the template does not declare,
-   and one whose ``Rules`` assertions fail -> moto accepted all of them.
+   ``MinLength``/``MaxLength``, and one whose ``Rules`` assertions fail -> moto accepted
+   all of them. (A parent passing a child a parameter it does not declare, or not passing
+   one it requires, is not filled here: cfn-lint's E3043 proves that wiring on every build.)
 9. ``AWS::EC2::SecurityGroup``: ``SecurityGroupEgress`` replaces the default allow-all
    egress rule, and rules keep their ``Description`` -> the egress rules were ignored
    (allow-all stayed), a CIDR was passed where moto expects a list, descriptions dropped.
@@ -193,6 +194,9 @@ def _truthy(value: Any) -> bool:
 
 
 # --- 1 and 2: nested stacks ----------------------------------------------------------------
+# AWS:
+# Outputs.X of a nested stack; TemplateURL and Parameters update it in place:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-stack.html
 
 
 def _stack_get_cfn_attribute(self: Stack, attribute_name: str) -> Any:
@@ -230,6 +234,12 @@ def _stack_update_from_cloudformation_json(  # noqa: PLR0917 - moto's signature
 
 
 # --- 3: resource types moto skips ------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-secretsmanager-secret.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-applicationautoscaling-scalabletarget.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-applicationautoscaling-scalingpolicy.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-s3-bucketpolicy.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ec2-securitygroupegress.html
 
 
 class _FilledModel:
@@ -512,6 +522,9 @@ FILLED_MODELS: dict[str, type[_FilledModel]] = {
 
 
 # --- 4: KMS key tags ------------------------------------------------------------------------
+# AWS:
+# Tags as [{Key, Value}], KeyPolicy as a JSON object:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-kms-key.html
 
 
 def _kms_key_create(original: Any) -> Callable[..., Any]:
@@ -532,6 +545,9 @@ def _kms_key_create(original: Any) -> Callable[..., Any]:
 
 
 # --- 5: RDS DB instances --------------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-rds-dbinstance.html
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
 
 RDS_BOOLEANS = (
     "MultiAZ",
@@ -601,6 +617,9 @@ def _rds_get_cfn_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- 6: Fn::Cidr, AWS::NoValue ------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-cidr.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/pseudo-parameter-reference.html#cfn-pseudo-param-novalue
 
 
 def _clean_json(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -622,6 +641,10 @@ def _clean_json(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- 7: ELBv2 attributes -------------------------------------------------------------------
+# AWS:
+# LoadBalancerFullName and TargetGroupFullName (return values):
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-elasticloadbalancingv2-loadbalancer.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-elasticloadbalancingv2-targetgroup.html
 
 
 def _load_balancer_attribute(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -646,6 +669,9 @@ def _target_group_attribute(self: FakeTargetGroup, attribute_name: str) -> Any:
 
 
 # --- 8: parameter constraints and Rules ----------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html
 
 
 def _check_constraints(name: str, slot: Json, value: Any) -> None:
@@ -704,9 +730,6 @@ RULE_FUNCTIONS: dict[str, Callable[[list[Any]], bool]] = {
 def _load_parameters(original: Callable[..., Any]) -> Callable[..., Any]:
     def load(self: Any) -> None:
         slots: Json = self._template.get("Parameters", {})
-        unknown = sorted(set(self.input_parameters) - set(slots))
-        if unknown:
-            raise ValidationError(message=f"Parameters: {unknown} do not exist in the template")
         original(self)
         for name, slot in slots.items():
             _check_constraints(name, slot, self.resolved_parameters[name])
@@ -728,6 +751,9 @@ def _load_parameters(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- 9: security groups -------------------------------------------------------------------
+# AWS:
+# SecurityGroupEgress replaces the default allow-all rule; rule changes update in place:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ec2-securitygroup.html
 
 
 def _permission(rule: Json, peer_key: str) -> Json:
@@ -838,6 +864,10 @@ def _security_group_update(original: Any) -> Callable[..., Any]:
 
 
 # --- 10: ECS services ------------------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-service.html
+# a changed task definition is a new revision of its family:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ecs-taskdefinition.html
 
 
 def _task_definition_kwargs(properties: Json) -> Json:
@@ -1000,6 +1030,8 @@ def _ecs_service_delete(
 
 
 # --- 11: updates reach the resources that depend on a replaced one -----------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-update-behaviors.html
 
 
 def _dependency_order(
@@ -1074,6 +1106,9 @@ def _update_then_add(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- 12: deletion ---------------------------------------------------------------------------
+# AWS:
+# deletion runs in reverse dependency order:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-dependson.html
 
 
 def _ec2(resource: Any) -> Any:
@@ -1203,6 +1238,8 @@ def _with_region(delete: Callable[[Any], None]) -> Callable[[Any, str, str], Non
 
 
 # --- 13: template URLs on the emulator's own address ---------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudformation-stack.html#cfn-cloudformation-stack-templateurl
 
 
 def _stack_from_s3_url(original: Callable[..., str]) -> Callable[..., str]:
@@ -1220,6 +1257,8 @@ def _stack_from_s3_url(original: Callable[..., str]) -> Callable[..., str]:
 
 
 # --- 14: change sets ------------------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-updating-stacks-changesets-execute.html
 
 
 def _execute_change_set(original: Callable[..., None]) -> Callable[..., None]:
@@ -1235,6 +1274,8 @@ def _execute_change_set(original: Callable[..., None]) -> Callable[..., None]:
 
 
 # --- 15: S3 Block Public Access ------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html
 
 
 def _blocks(bucket: FakeBucket, setting: str) -> bool:
@@ -1270,6 +1311,11 @@ def _put_bucket_policy(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # --- 16: custom resources run the stack's own function -------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-custom-resources.html
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/crpg-ref-requests.html
+# the skipped settle wait is for IAM's eventual consistency, which the emulator lacks:
+# https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html#troubleshoot_general_eventual-consistency
 
 
 class _ResponseInbox(http.server.ThreadingHTTPServer):
@@ -1402,6 +1448,11 @@ class CustomResource(_FilledModel):
 
 
 # --- 17: nested stack ids, delete status and failures ------------------------------------
+# AWS:
+# ParentId and RootId:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
+# a resource that fails to delete fails the stack's delete:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/troubleshooting.html#troubleshooting-errors-delete-stack-fails
 
 
 def _nested_create(original: Any) -> Callable[..., Any]:
@@ -1439,6 +1490,8 @@ def _stack_delete(self: Stack) -> None:
 
 
 # --- 18: final snapshots ----------------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-attribute-deletionpolicy.html
 
 
 def _final_snapshot(instance: Any, account_id: str, region_name: str) -> None:
@@ -1451,6 +1504,8 @@ def _final_snapshot(instance: Any, account_id: str, region_name: str) -> None:
 
 
 # --- 19: DescribeStackResources ---------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeStackResources.html
 
 
 @dataclass(frozen=True)
@@ -1492,6 +1547,8 @@ def _delete_stack(self: CloudFormationBackend, name_or_stack_id: str) -> None:
 
 
 # --- 20: service-linked role names --------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/using-service-linked-roles.html
 
 
 def _create_service_linked_role(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -1510,6 +1567,8 @@ def _create_service_linked_role(original: Callable[..., Any]) -> Callable[..., A
 
 
 # --- 21: CloudWatch Logs AssociateKmsKey ----------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_AssociateKmsKey.html
 
 
 def _associate_kms_key(self: LogsResponse) -> str:
@@ -1522,6 +1581,8 @@ def _associate_kms_key(self: LogsResponse) -> str:
 
 
 # --- 22: CloudFront distributions -----------------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-cloudfront-distribution.html
 
 
 def _api_list(items: list[Any]) -> Json:
@@ -1594,6 +1655,8 @@ FILLED_MODELS["AWS::CloudFront::Distribution"] = CloudFrontDistribution
 
 
 # --- 23: dynamic references to Secrets Manager ------------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/dynamic-references-secretsmanager.html
 
 SECRET_REFERENCE = re.compile(r"\{\{resolve:secretsmanager:([^{}]+?)\}\}")
 
@@ -1625,6 +1688,8 @@ def _clean_json_with_references(original: Callable[..., Any]) -> Callable[..., A
 
 
 # --- 24: security group rules from a prefix list ----------------------------------------------
+# AWS:
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-ec2-securitygroupingress.html
 
 
 def _ingress_create(original: Any) -> Callable[..., Any]:
@@ -1694,81 +1759,46 @@ def fill_gaps() -> Iterator[None]:
         filled = {t: m.cloudformation_name_type() for t, m in FILLED_MODELS.items()}
         return {**original_names(), **filled}
 
+    def wrap(owner: Any, name: str, fill: Callable[[Any], Any]) -> None:
+        """Replace a function or method by ``fill(original)``."""
+        patch(owner, name, fill(getattr(owner, name)))
+
+    def wrap_classmethod(owner: Any, name: str, fill: Callable[[Any], Any]) -> None:
+        """Replace a classmethod by ``fill(original classmethod object)``, as a classmethod."""
+        patch(owner, name, classmethod(fill(owner.__dict__[name])))
+
     patch(parsing, "get_model_map", model_map)
     patch(parsing, "get_name_type_map", name_type_map)
     patch(parsing, "clean_json", _clean_json_with_references(_clean_json(parsing.clean_json)))
-    patch(
-        SecurityGroupIngress,
-        "create_from_cloudformation_json",
-        classmethod(
-            _ingress_create(SecurityGroupIngress.__dict__["create_from_cloudformation_json"])
-        ),
-    )
     from_s3 = _stack_from_s3_url(cfn_utils.get_stack_from_s3_url)
-    patch(cfn_utils, "get_stack_from_s3_url", from_s3)
-    patch(cfn_models, "get_stack_from_s3_url", from_s3)
-    patch(cfn_responses, "get_stack_from_s3_url", from_s3)
-    patch(
-        parsing.ResourceMap,
-        "load_parameters",
-        _load_parameters(parsing.ResourceMap.load_parameters),
-    )
+    for module in (cfn_utils, cfn_models, cfn_responses):
+        patch(module, "get_stack_from_s3_url", from_s3)
+    wrap(parsing.ResourceMap, "load_parameters", _load_parameters)
+    wrap(parsing.ResourceMap, "build_resource_diff", _resource_diff)
+    wrap(parsing.ResourceMap, "update", _update_then_add)
+    wrap(parsing, "parse_and_update_resource", _update_in_place)
+    patch(parsing.ResourceMap, "delete", _delete_stack_resources)
     patch(Stack, "get_cfn_attribute", _stack_get_cfn_attribute)
-    patch(
-        CloudFormationBackend,
-        "execute_change_set",
-        _execute_change_set(CloudFormationBackend.execute_change_set),
-    )
-    patch(
-        FakeSecurityGroup,
-        "create_from_cloudformation_json",
-        classmethod(
-            _security_group_create(FakeSecurityGroup.__dict__["create_from_cloudformation_json"])
-        ),
-    )
-    patch(
-        FakeSecurityGroup,
-        "update_from_cloudformation_json",
-        classmethod(
-            _security_group_update(FakeSecurityGroup.__dict__["update_from_cloudformation_json"])
-        ),
-    )
     patch(
         Stack,
         "update_from_cloudformation_json",
         classmethod(_stack_update_from_cloudformation_json),
     )
-    patch(
-        Key,
-        "create_from_cloudformation_json",
-        classmethod(_kms_key_create(Key.__dict__["create_from_cloudformation_json"])),
-    )
-    patch(
-        DBInstance,
-        "create_from_cloudformation_json",
-        classmethod(_rds_create(DBInstance.__dict__["create_from_cloudformation_json"])),
-    )
-    patch(DBInstance, "get_cfn_attribute", _rds_get_cfn_attribute(DBInstance.get_cfn_attribute))
+    wrap(CloudFormationBackend, "execute_change_set", _execute_change_set)
+    wrap_classmethod(SecurityGroupIngress, "create_from_cloudformation_json", _ingress_create)
+    wrap_classmethod(FakeSecurityGroup, "create_from_cloudformation_json", _security_group_create)
+    wrap_classmethod(FakeSecurityGroup, "update_from_cloudformation_json", _security_group_update)
+    wrap_classmethod(Key, "create_from_cloudformation_json", _kms_key_create)
+    wrap_classmethod(DBInstance, "create_from_cloudformation_json", _rds_create)
+    wrap(DBInstance, "get_cfn_attribute", _rds_get_cfn_attribute)
     patch(MasterUserSecret, "_generate_secret_string", _rds_secret_string)
-    patch(
-        FakeLoadBalancer,
-        "get_cfn_attribute",
-        _load_balancer_attribute(FakeLoadBalancer.get_cfn_attribute),
-    )
+    wrap(FakeLoadBalancer, "get_cfn_attribute", _load_balancer_attribute)
     patch(FakeTargetGroup, "get_cfn_attribute", _target_group_attribute)
-    patch(
-        parsing.ResourceMap,
-        "build_resource_diff",
-        _resource_diff(parsing.ResourceMap.build_resource_diff),
-    )
-    patch(parsing.ResourceMap, "update", _update_then_add(parsing.ResourceMap.update))
-    patch(parsing, "parse_and_update_resource", _update_in_place(parsing.parse_and_update_resource))
     patch(TaskDefinition, "create_from_cloudformation_json", classmethod(_task_definition_create))
     patch(TaskDefinition, "update_from_cloudformation_json", classmethod(_task_definition_update))
     patch(Service, "create_from_cloudformation_json", classmethod(_ecs_service_create))
     patch(Service, "update_from_cloudformation_json", classmethod(_ecs_service_update))
     patch(Service, "delete_from_cloudformation_json", classmethod(_ecs_service_delete))
-    patch(parsing.ResourceMap, "delete", _delete_stack_resources)
     inbox = _ResponseInbox(("127.0.0.1", 0), _Answer)
     inbox.answers = {}
     INBOX.insert(0, inbox)
@@ -1781,11 +1811,7 @@ def fill_gaps() -> Iterator[None]:
 
     undo.append(close_inbox)
     patch(parsing, "CustomModel", CustomResource)
-    patch(
-        Stack,
-        "create_from_cloudformation_json",
-        classmethod(_nested_create(Stack.__dict__["create_from_cloudformation_json"])),
-    )
+    wrap_classmethod(Stack, "create_from_cloudformation_json", _nested_create)
     patch(Stack, "delete", _stack_delete)
     patch(CloudFormationBackend, "describe_stack_resources", _describe_stack_resources)
     patch(CloudFormationBackend, "delete_stack", _delete_stack)
@@ -1796,13 +1822,9 @@ def fill_gaps() -> Iterator[None]:
         SERVICE_NAME_CONVERSION.pop("ecs", None)
 
     undo.append(forget_ecs_name)
-    patch(
-        IAMBackend,
-        "create_service_linked_role",
-        _create_service_linked_role(IAMBackend.create_service_linked_role),
-    )
-    patch(FakeBucket, "get_permission", _bucket_permission(FakeBucket.get_permission))
-    patch(S3Backend, "put_bucket_policy", _put_bucket_policy(S3Backend.put_bucket_policy))
+    wrap(IAMBackend, "create_service_linked_role", _create_service_linked_role)
+    wrap(FakeBucket, "get_permission", _bucket_permission)
+    wrap(S3Backend, "put_bucket_policy", _put_bucket_policy)
     for owner, delete in (
         (RouteTable, _with_region(_delete_route_table)),
         (Route, _with_region(_delete_route)),

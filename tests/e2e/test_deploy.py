@@ -10,21 +10,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from service import contract
 from templates_src import update_check
 from templates_src.parents import CERTIFICATE_PLACEHOLDER, DOMAIN_PLACEHOLDER
-from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs, wait_for
+from tests.e2e.conftest import BUCKET, PRODUCT_CODE, Published, nested_stacks, outputs
+from tests.support.aws import emulator_session, wait_for_stack
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 NEW_IMAGE = "709825985650.dkr.ecr.us-east-1.amazonaws.com/cloud-optimizer/cloud-optimizer:1.0.1"
 
 
 def client(name: str, aws: str) -> Any:
-    return boto3.session.Session().client(name, endpoint_url=aws)  # type: ignore[call-overload]
+    return emulator_session(aws).client(name)
 
 
 def create_quickstart(cfn: Any, published: Published, name: str = "co-trial") -> dict[str, Any]:
@@ -33,7 +33,7 @@ def create_quickstart(cfn: Any, published: Published, name: str = "co-trial") ->
         TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
         Capabilities=CAPABILITIES,
     )
-    return wait_for(cfn, name)
+    return wait_for_stack(cfn, name)
 
 
 def service_of(aws: str, out: dict[str, str]) -> dict[str, Any]:
@@ -277,7 +277,7 @@ def test_new_image_rolls_the_service_and_delete_removes_everything(
         Parameters=[{"ParameterKey": "ContainerImage", "ParameterValue": NEW_IMAGE}],
         Capabilities=CAPABILITIES,
     )
-    updated = wait_for(cfn, "co-trial")
+    updated = wait_for_stack(cfn, "co-trial")
     assert updated["StackStatus"] == "UPDATE_COMPLETE"
     # Updated in place: the same nested stacks, the same service, a new task definition.
     assert {n: c["StackId"] for n, c in nested_stacks(cfn, "co-trial").items()} == old_children
@@ -289,7 +289,7 @@ def test_new_image_rolls_the_service_and_delete_removes_everything(
 
     stack_id = updated["StackId"]
     cfn.delete_stack(StackName="co-trial")
-    deleted = wait_for(cfn, stack_id)
+    deleted = wait_for_stack(cfn, stack_id)
     assert deleted["StackStatus"] == "DELETE_COMPLETE"
     for child_id in old_children.values():
         assert (
@@ -333,7 +333,7 @@ def test_production_creates_with_its_parameter_file(
         Parameters=production_parameters(published, certificate),
         Capabilities=CAPABILITIES,
     )
-    stack = wait_for(cfn, "co-prod")
+    stack = wait_for_stack(cfn, "co-prod")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     children = nested_stacks(cfn, "co-prod")
     assert {c["StackStatus"] for c in children.values()} == {"CREATE_COMPLETE"}
@@ -408,7 +408,7 @@ def test_the_trial_with_a_certificate_serves_https_itself_without_cloudfront(
         ],
         Capabilities=CAPABILITIES,
     )
-    stack = wait_for(cfn, "co-trial")
+    stack = wait_for_stack(cfn, "co-trial")
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     assert set(nested_stacks(cfn, "co-trial")) == {
         "VpcStack", "NatStack", "AlbStack", "RdsStack", "EcsStack"
@@ -462,7 +462,7 @@ def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
         TemplateURL=f"{base}cloud-optimizer-quickstart.yaml",
         Capabilities=CAPABILITIES,
     )
-    before = wait_for(cfn, "co-trial")
+    before = wait_for_stack(cfn, "co-trial")
     assert before["StackStatus"] == "CREATE_COMPLETE"
     assert outputs(before)["ServiceUrl"].startswith("http://")
     old_children = {n: c["StackId"] for n, c in nested_stacks(cfn, "co-trial").items()}
@@ -472,7 +472,7 @@ def test_a_trial_from_the_release_before_moves_behind_cloudfront_in_place(
         TemplateURL=published.url("cloud-optimizer-quickstart.yaml"),
         Capabilities=CAPABILITIES,
     )
-    after = wait_for(cfn, "co-trial")
+    after = wait_for_stack(cfn, "co-trial")
     assert after["StackStatus"] == "UPDATE_COMPLETE", after.get("StackStatusReason")
     children = nested_stacks(cfn, "co-trial")
     # The four stacks are updated in place (same ids, same database); CloudFront is added,

@@ -17,13 +17,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import Published, nested_stacks, outputs, wait_for
+from tests.e2e.conftest import Published, nested_stacks, outputs
 from tests.e2e.test_deploy import (
     CAPABILITIES,
     client,
     create_quickstart,
     production_parameters,
 )
+from tests.support.aws import wait_for_stack
 
 CERTIFICATE_DOMAIN = "co.example.com"
 
@@ -40,7 +41,7 @@ def create_production(
         Parameters=production_parameters(published, certificate),
         Capabilities=CAPABILITIES,
     )
-    stack = wait_for(cfn, name)
+    stack = wait_for_stack(cfn, name)
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     return stack
 
@@ -62,7 +63,7 @@ def test_deleting_production_is_refused_while_protected_then_keeps_a_restorable_
     # A deliberate delete while protected: refused before the database or the ALB go,
     # with the reason naming what to turn off.
     cfn.delete_stack(StackName="co-prod")
-    refused = wait_for(cfn, stack["StackId"])
+    refused = wait_for_stack(cfn, stack["StackId"])
     assert refused["StackStatus"] == "DELETE_FAILED"
     assert "deletion protection is on" in refused["StackStatusReason"]
     assert instance in refused["StackStatusReason"]
@@ -78,7 +79,7 @@ def test_deleting_production_is_refused_while_protected_then_keeps_a_restorable_
         Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}],
     )
     cfn.delete_stack(StackName=stack["StackId"])
-    deleted = wait_for(cfn, stack["StackId"])
+    deleted = wait_for_stack(cfn, stack["StackId"])
     assert deleted["StackStatus"] == "DELETE_COMPLETE"
     assert rds.describe_db_instances()["DBInstances"] == []
 
@@ -121,7 +122,7 @@ def test_deleting_the_trial_keeps_only_the_key_and_the_access_logs(
     stack = create_quickstart(cfn, published)
     rds_out = outputs(nested_stacks(cfn, "co-trial")["RdsStack"])
     cfn.delete_stack(StackName="co-trial")
-    assert wait_for(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
+    assert wait_for_stack(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
     rds = client("rds", aws)
     assert rds.describe_db_instances()["DBInstances"] == []
     assert rds.describe_db_snapshots()["DBSnapshots"] == []  # the trial keeps no data

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import Published, nested_stacks, outputs, wait_for
+from tests.e2e.conftest import Published, nested_stacks, outputs
 from tests.e2e.test_deploy import CAPABILITIES, client, production_parameters
+from tests.support.aws import wait_for_stack
 
 DOMAIN = "co.example.com"
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -30,7 +31,7 @@ def create_production(
         Parameters=values,
         Capabilities=CAPABILITIES,
     )
-    stack = wait_for(cfn, name)
+    stack = wait_for_stack(cfn, name)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
     return stack
 

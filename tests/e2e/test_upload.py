@@ -9,6 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from localstack_client.session import Session
 
 import build_templates
 from tests.e2e.conftest import BUCKET, PREFIX, PRODUCT_CODE, Published, create_listing_bucket
@@ -41,9 +42,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 def test_upload_puts_the_whole_set_and_prints_launch_links(
-    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: str, aws_clients: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    s3 = boto3.client("s3", endpoint_url=aws)
+    s3 = aws_clients.client("s3")
     create_listing_bucket(aws)
     code, out, err = run(
         ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}/", *LISTED],
@@ -139,9 +140,12 @@ def test_missing_bucket_exits_4_and_uploads_nothing(
 
 
 def test_a_failure_midway_is_reported_incomplete_and_parents_are_never_uploaded_early(
-    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aws_clients: Session,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    s3 = boto3.client("s3", endpoint_url=aws)
+    s3 = aws_clients.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     real_client = boto3.session.Session.client
     uploaded: list[str] = []
@@ -177,9 +181,9 @@ def test_a_failure_midway_is_reported_incomplete_and_parents_are_never_uploaded_
 
 
 def test_a_private_bucket_is_refused_because_buyers_could_not_read_the_templates(
-    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: str, aws_clients: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    boto3.client("s3", endpoint_url=aws).create_bucket(Bucket=BUCKET)  # private: no policy
+    aws_clients.client("s3").create_bucket(Bucket=BUCKET)  # private: no policy
     code, out, err = run(
         ["--out", str(tmp_path), "--no-lint", "--upload", f"s3://{BUCKET}/{PREFIX}", *LISTED],
         capsys,
@@ -192,10 +196,10 @@ def test_a_private_bucket_is_refused_because_buyers_could_not_read_the_templates
 
 
 def test_block_public_access_that_voids_the_bucket_policy_is_refused(
-    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    aws: str, aws_clients: Session, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     create_listing_bucket(aws)
-    boto3.client("s3", endpoint_url=aws).put_public_access_block(
+    aws_clients.client("s3").put_public_access_block(
         Bucket=BUCKET,
         PublicAccessBlockConfiguration={
             "BlockPublicAcls": True,

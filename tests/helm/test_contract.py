@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
@@ -70,23 +72,36 @@ CONTRACT_LITERALS = {
 }
 
 
-@pytest.mark.parametrize("literal", sorted(CONTRACT_LITERALS))
-def test_no_template_repeats_a_contract_literal(literal: str) -> None:
+def literal_offenders(templates: Path, literal: str) -> list[str]:
+    """Lines of the chart's templates (but _contract.tpl) that write ``literal`` by hand."""
     pattern = re.compile(CONTRACT_LITERALS[literal])
-    offenders = [
-        f"{path.relative_to(CHART_DIR)}:{number}: {line.strip()}"
-        for path in sorted(TEMPLATES.rglob("*"))
+    return [
+        f"{path.relative_to(templates)}:{number}: {line.strip()}"
+        for path in sorted(templates.rglob("*"))
         if path.is_file() and path.name != "_contract.tpl"
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if pattern.search(line)
     ]
-    assert offenders == []
 
 
-def test_the_literal_check_sees_a_hand_written_path() -> None:
-    """The check above is live: a hand-written /ready in a template line matches."""
-    assert re.compile(CONTRACT_LITERALS["ready path"]).search("path: /ready")
-    assert not re.compile(CONTRACT_LITERALS["ready path"]).search("path: /readyz-not")
+@pytest.mark.parametrize("literal", sorted(CONTRACT_LITERALS))
+def test_no_template_repeats_a_contract_literal(literal: str) -> None:
+    assert literal_offenders(TEMPLATES, literal) == []
+
+
+def test_the_literal_check_finds_a_hand_written_probe_path(tmp_path: Path) -> None:
+    """The check above is live: the chart with /ready written into its Deployment fails it."""
+    copy = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, copy)
+    deployment = copy / "deployment.yaml"
+    text = deployment.read_text()
+    marker = 'include "cloud-optimizer.contract.readyPath" .'
+    assert marker in text, "the Deployment no longer takes its readiness path from the contract"
+    deployment.write_text(text.replace(marker, '"/ready"', 1))
+    assert [hit.split(":")[0] for hit in literal_offenders(copy, "ready path")] == [
+        "deployment.yaml"
+    ]
+    assert literal_offenders(copy, "health path") == []
 
 
 def test_values_yaml_numbers_are_the_contracts() -> None:
@@ -248,8 +263,29 @@ def test_alb_deregistration_delay_is_the_contracts() -> None:
     attributes = ingress.annotations["alb.ingress.kubernetes.io/target-group-attributes"]
     assert attributes == f"deregistration_delay.timeout_seconds={contract.DEREGISTRATION_DELAY}"
     assert ingress.annotations["alb.ingress.kubernetes.io/healthcheck-path"] == contract.READY_PATH
-    # The target keeps in-flight requests at least as long as the service keeps serving.
-    assert contract.DEREGISTRATION_DELAY > contract.PRESTOP_SLEEP + contract.SHUTDOWN_DELAY
+
+
+#: The scenarios that put an ALB in front of the pods (dev and ingress-off have none).
+ALB_SCENARIOS = sorted(set(SCENARIOS) - {"dev", "ingress-off"})
+
+
+@pytest.mark.parametrize("scenario", ALB_SCENARIOS)
+def test_the_alb_keeps_a_target_registered_while_the_pod_still_serves(scenario: str) -> None:
+    """Deregistration outlasts the preStop pause plus the service's own shutdown delay.
+
+    The ALB sends new requests to a draining target until deregistration completes:
+    https://docs.aws.amazon.com/elasticloadbalancing/latest/application/edit-target-group-attributes.html#deregistration-delay
+    """
+    manifests = render_scenario(scenario)
+    attributes = only(manifests, "Ingress").annotations[
+        "alb.ingress.kubernetes.io/target-group-attributes"
+    ]
+    found = re.fullmatch(r"deregistration_delay\.timeout_seconds=(\d+)", attributes)
+    assert found, attributes
+    delay = int(found[1])
+    pre_stop = container(only(manifests, "Deployment"))["lifecycle"]["preStop"]["sleep"]["seconds"]
+    shutdown_delay = int(only(manifests, "ConfigMap").body["data"][contract.ENV_SHUTDOWN_DELAY])
+    assert delay > pre_stop + shutdown_delay
 
 
 def test_the_test_pod_probes_the_contracts_paths() -> None:

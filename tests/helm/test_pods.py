@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import boto3
 import httpx
 import psycopg
 import pytest
+from localstack_client.session import Session
 
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
@@ -49,9 +49,9 @@ from tests.ops.test_secret_rotation import (
     rotate,
     secret_document,
 )
-from tests.service.process import API_TOKEN
 from tests.support.net import free_port
 from tests.support.pg import PostgresCluster, scratch_database
+from tests.support.process import API_TOKEN
 
 pytestmark = [pytest.mark.slow, pytest.mark.container]
 
@@ -451,12 +451,16 @@ def external_secret_stand_in(
 
 
 def test_external_secret_mode_follows_a_password_rotation_with_no_failed_request(
-    play: podman_play.KubePlay, image: str, private_postgres: PostgresCluster, aws: str
+    play: podman_play.KubePlay,
+    image: str,
+    private_postgres: PostgresCluster,
+    aws: str,
+    aws_clients: Session,
 ) -> None:
     old, new = new_password("old"), new_password("new")
     require_passwords(private_postgres)
     admin_url = create_app_database(private_postgres, old)
-    client = boto3.client("secretsmanager", endpoint_url=aws)
+    client = aws_clients.client("secretsmanager")
     # The chart's default keys, secret names (not ARNs): the default install must follow
     # the rotation, with the pods given the names to re-read.
     keys = values_file("values.yaml")["secrets"]["externalSecret"]

@@ -30,9 +30,8 @@ from tests.helm.chart import (
     render_scenario,
     write_manifests,
 )
-from tests.support.tools import find_tool
+from tests.support.tools import checkov, find_tool
 
-CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-scan" / "bin" / "checkov"))
 TRIVY = Path(find_tool("trivy") or REPO_ROOT / ".venv" / "bin" / "trivy")
 IMAGE_UID = contract.CONTAINER_UID  # the image's user (docker/Dockerfile USER)
 
@@ -160,7 +159,7 @@ def test_the_secret_leaf_finder_sees_the_inline_secrets() -> None:
 def run_checkov(directory: Path) -> dict[str, Any]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
     completed = subprocess.run(
-        [str(CHECKOV), "--framework", "kubernetes", "-d", str(directory), "-o", "json"],
+        [checkov(), "--framework", "kubernetes", "-d", str(directory), "-o", "json"],
         capture_output=True,
         text=True,
         env=env,

@@ -7,7 +7,7 @@ import pytest
 from service import contract
 from tests.ops.loadbalancer import CHECK_INTERVAL
 from tests.service.conftest import start_service
-from tests.service.process import service_environment
+from tests.support.process import service_environment
 
 __all__ = ["ops_env", "start_service"]
 

@@ -20,7 +20,7 @@ import httpx
 
 from service import contract
 from service.assessments import ASSESSMENTS_PATH
-from tests.service.process import AUTH_HEADERS
+from tests.support.process import AUTH_HEADERS
 
 # The target group's health check: every 0.1 s, one failure takes a target out and one
 # success puts it in. Far quicker than an ALB, so the tests may use a short SHUTDOWN_DELAY;

@@ -29,7 +29,7 @@ from tests.ops.releases import (
     has_column,
     release_env,
 )
-from tests.service.process import run_command
+from tests.support.process import run_command
 
 N1_COLUMN = ("co", "assessment", "note")
 

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 from awscli.clidriver import create_clidriver  # type: ignore[import-untyped]
@@ -35,8 +34,9 @@ from service.entrypoint import build_parser
 from service.migrate import expected_migration_ids
 from service.secrets import SECRET_CACHE_TTL
 from tests.ops.guide import GUIDE, SHELL_LANGUAGES, Block, commands_in, read_blocks
-from tests.service.process import StartService, service_environment
+from tests.support.aws import emulator_session
 from tests.support.pg import create_database, drop_database
+from tests.support.process import StartService, service_environment
 
 REPO_ROOT = GUIDE.parents[1]
 CHART_DIR = REPO_ROOT / "helm" / "cloud-optimizer"
@@ -336,15 +336,19 @@ PREAMBLE = 'aws() { command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }\n'
 
 def seed_account(endpoint: str) -> dict[str, str]:
     """What a deployment leaves in an account, for the commands that inspect it."""
-    kms = boto3.client("kms", endpoint_url=endpoint)
+    kms = emulator_session(endpoint).client("kms")
     key = kms.create_key(Description="cloud-optimizer data key")["KeyMetadata"]["Arn"]
     kms.enable_key_rotation(KeyId=key)
-    secret = boto3.client("secretsmanager", endpoint_url=endpoint).create_secret(
-        Name="rds!db-guide",
-        KmsKeyId=key,
-        SecretString=json.dumps({"username": "co", "password": "emulated-only"}),
-    )["ARN"]
-    boto3.client("rds", endpoint_url=endpoint).create_db_instance(
+    secret = (
+        emulator_session(endpoint)
+        .client("secretsmanager")
+        .create_secret(
+            Name="rds!db-guide",
+            KmsKeyId=key,
+            SecretString=json.dumps({"username": "co", "password": "emulated-only"}),
+        )["ARN"]
+    )
+    emulator_session(endpoint).client("rds").create_db_instance(
         DBInstanceIdentifier="co-guide-db",
         Engine="postgres",
         DBInstanceClass="db.t4g.micro",
@@ -354,7 +358,7 @@ def seed_account(endpoint: str) -> dict[str, str]:
         StorageEncrypted=True,
         KmsKeyId=key,
     )
-    boto3.client("logs", endpoint_url=endpoint).create_log_group(
+    emulator_session(endpoint).client("logs").create_log_group(
         logGroupName="/cloud-optimizer/guide", kmsKeyId=key
     )
     return {

@@ -25,7 +25,7 @@ from tests.ops.releases import (
     release_env,
     release_n_head,
 )
-from tests.service.process import (
+from tests.support.process import (
     AUTH_HEADERS,
     ServiceProcess,
     StartService,

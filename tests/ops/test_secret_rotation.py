@@ -20,16 +20,17 @@ import threading
 import time
 from urllib.parse import quote
 
-import boto3
 import psycopg
 import pytest
+from localstack_client.session import Session
 from psycopg import sql
 
 from service import contract
 from tests.ops.conftest import READY_TIMEOUT, TEST_GRACEFUL_TIMEOUT, TEST_SHUTDOWN_DELAY
 from tests.ops.loadbalancer import describe_failures, load_balanced
-from tests.service.process import StartService, service_environment
+from tests.support.aws import emulator_session
 from tests.support.pg import PostgresCluster, with_database
+from tests.support.process import StartService, service_environment
 
 APP_ROLE = "co_app"
 APP_DATABASE = "co_rotation"
@@ -98,7 +99,7 @@ def rotate(
                 sql.Identifier(APP_ROLE), sql.Literal(password)
             )
         )
-    client = boto3.client("secretsmanager", endpoint_url=endpoint)
+    client = emulator_session(endpoint).client("secretsmanager")
     client.put_secret_value(SecretId=arn, SecretString=secret_document(cluster, password))
 
 
@@ -124,12 +125,16 @@ def app_connections_since(admin_url: str, since: float) -> int:
     ],
 )
 def test_password_rotation_under_load_fails_nothing_restarts_nothing_logs_no_secret(
-    private_postgres: PostgresCluster, aws: str, start_service: StartService, delivery: str
+    private_postgres: PostgresCluster,
+    aws: str,
+    aws_clients: Session,
+    start_service: StartService,
+    delivery: str,
 ) -> None:
     old, new = new_password("old"), new_password("new")
     require_passwords(private_postgres)
     admin_url = create_app_database(private_postgres, old)
-    client = boto3.client("secretsmanager", endpoint_url=aws)
+    client = aws_clients.client("secretsmanager")
     arn = client.create_secret(
         Name="rds!db-rotation", SecretString=secret_document(private_postgres, old)
     )["ARN"]

@@ -30,7 +30,7 @@ from tests.ops.releases import (
     fixture_migration_seconds,
     release_env,
 )
-from tests.service.process import ServiceProcess, StartService
+from tests.support.process import ServiceProcess, StartService
 
 # Successful requests each phase must see before the next step, so every step is taken
 # under real load rather than in a quiet moment.

@@ -20,7 +20,7 @@ from service.kb import load_knowledge_base
 from service.license import check_licence
 from service.migrate import apply_migrations, expected_migration_ids
 from service.state import AppState
-from tests.service.process import (
+from tests.support.process import (
     API_TOKEN,
     AUTH_HEADERS,
     ServiceProcess,

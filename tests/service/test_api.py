@@ -26,9 +26,9 @@ from service.ib import initialise_ib
 from service.kb import load_knowledge_base
 from service.kb_validation import KnowledgeBase, KnowledgeBaseError, validate_knowledge_base
 from service.state import AppState
-from tests.service.process import API_TOKEN, AUTH_HEADERS
 from tests.service.test_ib import apply_ib_migrations
 from tests.support.pg import PostgresCluster, create_database
+from tests.support.process import API_TOKEN, AUTH_HEADERS
 
 SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
 ALL_CONTROLS = 14

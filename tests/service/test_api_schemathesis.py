@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from service import contract
-from tests.service.process import API_TOKEN, bare_environment, ready_service
+from tests.support.process import API_TOKEN, bare_environment, ready_service
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Every operation schemathesis selects from /openapi.json: the probes, the knowledge-base

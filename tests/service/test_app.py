@@ -22,8 +22,8 @@ from service.health import CHECK_TIMEOUT, DependencyChecks
 from service.logs import JsonFormatter
 from service.secrets import DatabaseCredentials, SecretError
 from service.state import AppState
-from tests.service.process import AUTH_HEADERS
 from tests.support.net import TEST_REDIS_URL, free_port
+from tests.support.process import AUTH_HEADERS
 
 ASSESSMENTS = "/api/v1/assessments"
 

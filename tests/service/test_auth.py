@@ -11,9 +11,9 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
-import boto3
 import httpx
 import pytest
+from localstack_client.session import Session
 
 from service import contract
 from service.app import create_app
@@ -21,7 +21,8 @@ from service.auth import UNAUTHORISED_BODY, ApiTokens, api_tokens
 from service.config import load_settings
 from service.secrets import SecretResolver
 from service.state import AppState
-from tests.service.process import API_TOKEN
+from tests.support.aws import emulator_session
+from tests.support.process import API_TOKEN
 
 ASSESSMENTS = "/api/v1/assessments"
 FRAMEWORKS = "/api/v1/frameworks"
@@ -111,15 +112,15 @@ async def test_without_a_configured_secret_the_api_is_closed(state: AppState) ->
 
 
 def put_secret(endpoint: str, arn: str, value: str) -> None:
-    client = boto3.client("secretsmanager", endpoint_url=endpoint)
+    client = emulator_session(endpoint).client("secretsmanager")
     client.put_secret_value(SecretId=arn, SecretString=value)
 
 
 @pytest.mark.anyio
 async def test_a_rotated_secret_is_read_once_and_the_previous_token_expires_after_the_overlap(
-    aws: str, database_url: str
+    aws: str, aws_clients: Session, database_url: str
 ) -> None:
-    client = boto3.client("secretsmanager", endpoint_url=aws)
+    client = aws_clients.client("secretsmanager")
     arn = client.create_secret(Name="co/app-token", SecretString="first-token")["ARN"]
     settings = load_settings(
         {"DATABASE_URL": database_url, "APP_SECRET_ARN": arn, "APP_SECRET_OVERLAP": "60"}
@@ -150,9 +151,9 @@ async def test_a_rotated_secret_is_read_once_and_the_previous_token_expires_afte
 
 @pytest.mark.anyio
 async def test_an_old_current_token_is_re_read_in_the_background(
-    aws: str, database_url: str
+    aws: str, aws_clients: Session, database_url: str
 ) -> None:
-    client = boto3.client("secretsmanager", endpoint_url=aws)
+    client = aws_clients.client("secretsmanager")
     arn = client.create_secret(Name="co/app-token-2", SecretString="one")["ARN"]
     resolver = SecretResolver(load_settings({"DATABASE_URL": database_url, "APP_SECRET_ARN": arn}))
     clock = Clock()

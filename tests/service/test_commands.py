@@ -11,14 +11,14 @@ import psycopg
 from service import contract
 from service.config import DEFAULT_COMPLIANCE_DIR
 from service.migrate import applied_migration_ids
-from tests.service.process import (
+from tests.support.net import TEST_REDIS_URL, free_port
+from tests.support.process import (
     StartService,
     copy_migrations,
     log_records,
     run_command,
     service_environment,
 )
-from tests.support.net import TEST_REDIS_URL, free_port
 
 
 def errors(stderr: str) -> list[str]:

@@ -6,7 +6,7 @@ import pytest
 
 from service import contract
 from service.config import ConfigError, Settings, load_settings, redact_url
-from tests.service.process import log_records, run_command, service_environment
+from tests.support.process import log_records, run_command, service_environment
 
 URL = "postgresql://app:s3cr%40t@db.example.com:6543/co?sslmode=require"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:co/db-AbCdEf"

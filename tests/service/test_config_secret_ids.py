@@ -12,7 +12,7 @@ import pytest
 
 from service import contract
 from service.config import SECRET_ID, ConfigError, load_settings, secret_arn_region
-from tests.service.process import log_records, run_command, service_environment
+from tests.support.process import log_records, run_command, service_environment
 
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:co/db-AbCdEf"
 REGION = {"AWS_REGION": "us-east-1"}

@@ -20,8 +20,8 @@ import pytest
 
 from service import contract
 from service.migrate import applied_migration_ids
-from tests.service.process import StartService, log_records, run_command, service_environment
 from tests.support.pg import PostgresCluster
+from tests.support.process import StartService, log_records, run_command, service_environment
 from tests.support.tls import CertificateAuthority
 
 pytestmark = pytest.mark.slow

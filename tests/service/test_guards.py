@@ -25,7 +25,7 @@ from service.app import create_app
 from service.db import Database
 from service.guards import RequestGuardMiddleware
 from service.state import AppState
-from tests.service.process import API_TOKEN, AUTH_HEADERS, ServiceProcess, bare_environment
+from tests.support.process import API_TOKEN, AUTH_HEADERS, ServiceProcess, bare_environment
 
 ASSESSMENTS = "/api/v1/assessments"
 JSON = {"Content-Type": "application/json"}

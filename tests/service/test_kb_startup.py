@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from service import contract
-from tests.service.process import AUTH_HEADERS, bare_environment, ready_service, run_command
+from tests.support.process import AUTH_HEADERS, bare_environment, ready_service, run_command
 
 SMALL_KB = Path(__file__).parent / "kb_fixtures" / "small"
 

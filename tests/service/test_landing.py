@@ -19,8 +19,8 @@ from service.kb_validation import validate_knowledge_base
 from service.migrate import apply_migrations, expected_migration_ids
 from service.state import AppState
 from tests.service import browser
-from tests.service.process import StartService, service_environment, wait_for
 from tests.support.pg import PostgresCluster
+from tests.support.process import StartService, service_environment, wait_for
 
 APP_SECRET = "landing-Secret-9f2c!"  # a test value that must never appear
 DB_PASSWORD = "db-Passw0rd-7e1a"  # trust auth ignores it; so must the page

@@ -15,7 +15,9 @@ import pytest
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
 from service.migrate import expected_migration_ids
-from tests.service.process import (
+from tests.support.net import free_port
+from tests.support.pg import PostgresCluster
+from tests.support.process import (
     AUTH_HEADERS,
     StartService,
     copy_migrations,
@@ -24,8 +26,6 @@ from tests.service.process import (
     service_environment,
     wait_for,
 )
-from tests.support.net import free_port
-from tests.support.pg import PostgresCluster
 
 ASSESSMENTS = "/api/v1/assessments"
 

@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 
-import boto3
 import httpx
 import psycopg
 import pytest
+from localstack_client.session import Session
 
 from service import contract
-from tests.service.process import (
+from tests.support.pg import PostgresCluster
+from tests.support.process import (
     AUTH_HEADERS,
     StartService,
     log_records,
     run_command,
     service_environment,
 )
-from tests.support.pg import PostgresCluster
 
 ROLE = "co_app"
 DBNAME = "co"
@@ -56,14 +57,17 @@ def app_backends_started_before(cluster: PostgresCluster, moment: float) -> int:
 
 
 def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
-    aws: str, password_checked_postgres: PostgresCluster, start_service: StartService
+    aws: str,
+    aws_clients: Session,
+    password_checked_postgres: PostgresCluster,
+    start_service: StartService,
 ) -> None:
     cluster = password_checked_postgres
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(
             f"postgresql://{ROLE}:wrong@127.0.0.1:{cluster.port}/{DBNAME}", connect_timeout=3
         ).close()
-    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    secrets = aws_clients.client("secretsmanager")
     secret = {
         "username": ROLE,
         "password": FIRST_PASSWORD,
@@ -156,10 +160,10 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
 
 
 def test_restart_after_rotation_with_stale_injected_password(
-    aws: str, password_checked_postgres: PostgresCluster, start_service: StartService
+    aws_clients: Session, password_checked_postgres: PostgresCluster, start_service: StartService
 ) -> None:
     cluster = password_checked_postgres
-    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    secrets = aws_clients.client("secretsmanager")
     arn = secrets.create_secret(
         Name="rds!cluster-restart",
         SecretString=json.dumps({"username": ROLE, "password": SECOND_PASSWORD}),
@@ -206,9 +210,9 @@ TOKEN_OVERLAP = 4.0
 
 
 def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
-    aws: str, database_url: str, start_service: StartService
+    aws: str, aws_clients: Session, database_url: str, start_service: StartService
 ) -> None:
-    secrets = boto3.client("secretsmanager", endpoint_url=aws)
+    secrets = aws_clients.client("secretsmanager")
     arn = secrets.create_secret(Name="co/api-token", SecretString=OLD_TOKEN)["ARN"]
     env = service_environment(
         DATABASE_URL=database_url,
@@ -223,6 +227,7 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
     stop = threading.Event()
     failures: list[str] = []
     counts = {"old": 0, "new": 0}
+    switched: set[int] = set()
     lock = threading.Lock()
 
     def client(number: int) -> None:
@@ -249,6 +254,8 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
                     good = response.status_code == 200
                 with lock:
                     counts["new" if use_new else "old"] += 1
+                    if use_new:
+                        switched.add(number)
                     if not good:
                         failures.append(f"{'new' if use_new else 'old'} {response.status_code}")
                 sent += 1
@@ -256,10 +263,21 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
     clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
     for thread in clients:
         thread.start()
-    time.sleep(1.0)
+
+    def settled(condition: Callable[[], bool], what: str) -> None:
+        # Waits on the load itself, not on the clock: a busy machine sends fewer requests.
+        deadline = time.monotonic() + 120
+        while True:
+            with lock:
+                if condition():
+                    return
+            assert time.monotonic() < deadline, f"{what}: {counts}, failures {failures[:5]}"
+            time.sleep(0.05)
+
+    settled(lambda: counts["old"] > 50, "requests with the old token")
     secrets.put_secret_value(SecretId=arn, SecretString=NEW_TOKEN)
     rotated.set()
-    time.sleep(2.0)  # every client has switched within 0.8 s
+    settled(lambda: len(switched) == len(clients) and counts["new"] > 50, "every client switched")
     stop.set()
     for thread in clients:
         thread.join(20)

@@ -7,7 +7,6 @@ import json
 import logging
 from urllib.parse import urlsplit
 
-import boto3
 import psycopg
 import pytest
 from yoyo.connections import parse_uri
@@ -15,20 +14,21 @@ from yoyo.connections import parse_uri
 from service import contract
 from service.config import load_settings
 from service.secrets import DatabaseCredentials, SecretError, SecretResolver, resolve_secrets
-from tests.service.process import StartService, log_records, run_command, service_environment
+from tests.support.aws import emulator_session
+from tests.support.process import StartService, log_records, run_command, service_environment
 
 PASSWORD = "p@ss:w/rd%with?odd#chars"  # every character a URL would misread
 
 
 def create_secret(endpoint: str, name: str, value: object) -> str:
-    client = boto3.client("secretsmanager", endpoint_url=endpoint)
+    client = emulator_session(endpoint).client("secretsmanager")
     text = value if isinstance(value, str) else json.dumps(value)
     arn: str = client.create_secret(Name=name, SecretString=text)["ARN"]
     return arn
 
 
 def put_secret(endpoint: str, arn: str, value: object) -> None:
-    client = boto3.client("secretsmanager", endpoint_url=endpoint)
+    client = emulator_session(endpoint).client("secretsmanager")
     client.put_secret_value(SecretId=arn, SecretString=json.dumps(value))
 
 

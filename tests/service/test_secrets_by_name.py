@@ -12,31 +12,31 @@ from __future__ import annotations
 import asyncio
 import json
 
-import boto3
 import pytest
+from localstack_client.session import Session
 
 from service.config import load_settings
 from service.secrets import SecretError, SecretResolver, resolve_secrets
-from tests.support.aws import REGION
+from tests.support.aws import REGION, emulator_session
 
 OTHER_REGION = "eu-west-1"
 
 
-def create_secret(name: str, value: object) -> str:
-    client = boto3.client("secretsmanager", region_name=REGION)
+def create_secret(endpoint: str, name: str, value: object) -> str:
+    client = emulator_session(endpoint, REGION).client("secretsmanager")
     text = value if isinstance(value, str) else json.dumps(value)
     arn: str = client.create_secret(Name=name, SecretString=text)["ARN"]
     return arn
 
 
-def put_secret(secret_id: str, value: object) -> None:
-    client = boto3.client("secretsmanager", region_name=REGION)
+def put_secret(endpoint: str, secret_id: str, value: object) -> None:
+    client = emulator_session(endpoint, REGION).client("secretsmanager")
     client.put_secret_value(SecretId=secret_id, SecretString=json.dumps(value))
 
 
 def test_injected_password_then_the_named_secret_after_a_rotation(aws: str) -> None:
     """The chart's default: ESO's synced copy first, the name when the database refuses it."""
-    create_secret("cloud-optimizer/database", {"username": "app", "password": "before"})
+    create_secret(aws, "cloud-optimizer/database", {"username": "app", "password": "before"})
     settings = load_settings(
         {
             "DB_HOST": "db.internal",
@@ -51,7 +51,7 @@ def test_injected_password_then_the_named_secret_after_a_rotation(aws: str) -> N
     async def scenario() -> list[str | None]:
         await resolve_secrets(settings)  # step 2 proves the name is readable
         first = (await resolver.database_credentials()).password
-        put_secret("cloud-optimizer/database", {"username": "app", "password": "after"})
+        put_secret(aws, "cloud-optimizer/database", {"username": "app", "password": "after"})
         refreshed = await resolver.refresh()
         return [first, refreshed.password, (await resolver.database_credentials()).password]
 
@@ -60,7 +60,7 @@ def test_injected_password_then_the_named_secret_after_a_rotation(aws: str) -> N
 
 
 def test_rds_managed_secret_by_its_name(aws: str) -> None:
-    create_secret("rds!db-0f3c1e2a", {"username": "app", "password": "pw1"})
+    create_secret(aws, "rds!db-0f3c1e2a", {"username": "app", "password": "pw1"})
     settings = load_settings(
         {"DB_HOST": "db.internal", "DB_SECRET_ARN": "rds!db-0f3c1e2a", "AWS_REGION": REGION}
     )
@@ -72,8 +72,8 @@ def test_rds_managed_secret_by_its_name(aws: str) -> None:
     )
 
 
-def test_app_secret_by_name_is_reread_after_a_rotation(aws: str) -> None:
-    create_secret("cloud-optimizer/app-secret", "token-one")
+def test_app_secret_by_name_is_reread_after_a_rotation(aws: str, aws_clients: Session) -> None:
+    create_secret(aws, "cloud-optimizer/app-secret", "token-one")
     settings = load_settings(
         {
             "DATABASE_URL": "postgresql://h/db",
@@ -85,7 +85,7 @@ def test_app_secret_by_name_is_reread_after_a_rotation(aws: str) -> None:
 
     async def scenario() -> list[str | None]:
         first = await resolver.app_secret()
-        client = boto3.client("secretsmanager", region_name=REGION)
+        client = aws_clients.client("secretsmanager")
         client.put_secret_value(SecretId="cloud-optimizer/app-secret", SecretString="token-two")
         return [first, await resolver.reread_app_secret()]
 
@@ -94,7 +94,7 @@ def test_app_secret_by_name_is_reread_after_a_rotation(aws: str) -> None:
 
 def test_a_name_is_read_in_the_configured_region(aws: str) -> None:
     """Proof that the region matters: the same name from another region is not found."""
-    create_secret("co/regional", {"username": "app", "password": "pw"})
+    create_secret(aws, "co/regional", {"username": "app", "password": "pw"})
     settings = load_settings(
         {"DB_HOST": "h", "DB_SECRET_ARN": "co/regional", "AWS_REGION": OTHER_REGION}
     )
@@ -103,7 +103,7 @@ def test_a_name_is_read_in_the_configured_region(aws: str) -> None:
 
 
 def test_an_arn_is_read_in_its_own_region_whatever_aws_region_says(aws: str) -> None:
-    arn = create_secret("co/elsewhere", {"username": "app", "password": "pw"})
+    arn = create_secret(aws, "co/elsewhere", {"username": "app", "password": "pw"})
     assert f":{REGION}:" in arn
     settings = load_settings({"DB_HOST": "h", "DB_SECRET_ARN": arn, "AWS_REGION": OTHER_REGION})
     assert asyncio.run(SecretResolver(settings).database_credentials()).password == "pw"
@@ -112,7 +112,7 @@ def test_an_arn_is_read_in_its_own_region_whatever_aws_region_says(aws: str) -> 
 def test_an_arn_is_read_with_no_region_configured_at_all(
     aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    arn = create_secret("co/no-region", {"username": "app", "password": "pw"})
+    arn = create_secret(aws, "co/no-region", {"username": "app", "password": "pw"})
     monkeypatch.delenv("AWS_REGION")
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     settings = load_settings({"DB_HOST": "h", "DB_SECRET_ARN": arn})

@@ -16,7 +16,7 @@ from service import contract
 from service.config import ConfigError, load_settings, redact_url
 from service.migrate import migration_lock
 from service.secrets import DatabaseCredentials
-from tests.service.process import log_records, run_command, service_environment
+from tests.support.process import log_records, run_command, service_environment
 
 RESERVED_PASSWORDS = ["p#ss", "p/ss", "p?ss", "p@ss", "a#b/c?d@e:f%g", "#/?@", "x@y#z/w?v"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
 from moto.ec2.models import ec2_backends
 
@@ -18,6 +17,7 @@ from templates_src.cloudfront import (
 )
 from templates_src.intrinsics import Context, Symbol, resolve
 from tests.e2e.moto_aws_gaps import fill_gaps
+from tests.support.aws import emulator_session
 from tests.templates.cfn import Doc, one, props, resources
 from tests.templates.iam import Request, allowed, iam_condition_operators, role_statements
 
@@ -165,7 +165,7 @@ def test_the_prefix_list_is_found_by_name_in_every_supported_region(
         prefix_list = _lookup("Create")
         assert prefix_list is not None, region
         assert prefix_list.startswith("pl-"), region
-        ec2 = boto3.client("ec2", region_name=region, endpoint_url=emulator)
+        ec2 = emulator_session(emulator, region).client("ec2")
         (described,) = ec2.describe_managed_prefix_lists(PrefixListIds=[prefix_list])["PrefixLists"]
         assert described["PrefixListName"] == "com.amazonaws.global.cloudfront.origin-facing"
         assert described["OwnerId"] == "AWS"

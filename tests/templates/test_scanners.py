@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 import build_templates
 from templates_src.render import render_yaml
-from tests.support.tools import find_tool
+from tests.support.tools import checkov, find_tool, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/12345678-1234-1234-1234-123456789012"
@@ -30,18 +33,6 @@ VARIANTS: list[tuple[str, dict[str, str]]] = [
 ]
 
 pytestmark = pytest.mark.slow
-
-
-def checkov_binary() -> str:
-    candidates = [
-        os.environ.get("CHECKOV", ""),
-        str(ROOT / ".venv-scan/bin/checkov"),
-        "/work/main/.venv-scan/bin/checkov",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    pytest.fail("checkov not found: run `bash scripts/dev.sh env` or set CHECKOV")
 
 
 def trivy_binary() -> str:
@@ -73,7 +64,7 @@ def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_checkov(directory: Path) -> dict[str, Any]:
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE"}
     proc = subprocess.run(
-        [checkov_binary(), "-d", str(directory), "--framework", "cloudformation", "-o", "json"],
+        [checkov(), "-d", str(directory), "--framework", "cloudformation", "-o", "json"],
         capture_output=True,
         text=True,
         env=env,
@@ -89,6 +80,45 @@ def run_checkov(directory: Path) -> dict[str, Any]:
 def test_cfn_lint_is_clean_with_parents_linted_together_with_children(built: Path) -> None:
     # build_templates.main returned 0 above: zero errors and zero warnings, E3043 included.
     assert (built / "nested/rds.yaml").is_file()
+
+
+def drop_passed_parameter(parent: dict[str, Any]) -> None:
+    del parent["Resources"]["EcsStack"]["Properties"]["Parameters"]["DatabaseSecretArn"]
+
+
+def misspell_passed_parameter(parent: dict[str, Any]) -> None:
+    passed = parent["Resources"]["RdsStack"]["Properties"]["Parameters"]
+    passed["InstanceClas"] = passed.pop("InstanceClass")
+
+
+@pytest.mark.parametrize(
+    ("break_it", "finding"),
+    [
+        (drop_passed_parameter, 'parameter "DatabaseSecretArn" is not specified'),
+        (misspell_passed_parameter, 'parameter "InstanceClas" doesn\'t exist'),
+    ],
+)
+def test_cfn_lint_proves_the_parameters_a_parent_passes_each_child(
+    built: Path, tmp_path: Path, break_it: Callable[[dict[str, Any]], None], finding: str
+) -> None:
+    """E3043 reads each child through its relative TemplateURL: the emulator need not."""
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    parent = out / "cloud-optimizer-quickstart.yaml"
+    document = yaml.safe_load(parent.read_text())
+    break_it(document)
+    parent.write_text(yaml.safe_dump(document))
+    proc = subprocess.run(
+        [tool("cfn-lint"), "--format", "parseable", "--", str(parent)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert proc.returncode != 0, proc.stdout
+    findings = [line for line in proc.stdout.splitlines() if ":E3043:" in line]
+    assert len(findings) == 1, proc.stdout
+    assert finding in findings[0]
 
 
 def test_checkov_finds_nothing_in_the_build(built: Path) -> None:

@@ -14,12 +14,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from templates_src import stack_helper_code as code
 from templates_src.stack_helper import ALL_KINDS, ZIPFILE_LIMIT, inline_code
 from tests.e2e.moto_aws_gaps import fill_gaps
+from tests.support.aws import emulator_session
 
 STACK = (
     "arn:aws:cloudformation:us-east-1:123456789012:stack/co/00000000-0000-0000-0000-000000000000"
@@ -121,7 +121,7 @@ def test_the_function_always_answers_with_a_one_line_reason(
 
 
 def test_the_ecs_service_linked_role_is_created_once_and_never_deleted(emulator: str) -> None:
-    iam = boto3.client("iam", endpoint_url=emulator)
+    iam = emulator_session(emulator).client("iam")
     fast = {"SettleSeconds": "0"}
     assert (
         code.ecs_service_linked_role(event("EcsServiceLinkedRole", "Create", fast), fast)
@@ -139,7 +139,7 @@ def test_the_ecs_service_linked_role_is_created_once_and_never_deleted(emulator:
 
 
 def network(emulator: str) -> tuple[str, list[str]]:
-    ec2 = boto3.client("ec2", endpoint_url=emulator)
+    ec2 = emulator_session(emulator).client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")[
@@ -172,7 +172,7 @@ def stack_with_trial_database(emulator: str) -> tuple[str, str]:
             },
         }
     }
-    cfn = boto3.client("cloudformation", endpoint_url=emulator)
+    cfn = emulator_session(emulator).client("cloudformation")
     stack_id = cfn.create_stack(StackName="co-rds", TemplateBody=json.dumps(template))["StackId"]
     return stack_id, vpc
 
@@ -209,7 +209,7 @@ def test_the_guard_refuses_to_move_the_database_to_another_vpc(emulator: str) ->
 @pytest.fixture
 def protectable(emulator: str) -> dict[str, str]:
     _vpc, subnets = network(emulator)
-    rds = boto3.client("rds", endpoint_url=emulator)
+    rds = emulator_session(emulator).client("rds")
     rds.create_db_instance(
         DBInstanceIdentifier="co-db",
         Engine="postgres",
@@ -218,8 +218,10 @@ def protectable(emulator: str) -> dict[str, str]:
         MasterUserPassword="emulated-only",
         AllocatedStorage=20,
     )
-    lb = boto3.client("elbv2", endpoint_url=emulator).create_load_balancer(
-        Name="co-alb", Subnets=subnets
+    lb = (
+        emulator_session(emulator)
+        .client("elbv2")
+        .create_load_balancer(Name="co-alb", Subnets=subnets)
     )
     return {
         "DBInstanceIdentifier": "co-db",
@@ -229,12 +231,16 @@ def protectable(emulator: str) -> dict[str, str]:
 
 
 def is_protected(emulator: str, props: dict[str, str]) -> tuple[bool, str]:
-    (db,) = boto3.client("rds", endpoint_url=emulator).describe_db_instances(
-        DBInstanceIdentifier=props["DBInstanceIdentifier"]
-    )["DBInstances"]
-    attributes = boto3.client("elbv2", endpoint_url=emulator).describe_load_balancer_attributes(
-        LoadBalancerArn=props["LoadBalancerArn"]
-    )["Attributes"]
+    (db,) = (
+        emulator_session(emulator)
+        .client("rds")
+        .describe_db_instances(DBInstanceIdentifier=props["DBInstanceIdentifier"])["DBInstances"]
+    )
+    attributes = (
+        emulator_session(emulator)
+        .client("elbv2")
+        .describe_load_balancer_attributes(LoadBalancerArn=props["LoadBalancerArn"])["Attributes"]
+    )
     lb = next(a["Value"] for a in attributes if a["Key"] == "deletion_protection.enabled")
     return bool(db["DeletionProtection"]), lb
 
@@ -277,7 +283,7 @@ def test_the_trial_keeps_protection_off(emulator: str, protectable: dict[str, st
 
 
 def test_root_status_reads_the_parent_of_a_nested_stack(emulator: str) -> None:
-    cfn = boto3.client("cloudformation", endpoint_url=emulator)
+    cfn = emulator_session(emulator).client("cloudformation")
     body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
     stack_id = cfn.create_stack(StackName="co-root", TemplateBody=body)["StackId"]
     assert code.root_status(stack_id) == "CREATE_COMPLETE"
@@ -286,8 +292,8 @@ def test_root_status_reads_the_parent_of_a_nested_stack(emulator: str) -> None:
 def test_log_groups_aws_creates_are_adopted_with_retention_and_key_and_deleted(
     emulator: str,
 ) -> None:
-    logs = boto3.client("logs", endpoint_url=emulator)
-    key = boto3.client("kms", endpoint_url=emulator).create_key()["KeyMetadata"]["Arn"]
+    logs = emulator_session(emulator).client("logs")
+    key = emulator_session(emulator).client("kms").create_key()["KeyMetadata"]["Arn"]
     logs.create_log_group(logGroupName="/aws/rds/instance/co-db/postgresql")  # made by RDS
     props = {
         "LogGroupNames": ["/aws/rds/instance/co-db/postgresql", "/aws/rds/instance/co-db/upgrade"],

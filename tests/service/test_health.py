@@ -1,10 +1,12 @@
-"""/ready is not starved by slow API queries; API queries end at the statement timeout."""
+"""The probes (service.health): /ready is not starved by slow API queries, /health shows
+the licence and names components but no secret; API queries end at the statement timeout."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -13,8 +15,13 @@ import pytest
 from service import contract
 from service.app import create_app
 from service.db import Database
+from service.health import DependencyChecks
+from service.license import HEALTH_COMPONENT, LicenceStatus
 from service.state import AppState
-from tests.service.process import AUTH_HEADERS
+from tests.support.process import (
+    AUTH_HEADERS,
+    StartService,
+)
 
 
 @pytest.mark.anyio
@@ -96,3 +103,50 @@ async def test_health_bodies_name_components_but_no_host_user_or_url(
             assert leak not in body, (leak, body)
     assert ready.status_code == 503
     assert "database" in ready.text
+
+
+@pytest.mark.anyio
+async def test_health_shows_the_licence_and_ready_ignores_it(state: AppState) -> None:
+    state.licence = None  # startup step 7 (the licence check) has not run yet
+    app = create_app(state)
+    # No cache, so each probe sees the state as it is now.
+    app.state.dependency_checks = DependencyChecks(state, ttl=0)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://co.test", headers=AUTH_HEADERS
+    ) as client:
+        # Before step 7 has run: a warning, and readiness is not affected.
+        health = (await client.get("/health")).json()
+        (licence,) = health["checks"][HEALTH_COMPONENT]
+        assert licence["status"] == "warn"
+        assert licence["output"] == "not checked yet"
+        assert health["status"] == "warn"
+        assert (await client.get("/ready")).status_code == 200
+
+        state.licence = LicenceStatus("off", None, None, 0, datetime.now(UTC))
+        health = (await client.get("/health")).json()
+        (licence,) = health["checks"][HEALTH_COMPONENT]
+        assert licence["status"] == "pass"
+        assert licence["output"] == "licensing off (MARKETPLACE_PRODUCT_CODE not set)"
+        assert health["status"] == "pass"
+
+        state.licence = LicenceStatus(
+            "registered", "prod-abc123", "eu-west-1", 2, datetime(2026, 1, 2, tzinfo=UTC)
+        )
+        (licence,) = (await client.get("/health")).json()["checks"][HEALTH_COMPONENT]
+        assert licence["status"] == "pass"
+        assert licence["output"].startswith(
+            "RegisterUsage accepted for product prod-abc123 in eu-west-1 after 2 attempt(s)"
+        )
+        assert (await client.get("/ready")).status_code == 200
+
+
+def test_running_service_reports_licensing_off_on_health(
+    service_env: dict[str, str], start_service: StartService
+) -> None:
+    service = start_service(service_env)
+    service.wait_until_ready()
+    health = service.get("/health").json()
+    (licence,) = health["checks"][HEALTH_COMPONENT]
+    assert licence["status"] == "pass"
+    assert licence["output"] == "licensing off (MARKETPLACE_PRODUCT_CODE not set)"

@@ -1,4 +1,5 @@
-"""Migrations on a real PostgreSQL: order, idempotence, locking, rollback, expand-only policy."""
+"""service.migrate on a real PostgreSQL: order, idempotence, locking, rollback, expand-only
+policy, and yoyo's printing kept out of the JSON-lines output."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ from service.migrate import (
     migration_ids,
 )
 from service.rollback import RollbackWouldLoseData, UnknownMigration, rollback_to
-from tests.service.process import copy_migrations, log_records, run_command, service_environment
+from tests.support.process import (
+    copy_migrations,
+    log_records,
+    run_command,
+    service_environment,
+)
 
 ROOT = DEFAULT_MIGRATIONS_DIR
 
@@ -271,3 +277,41 @@ def test_destructive_check_accepts_expand_statements(tmp_path: Path) -> None:
         "COMMENT ON TABLE co.x IS 'drop table is only words here';\n"
     )
     assert find_destructive_statements(path) == []
+
+
+def test_a_select_in_a_migration_keeps_the_output_json_lines(
+    service_env: dict[str, str], database_url: str, tmp_path: Path
+) -> None:
+    copy_migrations(tmp_path)
+    (tmp_path / "co" / "co-9000-select.sql").write_text(
+        "SELECT pg_sleep(0.1);\nSELECT 'printed by yoyo' AS note, 42 AS answer;\n"
+    )
+    (tmp_path / "co" / "co-9000-select.rollback.sql").write_text("SELECT 'rolled back' AS note;\n")
+    env = {**service_env, contract.ENV_MIGRATIONS_DIR: str(tmp_path)}
+
+    migrated = run_command(["migrate"], env)
+    rolled_back = run_command(["rollback", "--to", "co-0002-assessment-framework-index"], env)
+
+    for result in (migrated, rolled_back):
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "", f"printed to stdout: {result.stdout!r}"
+        log_records(result.stdout + result.stderr)  # every line is JSON
+    assert any(
+        r["message"] == "applying migration co-9000-select" for r in log_records(migrated.stderr)
+    )
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM _yoyo_migration WHERE migration_id = 'co-9000-select'"
+        ).fetchone()
+    assert row == (0,)
+
+
+def test_yoyo_output_is_logged_at_debug(service_env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "co").mkdir()
+    (tmp_path / "co" / "co-9000-select.sql").write_text("SELECT 'printed by yoyo' AS note;\n")
+    env = {**service_env, contract.ENV_MIGRATIONS_DIR: str(tmp_path), "LOG_LEVEL": "DEBUG"}
+    result = run_command(["migrate"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    debug = [r["message"] for r in log_records(result.stderr) if r["level"] == "DEBUG"]
+    assert any("printed by yoyo" in message for message in debug), debug

@@ -172,11 +172,11 @@ def test_stack_parameter_and_output_names_are_the_templates() -> None:
         for key, value in vars(parents).items()
         if key.startswith(("P_", "O_")) and isinstance(value, str)
     }
-    # And every parameter and output the parents declare (the options' come from their
-    # own modules: templates_src/options.py, alarms.py, sso.py).
+    # And every parameter, output and resource (the nested stacks) the parents declare
+    # (the options' come from their own modules: templates_src/options.py, alarms.py, sso.py).
     for profile in PROFILES:
         parent = parents.build_parent(profile, lambda name: f"nested/{name}.yaml")
-        names |= set(parent.parameters) | set(parent.outputs)
+        names |= set(parent.parameters) | set(parent.outputs) | set(parent.resources)
     text = guide_text()
     used = set(re.findall(r"OutputKey=='(\w+)'", text))
     used |= set(re.findall(r"ParameterKey=(\w+)", text))

@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -30,17 +31,7 @@ from service.db import (
 )
 from service.ib import IBError, IBPlatform, initialise_ib
 from service.license import LicenceError, LicenceStatus, check_licence
-from service.migrate import (
-    MigrationError,
-    MigrationLockTimeout,
-    RollbackWouldLoseData,
-    StopSignal,
-    UnknownMigration,
-    applied_migration_ids,
-    apply_migrations,
-    expected_migration_ids,
-    rollback_to,
-)
+from service.migration_state import expected_migration_ids, reason_to_migrate
 from service.secrets import SecretError, SecretResolver, resolve_secrets
 from service.serve import CannotListen, serve
 from service.state import AppState
@@ -115,14 +106,44 @@ async def step_wait_for_database(settings: Settings, resolver: SecretResolver) -
         raise StartupFailed(contract.EXIT_CONFIG, f"secrets: {exc}") from None
 
 
+async def _reason_to_migrate(db: Database, root: Path) -> str | None:
+    """Step 4's first check, read-only and without the migration tool: None when the
+    database records every shipped migration and nobody holds the migration lock."""
+    try:
+        async with db.connection() as conn:
+            return await reason_to_migrate(conn, root)
+    except Exception as exc:  # any doubt sends the start down the locked path
+        return f"the recorded migrations could not be read: {describe_error(exc)}"
+
+
 async def step_run_migrations(
-    settings: Settings, resolver: SecretResolver, *, include_contract: bool = False
+    settings: Settings,
+    resolver: SecretResolver,
+    *,
+    include_contract: bool = False,
+    unless_at_head: Database | None = None,
 ) -> list[str]:
+    """Apply every pending migration under the migration lock; returns the ids applied.
+
+    With ``unless_at_head``, first ask that database read-only whether anything is to be
+    done: when it records every migration and nobody holds the lock, return at once
+    without importing the migration tool. Any other answer takes the locked path, which
+    decides again under the lock (another replica may be migrating right now).
+    """
+    if unless_at_head is not None:
+        reason = await _reason_to_migrate(unless_at_head, settings.migrations_dir)
+        if reason is None:
+            log.info("every migration is recorded and the migration lock is free (read-only)")
+            log.info("migrations at head (0 applied now)", extra={"applied": []})
+            return []
+        log.info("migrations to apply under the lock: %s", reason)
+    from service import migrate  # noqa: PLC0415 - yoyo and psycopg: only when migrating
+
     credentials = await resolver.database_credentials()
-    stop = StopSignal()
+    stop = migrate.StopSignal()
     worker = asyncio.ensure_future(
         asyncio.to_thread(
-            apply_migrations,
+            migrate.apply_migrations,
             credentials.yoyo_url(),
             settings.migrations_dir,
             include_contract=include_contract,
@@ -141,9 +162,9 @@ async def step_run_migrations(
         with contextlib.suppress(Exception):
             await worker
         raise
-    except MigrationLockTimeout as exc:
+    except migrate.MigrationLockTimeout as exc:
         raise StartupFailed(contract.EXIT_TEMPFAIL, f"migrations: {exc}") from None
-    except MigrationError as exc:
+    except migrate.MigrationError as exc:
         raise StartupFailed(contract.EXIT_SOFTWARE, f"migrations: {exc}") from None
     except Exception as exc:
         raise StartupFailed(contract.EXIT_SOFTWARE, f"migrations: {describe_error(exc)}") from None
@@ -286,21 +307,28 @@ async def run_service(settings: Settings) -> int:
 async def _start_and_serve(settings: Settings) -> int:
     resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
     await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
-    if settings.auto_migrate:
-        await _step("4", "run migrations", lambda: step_run_migrations(settings, resolver))
-    else:
-        log.info("step 4: run migrations skipped (AUTO_MIGRATE is off)")
+    # Opened before step 4, whose first check is a read-only query on the pool: one
+    # connection for the whole process instead of one more for that check.
     db = Database(resolver)
-    await db.open()
-    state = AppState(
-        settings=settings,
-        db=db,
-        migrations_at_head=settings.auto_migrate,
-        expected_migrations=expected_migration_ids(settings.migrations_dir),
-        redis=_redis_client(settings),
-        tokens=await api_tokens(resolver),
-    )
+    state: AppState | None = None
     try:
+        await db.open()
+        if settings.auto_migrate:
+            await _step(
+                "4",
+                "run migrations",
+                lambda: step_run_migrations(settings, resolver, unless_at_head=db),
+            )
+        else:
+            log.info("step 4: run migrations skipped (AUTO_MIGRATE is off)")
+        state = AppState(
+            settings=settings,
+            db=db,
+            migrations_at_head=settings.auto_migrate,
+            expected_migrations=expected_migration_ids(settings.migrations_dir),
+            redis=_redis_client(settings),
+            tokens=await api_tokens(resolver),
+        )
         ib = await _step("5", "initialise IB", lambda: step_initialise_ib(db))
         state.ib = ib
         loaded = await _step(
@@ -311,7 +339,7 @@ async def _start_and_serve(settings: Settings) -> int:
         await _step("8", "serve", lambda: step_serve(state))
     finally:
         await db.close()
-        if state.redis is not None:
+        if state is not None and state.redis is not None:
             await state.redis.aclose()
     return contract.EXIT_OK
 
@@ -334,17 +362,23 @@ async def run_rollback(settings: Settings, target: str | None, *, force: bool) -
     resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
     await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
     credentials = await resolver.database_credentials()
+    from service import migrate  # noqa: PLC0415 - yoyo and psycopg, for this command only
+
     try:
         rolled_back = await asyncio.to_thread(
-            rollback_to, credentials.yoyo_url(), settings.migrations_dir, target, force=force
+            migrate.rollback_to,
+            credentials.yoyo_url(),
+            settings.migrations_dir,
+            target,
+            force=force,
         )
-    except RollbackWouldLoseData as exc:
+    except migrate.RollbackWouldLoseData as exc:
         raise StartupFailed(contract.EXIT_ROLLBACK_REFUSED, str(exc)) from None
-    except UnknownMigration as exc:
+    except migrate.UnknownMigration as exc:
         raise StartupFailed(contract.EXIT_USAGE, f"rollback: {exc}") from None
-    except MigrationLockTimeout as exc:
+    except migrate.MigrationLockTimeout as exc:
         raise StartupFailed(contract.EXIT_TEMPFAIL, f"rollback: {exc}") from None
-    except MigrationError as exc:
+    except migrate.MigrationError as exc:
         raise StartupFailed(contract.EXIT_SOFTWARE, f"rollback: {exc}") from None
     log.info(
         "rolled back %d migration(s) to %s",
@@ -367,7 +401,9 @@ async def run_check(settings: Settings) -> int:
     except CredentialsRejected as exc:
         raise StartupFailed(contract.EXIT_CONFIG, str(exc)) from None
     log.info("check: database %s answers", credentials.describe())
-    applied = await asyncio.to_thread(applied_migration_ids, credentials.yoyo_url())
+    from service import migrate  # noqa: PLC0415 - yoyo and psycopg, for this command only
+
+    applied = await asyncio.to_thread(migrate.applied_migration_ids, credentials.yoyo_url())
     pending = [m for m in expected_migration_ids(settings.migrations_dir) if m not in applied]
     # Pending migrations are not a failure here: `migrate` or the next start applies them.
     log.info(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -65,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(logging.INFO)
     command = args.command or "serve"
+    if command != "serve":
+        gc.enable()  # off for the imports (service/__main__.py); serve turns it on itself
     log.info("cloud optimizer %s: %s", contract.VERSION, command)
     try:
         settings = validate_configuration(os.environ)

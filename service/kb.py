@@ -488,7 +488,11 @@ def _as_entities_and_relations(kb: KnowledgeBase) -> tuple[list[Entity], list[Re
 
 
 async def load_knowledge_base(
-    db: ConnectionSource, directory: Path | str, *, ib: IBPlatform | None = None
+    db: ConnectionSource,
+    directory: Path | str,
+    *,
+    ib: IBPlatform | None = None,
+    validated: KnowledgeBase | None = None,
 ) -> KnowledgeBaseStatus:
     """Startup step 6: make the files in ``directory`` IB's ``compliance`` dataset.
 
@@ -498,6 +502,9 @@ async def load_knowledge_base(
     image build validates them as well. That keeps a restart to one small query instead
     of a full JSON Schema pass. Otherwise the files are validated and the dataset is
     replaced in one transaction.
+
+    ``validated``: these files validated beforehand (service.startup does it while the
+    migrations run), used only when its content hash is that of the files read now.
 
     Raises KnowledgeBaseError for invalid files and service.ib.IBError when the database
     refuses the load; in both cases the version loaded before stays intact and serving.
@@ -510,7 +517,9 @@ async def load_knowledge_base(
     if stored is not None and stored.content_hash == content_hash:
         status = _status_of(stored, seconds=time.perf_counter() - started)
     else:
-        kb = validate_knowledge_base(directory)
+        if validated is None or validated.content_hash != content_hash:
+            validated = validate_knowledge_base(directory)
+        kb = validated
         entities, relations = _as_entities_and_relations(kb)
         outcome = await ib.replace_dataset(DATASET, kb.content_hash, entities, relations)
         status = KnowledgeBaseStatus(

@@ -139,6 +139,16 @@ def test_a_migration_run_that_stopped_before_it_was_recorded_is_applied_again(
     assert recorded == (1,)
 
 
+def test_a_first_start_validates_the_knowledge_base_while_it_migrates(
+    service_env: dict[str, str], start_service: StartService
+) -> None:
+    said = messages(first_start(start_service, service_env))
+    during = [m for m in said if "validated while the migrations ran" in m]
+    assert len(during) == 1, said
+    assert said.index(during[0]) > said.index("step 4: run migrations")
+    assert any(" loaded: " in m and "not reloaded" not in m for m in said), said
+
+
 def test_a_changed_knowledge_base_file_is_validated_and_loaded_without_the_migration_tool(
     service_env: dict[str, str], tmp_path: Path, start_service: StartService
 ) -> None:

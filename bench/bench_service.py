@@ -181,7 +181,7 @@ def serve_bare_route() -> None:
     from starlette.routing import Route
 
     from service.config import load_settings
-    from service.entrypoint import hypercorn_config
+    from service.serve import hypercorn_config
 
     # The same bytes /health answers with, so the baseline differs only in what the
     # service adds: middleware, request id, the cached dependency checks.

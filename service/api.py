@@ -158,7 +158,7 @@ Handler = Callable[[Request, _EncodedCatalogue], Response]
 class _CatalogueCache:
     """The catalogue this process serves, read from IB once per loaded knowledge base.
 
-    Rebuilt when the entrypoint swaps ``state.kb`` for another status object; one reader
+    Rebuilt when service.startup swaps ``state.kb`` for another status object; one reader
     at a time so that a burst of first requests causes one read, not one each.
     """
 
@@ -179,7 +179,7 @@ class _CatalogueCache:
                 catalogue = pinned if pinned is not None else await read_catalogue(ib)
                 self.catalogue = None if catalogue is None else _EncodedCatalogue(catalogue)
                 self.status = status
-                # Out of the cyclic collector's sight, like what service.entrypoint.serve
+                # Out of the cyclic collector's sight, like what service.serve.serve
                 # freezes, so that full collections do not walk the catalogue's hundreds
                 # of thousands of objects (p99 spikes at 100x). A replaced catalogue is
                 # still freed: it holds no cycles, and reference counting frees it.

@@ -27,15 +27,18 @@ from service.catalogue import Catalogue, read_catalogue
 from service.ib import SCHEMA_VERSION, ConnectionSource, DatasetVersion, IBPlatform
 from service.kb_dataset import CONTROL, DATASET, FRAMEWORK, MAPS_TO, as_entities_and_relations
 from service.kb_validation import (
+    KnowledgeBase,
     KnowledgeBaseError,
+    KnowledgeBaseFiles,
     read_knowledge_base_files,
     validate_files,
     validate_knowledge_base,
 )
 
-# What startup (service/entrypoint.py) uses, importable from this module as before.
+# What startup (service/startup.py) uses, importable from this module as before.
 __all__ = [
     "Catalogue",
+    "KnowledgeBase",
     "KnowledgeBaseError",
     "KnowledgeBaseStatus",
     "default_directory",
@@ -43,6 +46,7 @@ __all__ = [
     "main",
     "read_catalogue",
     "stored_knowledge_base",
+    "validate_knowledge_base",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,7 +73,11 @@ class KnowledgeBaseStatus:
 
 
 async def load_knowledge_base(
-    db: ConnectionSource, directory: Path | str, *, ib: IBPlatform | None = None
+    db: ConnectionSource,
+    directory: Path | str,
+    *,
+    ib: IBPlatform | None = None,
+    validated: KnowledgeBase | None = None,
 ) -> KnowledgeBaseStatus:
     """Startup step 6: make the files in ``directory`` IB's ``compliance`` dataset.
 
@@ -80,17 +88,21 @@ async def load_knowledge_base(
     instead of a full JSON Schema pass. Otherwise the bytes already read are validated and
     the dataset is replaced in one transaction.
 
+    ``validated``: the files of ``directory`` already read and validated in this process
+    (service.startup does it while the migrations run); the load then reads them no
+    second time and compares its content hash with the stored one.
+
     Raises KnowledgeBaseError for invalid files and service.ib.IBError when the database
     refuses the load; in both cases the version loaded before stays intact and serving.
     """
     started = time.perf_counter()
     ib = ib or IBPlatform(db, SCHEMA_VERSION)
-    files = read_knowledge_base_files(directory)
+    source: KnowledgeBase | KnowledgeBaseFiles = validated or read_knowledge_base_files(directory)
     stored = await ib.dataset(DATASET)
-    if stored is not None and stored.content_hash == files.content_hash:
+    if stored is not None and stored.content_hash == source.content_hash:
         status = _status_of(stored, seconds=time.perf_counter() - started)
     else:
-        kb = validate_files(files)
+        kb = source if isinstance(source, KnowledgeBase) else validate_files(source)
         entities, relations = as_entities_and_relations(kb)
         outcome = await ib.replace_dataset(
             DATASET,

@@ -34,16 +34,35 @@ from yoyo import get_backend, read_migrations
 
 from service import contract
 
+# The shipped sets and their ids live with the read-only check a restart makes without
+# yoyo (service.migration_state); the tests and tools also import them from here.
+from service.migration_state import (
+    ADVISORY_LOCK_KEY,
+    AUTOMATIC_SETS,
+    CONTRACT_SET,
+    MIGRATION_TABLE,
+    MigrationSet,
+    expected_migration_ids,
+    migration_ids,
+    migration_sets,
+)
+
+# What this module re-exports from service.migration_state (mypy --strict lets no import
+# through implicitly); the names defined below are public as well.
+__all__ = [
+    "ADVISORY_LOCK_KEY",
+    "AUTOMATIC_SETS",
+    "CONTRACT_SET",
+    "MIGRATION_TABLE",
+    "MigrationSet",
+    "expected_migration_ids",
+    "migration_ids",
+    "migration_sets",
+]
+
 log = logging.getLogger(__name__)
 
-# Applied automatically, in this order; IB's schema first because CO builds on it.
-AUTOMATIC_SETS = ("ib", "co")
-# Destructive changes, run only by `migrate --contract`.
-CONTRACT_SET = "contract"
-MIGRATION_TABLE = "_yoyo_migration"
 YOYO_LOCK_TABLE = "yoyo_lock"
-# pg_advisory_lock key: any fixed bigint unique to this product's migrations.
-ADVISORY_LOCK_KEY = 0x434F_4D49_4752  # "COMIGR"
 LOCK_POLL_INTERVAL = 0.2
 
 
@@ -97,31 +116,6 @@ class StopSignal:
         """``set()`` also cancels what this psycopg connection is running."""
         with self._guard:
             self._connections = [c for c in self._connections if not c.closed] + [conn]
-
-
-@dataclass(frozen=True)
-class MigrationSet:
-    name: str
-    directory: Path
-
-
-def migration_sets(root: Path, *, include_contract: bool = False) -> list[MigrationSet]:
-    names = [*AUTOMATIC_SETS, CONTRACT_SET] if include_contract else list(AUTOMATIC_SETS)
-    return [MigrationSet(name, root / name) for name in names if (root / name).is_dir()]
-
-
-def migration_ids(directory: Path) -> list[str]:
-    """The ids in one set, in application order (yoyo's: by file name)."""
-    return sorted(
-        path.name.removesuffix(".sql")
-        for path in directory.glob("*.sql")
-        if not path.name.endswith(".rollback.sql")
-    )
-
-
-def expected_migration_ids(root: Path) -> tuple[str, ...]:
-    """Every automatic migration this release needs applied (what /ready checks)."""
-    return tuple(i for s in migration_sets(root) for i in migration_ids(s.directory))
 
 
 # libpq's keepalive parameters (https://www.postgresql.org/docs/15/libpq-connect.html): first

@@ -1,4 +1,4 @@
-"""What the web layer reads: set by the entrypoint, stored at ``app.state.co``."""
+"""What the web layer reads: set by service.startup, stored at ``app.state.co``."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from service import contract
 from service.config import load_settings
-from service.entrypoint import CLOSE_RESERVE, build_parser, hypercorn_config
+from service.entrypoint import build_parser
+from service.serve import CLOSE_RESERVE, hypercorn_config
 
 URL = "postgresql://postgres@127.0.0.1/co"
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 try:
     from service import contract, kb, kb_dataset
+    from service.credentials import DatabaseCredentials
     from service.db import Database
     from service.ib import initialise_ib
     from service.migrate import apply_migrations
@@ -161,9 +162,7 @@ def _report(name: str, value_ms: float, target_ms: float, baseline_ms: float, ba
 
 async def run(admin_url: str, requests: int) -> int:
     with scratch_database(admin_url, prefix="co_bench_kb") as url:
-        apply_migrations(
-            url.replace("postgresql://", "postgresql+psycopg://", 1), ROOT / "migrations"
-        )
+        apply_migrations(DatabaseCredentials.from_url(url), ROOT / "migrations")
         db = Database.from_url(url)
         await db.open()
         try:

@@ -14,16 +14,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 from service import contract
+from service.credentials import SSL_MODES, DatabaseCredentials
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 DEFAULT_COMPLIANCE_DIR = PROJECT_ROOT / "compliance"
 DEFAULT_HOST = "0.0.0.0"  # the container's port is published by ECS/Kubernetes
 
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -220,53 +220,6 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
-@dataclass(frozen=True)
-class _UrlParts:
-    host: str
-    port: int
-    dbname: str
-    username: str | None
-    password: str | None = field(repr=False)
-    sslmode: str | None
-    sslrootcert: str | None = None
-
-
-def parse_database_url(raw: str) -> _UrlParts:
-    """Split a postgresql:// URL; raises ValueError with a message that shows no password."""
-    if "#" in raw or raw.count("@") > 1:
-        # An unquoted "#" or "@" would silently move part of the password into the host.
-        raise ValueError("a postgresql:// URL with the user and password percent-encoded")
-    parts = urlsplit(raw)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError("a postgresql:// URL")
-    try:
-        port = parts.port or contract.DB_DEFAULT_PORT
-    except ValueError:
-        raise ValueError("a postgresql:// URL with a numeric port") from None
-    if not parts.hostname:
-        raise ValueError("a postgresql:// URL with a host")
-    dbname = unquote(parts.path.lstrip("/")) or contract.DB_DEFAULT_NAME
-    query = parse_qs(parts.query)
-    sslmode = query.get("sslmode", [None])[-1]
-    if sslmode is not None and sslmode not in SSL_MODES:
-        raise ValueError(f"sslmode one of {', '.join(SSL_MODES)}")
-    sslrootcert = query.get("sslrootcert", [None])[-1]
-    if sslrootcert is not None:
-        try:
-            _readable_file(sslrootcert)
-        except ValueError:
-            raise ValueError("sslrootcert naming a readable file") from None
-    return _UrlParts(
-        host=parts.hostname,
-        port=port,
-        dbname=dbname,
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        sslmode=sslmode,
-        sslrootcert=sslrootcert,
-    )
-
-
 def redact_url(raw: str) -> str:
     """The URL with any password replaced, safe to show in a message.
 
@@ -314,7 +267,7 @@ def _database_settings(env: _Collector) -> dict[str, object]:
                 f"unset when {contract.ENV_DATABASE_URL} is set (one way to name the database)",
             )
         try:
-            parts = parse_database_url(url)
+            parts = DatabaseCredentials.from_url(url)
         except ValueError as exc:
             env.problem(contract.ENV_DATABASE_URL, repr(redact_url(url)), str(exc))
             return result
@@ -323,7 +276,7 @@ def _database_settings(env: _Collector) -> dict[str, object]:
             db_port=parts.port,
             db_name=parts.dbname,
             db_name_from_default=False,
-            db_username=username or parts.username or "postgres",
+            db_username=username or parts.username,
             db_password=password or parts.password,
             db_sslmode=sslmode or parts.sslmode,
             db_sslrootcert=sslrootcert or parts.sslrootcert,

@@ -23,8 +23,8 @@ from typing import Any, cast
 import asyncpg
 
 from service import contract
-from service.config import parse_database_url
-from service.secrets import CredentialSource, DatabaseCredentials, StaticCredentials
+from service.credentials import DatabaseCredentials
+from service.secrets import CredentialSource, StaticCredentials
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +104,7 @@ class Database:
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Database:
         """A Database for a plain postgresql:// URL (local runs and tests)."""
-        parts = parse_database_url(url)
-        credentials = DatabaseCredentials(
-            host=parts.host,
-            port=parts.port,
-            dbname=parts.dbname,
-            username=parts.username or "postgres",
-            password=parts.password,
-            sslmode=parts.sslmode,
-            sslrootcert=parts.sslrootcert,
-        )
+        credentials = DatabaseCredentials.from_url(url)
         return cls(StaticCredentials(credentials), **options)
 
     async def open(self) -> None:

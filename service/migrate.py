@@ -25,7 +25,6 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 import sqlparse
@@ -33,6 +32,7 @@ from psycopg import sql
 from yoyo import get_backend, read_migrations
 
 from service import contract
+from service.credentials import DatabaseCredentials
 
 # The shipped sets and their ids live with the read-only check a restart makes without
 # yoyo (service.migration_state); the tests and tools also import them from here.
@@ -128,17 +128,9 @@ LOCK_KEEPALIVES: dict[str, int] = {
 }
 
 
-def _psycopg_url(yoyo_url: str) -> str:
-    """libpq decodes the database name that yoyo takes raw; quote it for libpq."""
-    scheme_and_rest, _, query = yoyo_url.partition("?")
-    base, _, dbname = scheme_and_rest.rpartition("/")
-    url = base.replace("postgresql+psycopg://", "postgresql://", 1) + "/" + quote(dbname, safe="")
-    return f"{url}?{query}" if query else url
-
-
 @contextmanager
 def migration_lock(
-    url: str, timeout: float, stop: StopSignal | None = None
+    credentials: DatabaseCredentials, timeout: float, stop: StopSignal | None = None
 ) -> Iterator[psycopg.Connection[Any]]:
     """Hold the advisory lock on a connection of its own for the duration of the block."""
     stop = stop or StopSignal()
@@ -146,7 +138,7 @@ def migration_lock(
     # server notices within about a minute and ends the session, which releases the lock
     # for the next replica instead of holding it until the kernel gives up (hours).
     conn = psycopg.connect(
-        _psycopg_url(url),
+        **credentials.psycopg_arguments(),
         autocommit=True,
         keepalives=LOCK_KEEPALIVES["keepalives"],
         keepalives_idle=LOCK_KEEPALIVES["keepalives_idle"],
@@ -240,8 +232,8 @@ def yoyo_output_logged() -> Iterator[None]:
         stream.flush()
 
 
-def yoyo_backend(url: str, stop: StopSignal | None = None) -> Any:
-    backend = get_backend(url, migration_table=MIGRATION_TABLE)
+def yoyo_backend(credentials: DatabaseCredentials, stop: StopSignal | None = None) -> Any:
+    backend = get_backend(credentials.yoyo_url(), migration_table=MIGRATION_TABLE)
     if stop is not None:
         stop.watch(backend.connection)
         # yoyo runs each migration's statements on a copy of the backend with a connection
@@ -260,7 +252,7 @@ def yoyo_backend(url: str, stop: StopSignal | None = None) -> Any:
 
 
 def apply_migrations(
-    url: str,
+    credentials: DatabaseCredentials,
     root: Path,
     *,
     include_contract: bool = False,
@@ -274,9 +266,9 @@ def apply_migrations(
     """
     stop = stop or StopSignal()
     applied: list[str] = []
-    with migration_lock(url, lock_timeout, stop) as lock_conn:
+    with migration_lock(credentials, lock_timeout, stop) as lock_conn:
         clear_stale_yoyo_lock(lock_conn)
-        backend = yoyo_backend(url, stop)
+        backend = yoyo_backend(credentials, stop)
         try:
             with backend.lock(), yoyo_output_logged():
                 for migration_set in migration_sets(root, include_contract=include_contract):
@@ -298,8 +290,8 @@ def apply_migrations(
     return applied
 
 
-def applied_migration_ids(url: str) -> set[str]:
-    with psycopg.connect(_psycopg_url(url)) as conn:
+def applied_migration_ids(credentials: DatabaseCredentials) -> set[str]:
+    with psycopg.connect(**credentials.psycopg_arguments()) as conn:
         exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (MIGRATION_TABLE,)).fetchone()
         if not exists or not exists[0]:
             return set()

@@ -19,6 +19,7 @@ from psycopg import sql
 from yoyo import read_migrations
 
 from service import contract
+from service.credentials import DatabaseCredentials
 from service.migrate import (
     MigrationError,
     Statement,
@@ -120,19 +121,21 @@ def _ordered_migrations(root: Path) -> list[tuple[str, Path]]:
     ]
 
 
-def plan_rollback(url: str, root: Path, target: str | None) -> list[tuple[str, Path]]:
+def plan_rollback(
+    credentials: DatabaseCredentials, root: Path, target: str | None
+) -> list[tuple[str, Path]]:
     """The applied migrations after ``target`` (all when None), newest first."""
     ordered = _ordered_migrations(root)
     ids = [migration_id for migration_id, _ in ordered]
     if target is not None and target not in ids:
         raise UnknownMigration(f"unknown migration id {target!r}; known: {', '.join(ids)}")
     after = ordered[ids.index(target) + 1 :] if target is not None else ordered
-    applied = applied_migration_ids(url)
+    applied = applied_migration_ids(credentials)
     return [item for item in reversed(after) if item[0] in applied]
 
 
 def rollback_to(
-    url: str,
+    credentials: DatabaseCredentials,
     root: Path,
     target: str | None,
     *,
@@ -145,9 +148,9 @@ def rollback_to(
     that exist now, unless ``force``.
     """
     rolled_back: list[str] = []
-    with migration_lock(url, lock_timeout) as lock_conn:
+    with migration_lock(credentials, lock_timeout) as lock_conn:
         clear_stale_yoyo_lock(lock_conn)
-        plan = plan_rollback(url, root, target)
+        plan = plan_rollback(credentials, root, target)
         if not force:
             risks: list[str] = []
             for migration_id, forward in plan:
@@ -165,7 +168,7 @@ def rollback_to(
                     + "; ".join(risks)
                     + ". Back up first, then repeat with --force to accept the loss."
                 )
-        backend = yoyo_backend(url)
+        backend = yoyo_backend(credentials)
         try:
             with backend.lock(), yoyo_output_logged():
                 for migration_id, forward in plan:

@@ -18,13 +18,12 @@ import asyncio
 import json
 import logging
 import os
-import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
 
 from service.config import Settings, secret_arn_region
+from service.credentials import DatabaseCredentials
 
 # botocore logs every response body at DEBUG, and a GetSecretValue body is the secret.
 # Whatever LOG_LEVEL says, those loggers never go below WARNING in this process.
@@ -34,93 +33,10 @@ for _name in SDK_LOGGERS:
 
 SECRET_CACHE_TTL = 300.0  # seconds a fetched secret is trusted before it is read again
 POSTGRES_ENGINES = ("postgres", "postgresql", "aurora-postgresql")
-# The modes that verify the server's certificate against a CA bundle (libpq's meaning).
-VERIFYING_SSL_MODES = ("verify-ca", "verify-full")
 
 
 class SecretError(Exception):
     """A secret could not be read or has the wrong shape. The message names no value."""
-
-
-@dataclass(frozen=True)
-class DatabaseCredentials:
-    """Where and as whom to connect. The password is left out of repr()."""
-
-    host: str
-    port: int
-    dbname: str
-    username: str
-    password: str | None = field(repr=False)
-    sslmode: str | None = None
-    # The CA bundle that verify-ca/verify-full check the server against (the image ships
-    # RDS's, contract.RDS_CA_BUNDLE_PATH). None: the system's trust store, for both drivers.
-    sslrootcert: str | None = None
-
-    @property
-    def verifies_server(self) -> bool:
-        return self.sslmode in VERIFYING_SSL_MODES
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """asyncpg's form of verify-ca/verify-full: a context that trusts only the bundle."""
-        context = ssl.create_default_context(cafile=self.sslrootcert)
-        # verify-ca checks the chain but not that the certificate names the host.
-        context.check_hostname = self.sslmode == "verify-full"
-        return context
-
-    def asyncpg_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for asyncpg.connect (no URL, so nothing needs quoting)."""
-        arguments: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "database": self.dbname,
-            "user": self.username,
-            "password": self.password,
-        }
-        if self.verifies_server:
-            arguments["ssl"] = self.ssl_context()
-        elif self.sslmode is not None:
-            arguments["ssl"] = self.sslmode
-        return arguments
-
-    def libpq_parameters(self) -> dict[str, str]:
-        """sslmode and, when the server is verified, the bundle, as libpq (psycopg) reads them.
-
-        ``sslrootcert=system`` (libpq 16+) is libpq's name for the system trust store, the
-        same store asyncpg uses without a bundle; libpq would otherwise look for
-        ~/.postgresql/root.crt, which the image does not have.
-        """
-        parameters: dict[str, str] = {}
-        if self.sslmode is not None:
-            parameters["sslmode"] = self.sslmode
-        if self.verifies_server:
-            parameters["sslrootcert"] = self.sslrootcert or "system"
-        return parameters
-
-    def url(self, scheme: str = "postgresql", *, quote_dbname: bool = True) -> str:
-        """A URL with user and password percent-quoted (libpq and yoyo decode them)."""
-        userinfo = quote(self.username, safe="")
-        if self.password is not None:
-            userinfo += ":" + quote(self.password, safe="")
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        parameters = self.libpq_parameters()
-        query = "?" + urlencode(parameters, quote_via=quote) if parameters else ""
-        dbname = quote(self.dbname, safe="") if quote_dbname else self.dbname
-        return f"{scheme}://{userinfo}@{host}:{self.port}/{dbname}{query}"
-
-    def yoyo_url(self) -> str:
-        """yoyo speaks DB-API: psycopg 3. yoyo decodes user and password but not the
-        database name, so a plain name is passed as it is; a name with URL-reserved
-        characters goes percent-quoted as a ``dbname`` query parameter too, which yoyo
-        decodes and passes to psycopg over the path (and libpq lets it override the path)."""
-        if quote(self.dbname, safe="") == self.dbname:
-            return self.url("postgresql+psycopg", quote_dbname=False)
-        url = self.url("postgresql+psycopg")
-        separator = "&" if "?" in url else "?"
-        return f"{url}{separator}dbname={quote(self.dbname, safe='')}"
-
-    def describe(self) -> str:
-        """Where the credentials point, for log lines: no password."""
-        return f"{self.username}@{self.host}:{self.port}/{self.dbname}"
 
 
 class CredentialSource(Protocol):

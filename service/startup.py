@@ -148,7 +148,7 @@ async def step_run_migrations(
     worker = asyncio.ensure_future(
         asyncio.to_thread(
             migrate.apply_migrations,
-            credentials.yoyo_url(),
+            credentials,
             settings.migrations_dir,
             include_contract=include_contract,
             stop=stop,
@@ -415,7 +415,7 @@ async def run_rollback(settings: Settings, target: str | None, *, force: bool) -
     try:
         rolled_back = await asyncio.to_thread(
             rollback.rollback_to,
-            credentials.yoyo_url(),
+            credentials,
             settings.migrations_dir,
             target,
             force=force,
@@ -451,7 +451,7 @@ async def run_check(settings: Settings) -> int:
     log.info("check: database %s answers", credentials.describe())
     from service import migrate  # noqa: PLC0415 - yoyo and psycopg, for this command only
 
-    applied = await asyncio.to_thread(migrate.applied_migration_ids, credentials.yoyo_url())
+    applied = await asyncio.to_thread(migrate.applied_migration_ids, credentials)
     pending = [m for m in expected_migration_ids(settings.migrations_dir) if m not in applied]
     # Pending migrations are not a failure here: `migrate` or the next start applies them.
     log.info(

@@ -14,6 +14,7 @@ from service import contract
 from service.app import create_app
 from service.auth import ApiTokens
 from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
+from service.credentials import DatabaseCredentials
 from service.db import Database
 from service.ib import initialise_ib
 from service.kb import load_knowledge_base
@@ -59,9 +60,7 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 async def state(database_url: str) -> AsyncIterator[AppState]:
     """The state the entrypoint builds: every migration applied, IB and the shipped knowledge
     base loaded, the licence checked (licensing off: no product code set)."""
-    apply_migrations(
-        database_url.replace("postgresql://", "postgresql+psycopg://", 1), DEFAULT_MIGRATIONS_DIR
-    )
+    apply_migrations(DatabaseCredentials.from_url(database_url), DEFAULT_MIGRATIONS_DIR)
     settings = load_settings({"DATABASE_URL": database_url})
     db = Database.from_url(database_url, max_size=3)
     await db.open()

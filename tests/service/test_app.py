@@ -17,10 +17,11 @@ from redis.asyncio import Redis
 
 from service import contract
 from service.app import create_app
+from service.credentials import DatabaseCredentials
 from service.db import Database
 from service.health import CHECK_TIMEOUT, DependencyChecks
 from service.logs import JsonFormatter
-from service.secrets import DatabaseCredentials, SecretError
+from service.secrets import SecretError
 from service.state import AppState
 from tests.support.net import TEST_REDIS_URL, free_port
 from tests.support.process import AUTH_HEADERS

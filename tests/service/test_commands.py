@@ -10,6 +10,7 @@ import psycopg
 
 from service import contract
 from service.config import DEFAULT_COMPLIANCE_DIR
+from service.credentials import DatabaseCredentials
 from service.migrate import applied_migration_ids
 from tests.support.net import TEST_REDIS_URL, free_port
 from tests.support.process import (
@@ -65,7 +66,7 @@ def test_check_fails_when_the_database_does_not_answer() -> None:
 def test_migrate_applies_and_exits(service_env: dict[str, str], database_url: str) -> None:
     result = run_command(["migrate"], service_env)
     assert result.returncode == 0, result.stderr
-    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    url = DatabaseCredentials.from_url(database_url)
     assert applied_migration_ids(url)
 
 
@@ -90,7 +91,7 @@ def test_contract_set_runs_only_when_asked(
     )
     env = {**service_env, contract.ENV_MIGRATIONS_DIR: str(tmp_path)}
     assert run_command(["migrate"], env).returncode == 0
-    url = database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    url = DatabaseCredentials.from_url(database_url)
     assert "contract-9101-drop-name" not in applied_migration_ids(url)
     result = run_command(["migrate", "--contract"], env)
     assert result.returncode == 0, result.stderr

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 
 from service import contract
+from service.credentials import DatabaseCredentials
 from service.migrate import applied_migration_ids
 from tests.support.pg import PostgresCluster
 from tests.support.process import StartService, log_records, run_command, service_environment
@@ -88,7 +89,7 @@ def test_verify_full_with_the_bundle_migrates_and_serves_over_tls(
     service = start_service(tls_env(url, "verify-full", tls_server.ca.cert_path))
     service.wait_until_ready(60)
     # psycopg applied the migrations, asyncpg's pool serves /ready: both over TLS.
-    assert applied_migration_ids(url + "?sslmode=disable")
+    assert applied_migration_ids(DatabaseCredentials.from_url(url + "?sslmode=disable"))
     assert encrypted_sessions(tls_server) >= 1
 
 

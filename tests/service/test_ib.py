@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from yoyo import get_backend, read_migrations
 
+from service.credentials import DatabaseCredentials
 from service.db import Database
 from service.ib import (
     SCHEMA_VERSION,
@@ -27,7 +28,7 @@ IB_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "ib"
 
 
 def _yoyo_url(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return DatabaseCredentials.from_url(url).yoyo_url()
 
 
 def apply_ib_migrations(url: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from service import contract, landing
 from service.app import create_app
 from service.config import DEFAULT_MIGRATIONS_DIR, load_settings
+from service.credentials import DatabaseCredentials
 from service.db import Database
 from service.ib import initialise_ib
 from service.kb import default_directory, load_knowledge_base
@@ -48,9 +49,7 @@ def shipped_counts() -> dict[str, tuple[str, int]]:
 async def state(database_url: str) -> AsyncIterator[AppState]:
     """Like the shared fixture, with an application secret and a database password set."""
     url = with_password(database_url)
-    apply_migrations(
-        url.replace("postgresql://", "postgresql+psycopg://", 1), DEFAULT_MIGRATIONS_DIR
-    )
+    apply_migrations(DatabaseCredentials.from_url(url), DEFAULT_MIGRATIONS_DIR)
     settings = load_settings({"DATABASE_URL": url, "APP_SECRET": APP_SECRET})
     db = Database.from_url(url, max_size=3)
     await db.open()

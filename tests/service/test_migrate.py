@@ -11,6 +11,7 @@ import pytest
 
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
+from service.credentials import DatabaseCredentials
 from service.expand_only import automatic_migration_files, find_destructive_statements
 from service.migrate import (
     ADVISORY_LOCK_KEY,
@@ -34,8 +35,8 @@ from tests.support.process import (
 ROOT = DEFAULT_MIGRATIONS_DIR
 
 
-def yoyo_url(database_url: str) -> str:
-    return database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+def db_credentials(database_url: str) -> DatabaseCredentials:
+    return DatabaseCredentials.from_url(database_url)
 
 
 def schema_snapshot(database_url: str) -> set[tuple[str, ...]]:
@@ -73,29 +74,29 @@ def apply_log(database_url: str) -> list[tuple[str, str]]:
 
 
 def test_ib_set_is_applied_before_co_and_each_is_recorded(database_url: str) -> None:
-    applied = apply_migrations(yoyo_url(database_url), ROOT)
+    applied = apply_migrations(db_credentials(database_url), ROOT)
     expected = expected_migration_ids(ROOT)
     assert applied == list(expected)
     assert [i.split("-", 1)[0] for i in applied] == sorted(
         (i.split("-", 1)[0] for i in applied), key=AUTOMATIC_SETS.index
     )
-    assert applied_migration_ids(yoyo_url(database_url)) == set(expected)
+    assert applied_migration_ids(db_credentials(database_url)) == set(expected)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('co.assessment') IS NOT NULL").fetchone() == (True,)
 
 
 def test_second_run_applies_nothing(database_url: str) -> None:
-    apply_migrations(yoyo_url(database_url), ROOT)
-    assert apply_migrations(yoyo_url(database_url), ROOT) == []
+    apply_migrations(db_credentials(database_url), ROOT)
+    assert apply_migrations(db_credentials(database_url), ROOT) == []
 
 
 def test_crash_between_migration_and_its_record_is_harmless(database_url: str) -> None:
-    apply_migrations(yoyo_url(database_url), ROOT)
+    apply_migrations(db_credentials(database_url), ROOT)
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO co.assessment (name, framework_id) VALUES ('kept', 'cis-aws-v3')")
         # As if the process died after each migration's transaction but before its record.
         conn.execute(f"DELETE FROM {MIGRATION_TABLE}")
-    again = apply_migrations(yoyo_url(database_url), ROOT)
+    again = apply_migrations(db_credentials(database_url), ROOT)
     assert again == list(expected_migration_ids(ROOT))
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT name FROM co.assessment").fetchall() == [("kept",)]
@@ -105,15 +106,15 @@ def test_a_held_migration_lock_times_out_with_its_own_error(database_url: str) -
     with psycopg.connect(database_url, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         with pytest.raises(MigrationLockTimeout, match="migration lock"):
-            apply_migrations(yoyo_url(database_url), ROOT, lock_timeout=0.5)
-    assert applied_migration_ids(yoyo_url(database_url)) == set()
+            apply_migrations(db_credentials(database_url), ROOT, lock_timeout=0.5)
+    assert applied_migration_ids(db_credentials(database_url)) == set()
 
 
 def test_waiters_apply_nothing_twice(database_url: str) -> None:
     results: list[list[str]] = []
 
     def run() -> None:
-        results.append(apply_migrations(yoyo_url(database_url), ROOT))
+        results.append(apply_migrations(db_credentials(database_url), ROOT))
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for thread in threads:
@@ -128,11 +129,11 @@ def test_a_failing_migration_is_named(database_url: str, tmp_path: Path) -> None
     (tmp_path / "co" / "co-9999-broken.sql").write_text("SELECT * FROM no_such_table;\n")
     (tmp_path / "co" / "co-9999-broken.rollback.sql").write_text("SELECT 1;\n")
     with pytest.raises(MigrationError, match="co-9999-broken"):
-        apply_migrations(yoyo_url(database_url), tmp_path)
+        apply_migrations(db_credentials(database_url), tmp_path)
 
 
 def test_rollback_refuses_to_drop_rows_unless_forced(database_url: str) -> None:
-    url = yoyo_url(database_url)
+    url = db_credentials(database_url)
     apply_migrations(url, ROOT)
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO co.assessment (name, framework_id) VALUES ('a', 'b')")
@@ -160,7 +161,7 @@ def test_rollback_refuses_to_drop_a_column_that_holds_values(
     (tmp_path / "co" / "co-9000-notes.rollback.sql").write_text(
         "-- notes go with the column\nALTER TABLE co.assessment DROP COLUMN IF EXISTS notes;\n"
     )
-    url = yoyo_url(database_url)
+    url = db_credentials(database_url)
     apply_migrations(url, tmp_path)
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO co.assessment (name, framework_id) VALUES ('a', 'b')")
@@ -188,7 +189,7 @@ def test_rollback_of_every_migration_and_reapplication(database_url: str) -> Non
         args = ["rollback", "--to", ids[position - 1]] if position else ["rollback", "--all"]
         result = run_command([*args, "--force"], env)
         assert result.returncode == 0, result.stderr
-        assert ids[position] not in applied_migration_ids(yoyo_url(database_url))
+        assert ids[position] not in applied_migration_ids(db_credentials(database_url))
         now = schema_snapshot(database_url)
         assert now < previous, f"rolling back {ids[position]} removed nothing"
         previous = now

@@ -13,7 +13,9 @@ from yoyo.connections import parse_uri
 
 from service import contract
 from service.config import load_settings
-from service.secrets import DatabaseCredentials, SecretError, SecretResolver, resolve_secrets
+from service.credentials import DatabaseCredentials
+from service.migrate import migration_lock
+from service.secrets import SecretError, SecretResolver, resolve_secrets
 from tests.support.aws import emulator_session
 from tests.support.process import StartService, log_records, run_command, service_environment
 
@@ -172,6 +174,34 @@ def test_urls_quote_credentials_so_yoyo_and_libpq_read_them_back() -> None:
     assert PASSWORD not in repr(credentials)
 
 
+def test_a_url_parses_into_the_one_credentials_type_and_refuses_ambiguity() -> None:
+    parsed = DatabaseCredentials.from_url(
+        "postgresql://us%40er:p%40ss%3Aw%2Frd@db.example:5433/co%20db?sslmode=require"
+    )
+    assert parsed == DatabaseCredentials(
+        "db.example", 5433, "co db", "us@er", "p@ss:w/rd", "require"
+    )
+    assert parsed.psycopg_arguments() == {
+        "host": "db.example",
+        "port": 5433,
+        "dbname": "co db",
+        "user": "us@er",
+        "password": "p@ss:w/rd",
+        "sslmode": "require",
+    }
+    assert DatabaseCredentials.from_url("postgresql://h").username == "postgres"
+    for bad in (
+        "postgresql://u:p@ss@h/db",
+        "postgresql://u:p#x@h/db",
+        "mysql://h/db",
+        "postgresql:///db",
+    ):
+        with pytest.raises(ValueError, match="postgresql://") as refused:
+            DatabaseCredentials.from_url(bad)
+        assert "p@ss" not in str(refused.value)
+        assert "p#x" not in str(refused.value)
+
+
 def test_a_password_with_url_characters_reaches_postgresql(database_url: str) -> None:
     role = "co_quoting_role"
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -184,6 +214,10 @@ def test_a_password_with_url_characters_reaches_postgresql(database_url: str) ->
         )
         with psycopg.connect(credentials.url()) as conn:
             assert conn.execute("SELECT current_user").fetchone() == (role,)
+        # The migration lock's own connection (step 4) takes the values as they are.
+        with migration_lock(credentials, timeout=5) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (role,)
+        assert DatabaseCredentials.from_url(credentials.url()) == credentials
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f"DROP ROLE IF EXISTS {role}")

@@ -14,8 +14,8 @@ import pytest
 
 from service import contract
 from service.config import ConfigError, load_settings, redact_url
+from service.credentials import DatabaseCredentials
 from service.migrate import migration_lock
-from service.secrets import DatabaseCredentials
 from tests.support.process import log_records, run_command, service_environment
 
 RESERVED_PASSWORDS = ["p#ss", "p/ss", "p?ss", "p@ss", "a#b/c?d@e:f%g", "#/?@", "x@y#z/w?v"]
@@ -108,7 +108,7 @@ def test_the_migration_lock_connection_uses_tcp_keepalives(database_url: str) ->
         username=parts.username or "postgres",
         password=None,
     )
-    with migration_lock(credentials.yoyo_url(), timeout=5) as conn:
+    with migration_lock(credentials, timeout=5) as conn:
         parameters = conn.info.get_parameters()
     assert parameters["keepalives"] == "1"
     assert int(parameters["keepalives_idle"]) <= 60

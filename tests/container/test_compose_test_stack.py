@@ -98,6 +98,8 @@ def test_integration_test_stack_run_passes_inside_its_containers(
         output = run.stdout + run.stderr
         summary = SUMMARY.search(output)
         size = docker_engine.inspect("image", "cloud-optimizer:test-stack")
+        # The inner run's end (its slowest tests, what it deselected and why) for `-s`.
+        print(f"\n[test stack] the run's last lines:\n{run.stdout[-6000:]}")
         print(
             f"\n[test stack] run --rm --build tests ({selection}): exit {run.returncode} "
             f"after {seconds:.0f} s "
@@ -109,6 +111,9 @@ def test_integration_test_stack_run_passes_inside_its_containers(
         assert summary, output[-3000:]
         assert "failed" not in summary.group(1)
         assert "error" not in summary.group(1)
+        # What cannot run in the container is deselected (test_stack_selection.py), so a
+        # skip is a test that did not run where it should have.
+        assert "skipped" not in summary.group(1), output[-3000:]
         assert int(summary.group(1).split()[0]) > 50
     finally:
         for tag in CACHED_IMAGES:

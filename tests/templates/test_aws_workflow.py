@@ -17,10 +17,10 @@ import yaml
 
 from tests.ops.guide import commands_in
 from tests.ops.test_operations_guide import check_command
+from tests.support.tools import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github" / "workflows" / "aws.yml"
-ACTIONLINT = ROOT / ".venv" / "bin" / "actionlint"
 
 
 def workflow() -> dict[str, Any]:
@@ -34,8 +34,10 @@ def steps() -> list[dict[str, Any]]:
 
 
 def test_actionlint_passes_and_would_fail_a_broken_workflow() -> None:
+    # Found as every other tool is (tests/support/tools.py): the test stack has no .venv.
+    actionlint = tool("actionlint")
     run = subprocess.run(
-        [str(ACTIONLINT), "-no-color", str(WORKFLOW)],
+        [actionlint, "-no-color", str(WORKFLOW)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,7 +46,7 @@ def test_actionlint_passes_and_would_fail_a_broken_workflow() -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     broken = WORKFLOW.read_text().replace("${{ matrix.region }}", "${{ matrix.regoin }}", 1)
     rejected = subprocess.run(
-        [str(ACTIONLINT), "-no-color", "-"],
+        [actionlint, "-no-color", "-"],
         input=broken,
         capture_output=True,
         text=True,

@@ -16,6 +16,33 @@ import pytest
 from tests.support.aws import FAKE_CREDENTIALS, moto_server, reset_moto
 from tests.support.pg import PostgresCluster, scratch_database
 
+# Groups for pytest-xdist's ``--dist loadgroup`` (scripts/dev.sh test runs the suite on
+# every core): a group runs on one worker, in collection order.
+# - every test of the private Docker engine (tests/container/engine.py): one engine and one
+#   image build per run, not one per worker;
+# - the tests that build or run the image with buildah/podman (the ``container`` marker
+#   without the engine): one image store, one buildah build of the working tree;
+# - every other test with the rest of its module, so that a module's fixtures (a scanner
+#   run, a TLS server, a rendered chart) are set up once.
+DOCKER_ENGINE_GROUP = "docker-engine"
+PODMAN_STORE_GROUP = "podman-store"
+
+
+def xdist_group_of(item: pytest.Item) -> str:
+    if "docker_engine" in getattr(item, "fixturenames", ()):
+        return DOCKER_ENGINE_GROUP
+    if item.get_closest_marker("container") is not None:
+        return PODMAN_STORE_GROUP
+    return item.nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks (it runs in each worker)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return  # run with -p no:xdist: one process, nothing to group
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
+
 
 @pytest.fixture(scope="session")
 def pg_admin_url() -> Iterator[str]:

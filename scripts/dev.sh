@@ -92,9 +92,9 @@ declare -A BG_PID=()
 bg() {
   local name=$1; shift
   [ -n "$BG_DIR" ] || BG_DIR=$(mktemp -d)
-  ( "$@" ) >"$BG_DIR/$name.log" 2>&1 &
-  BG_PID[$name]=$!
   date +%s >"$BG_DIR/$name.start"
+  ( "$@"; rc=$?; date +%s >"$BG_DIR/$name.end"; exit "$rc" ) >"$BG_DIR/$name.log" 2>&1 &
+  BG_PID[$name]=$!
 }
 
 bg_wait() {
@@ -102,7 +102,7 @@ bg_wait() {
   local name=$1 rc=0 took
   wait "${BG_PID[$name]}" || rc=$?
   unset "BG_PID[$name]"
-  took=$(( $(date +%s) - $(cat "$BG_DIR/$name.start") ))
+  took=$(( $(cat "$BG_DIR/$name.end" 2>/dev/null || date +%s) - $(cat "$BG_DIR/$name.start") ))
   cat "$BG_DIR/$name.log" >&2
   if [ "$rc" -eq 0 ]; then log "$name: done in ${took} s"; else log "$name: failed (exit $rc) after ${took} s"; fi
   return "$rc"
@@ -114,8 +114,10 @@ bg_stop_all() {
   for name in "${!BG_PID[@]}"; do
     pid=${BG_PID[$name]}
     if [ "$name" = mypy ]; then
+      pid=$(cat "$BG_DIR/mypy.pid" 2>/dev/null || echo "$pid")
       log "stopping mypy (pid $pid, still running)"
       kill "$pid" 2>/dev/null || true
+      pid=${BG_PID[$name]}
     else
       log "waiting for $name (pid $pid) to finish"
     fi
@@ -124,7 +126,12 @@ bg_stop_all() {
   [ -z "$BG_DIR" ] || rm -rf "$BG_DIR"
 }
 
-run_mypy() { exec mypy; }  # exec: the background step's PID is mypy's own
+run_mypy() {
+  # mypy's own PID, for bg_stop_all: stopping the step's subshell alone would leave it running.
+  mypy &
+  echo $! >"$BG_DIR/mypy.pid"
+  wait $!
+}
 
 # Compose v2 and buildx for the Docker CLI. Debian bookworm has neither (its docker-compose
 # is v1, which lacks `up --wait`); Debian trixie's docker-compose and docker-buildx packages

@@ -277,8 +277,8 @@ cmd_test() {
   rm -f .coverage .coverage.*
   # pytest exits 5 when it collected no test: that is a failure here too.
   # --durations: the slowest tests in every CI log, the data for keeping the suite short.
-  # -n: one worker per core (CO_TEST_WORKERS overrides); --dist loadgroup keeps each group
-  # of tests/conftest.py (the Docker engine's tests, podman's, each module) on one worker.
+  # -n: one worker per core (CO_TEST_WORKERS overrides); --dist loadgroup runs each group of
+  # tests/conftest.py (tests/container with the Docker engine, every other module) on one worker.
   local rc=0
   python -m pytest -n "${CO_TEST_WORKERS:-auto}" --dist loadgroup --cov --cov-report=term \
     --durations=25 "$@" || rc=$?

@@ -10,12 +10,44 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from localstack_client.session import Session
 
 from tests.support.aws import FAKE_CREDENTIALS, emulator_session, moto_server, reset_moto
 from tests.support.pg import PostgresCluster, scratch_database
+
+# How pytest-xdist shares the suite out (scripts/dev.sh test runs ``-n auto --dist loadgroup``):
+# a group runs whole on one worker, in collection order.
+# - tests/container: every test of the private Docker engine (tests/container/engine.py)
+#   lives there, so one engine and one image build per run, not one per worker;
+# - every other module whole, so that its module fixtures (a scanner run, a TLS server, the
+#   chart's pods with podman) are set up once.
+# xdist's own loadgroup reads ``xdist_group`` marks by rewriting ``item._nodeid``, which
+# pytest 9.2 no longer reads (a node's id is ``item._id``): the marks are ignored silently
+# (seen here: one module's tests on two workers, two engines building the image twice).
+# The groups are therefore decided from the node id alone, by the scheduler below; the
+# controlling process never collects, the node ids are all it has.
+CONTAINER_PACKAGE = "tests/container/"
+
+
+def xdist_group_of(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    return CONTAINER_PACKAGE if module.startswith(CONTAINER_PACKAGE) else module
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # pytest-xdist's hook; before its own
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -213,7 +213,7 @@ def bench_throughput(admin_url: str, seconds: float) -> Throughput:
         try:
             time_until(service, f"http://127.0.0.1:{service_port}{contract.READY_PATH}")
             bare = start(
-                [__file__, "--serve-bare"],
+                ["-m", "bench.bench_service", "--serve-bare"],
                 {**service_env(url, bare_port), "BENCH_HEALTH_URL": health_url},
             )
             time_until(bare, f"http://127.0.0.1:{bare_port}/bare")

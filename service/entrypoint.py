@@ -16,15 +16,9 @@ from typing import NoReturn
 import uvloop
 
 from service import contract
+from service.commands import run_check, run_migrate, run_rollback
 from service.logs import configure_logging
-from service.startup import (
-    StartupFailed,
-    run_check,
-    run_migrate,
-    run_rollback,
-    run_service,
-    validate_configuration,
-)
+from service.startup import StartupFailed, run_service, validate_configuration
 
 log = logging.getLogger("service")
 

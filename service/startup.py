@@ -59,7 +59,7 @@ class StartupProgress:
 progress = StartupProgress()
 
 
-async def _step(number: str, name: str, action: Callable[[], Awaitable[T]]) -> T:
+async def run_step(number: str, name: str, action: Callable[[], Awaitable[T]]) -> T:
     """Run one startup step between a start and a done log line."""
     progress.number, progress.name = number, name
     log.info("step %s: %s", number, name, extra={"step": name})
@@ -286,7 +286,7 @@ async def step_check_licence(settings: Settings) -> LicenceStatus:
         raise StartupFailed(contract.EXIT_NOPERM, f"licence: {exc}") from None
 
 
-def _redis_client(settings: Settings) -> Any:
+def redis_client(settings: Settings) -> Any:
     if settings.redis_url is None:
         return None
     from redis.asyncio import Redis  # noqa: PLC0415 - only deployments with Redis pay for it
@@ -348,8 +348,8 @@ async def run_service(settings: Settings) -> int:
 
 
 async def _start_and_serve(settings: Settings) -> int:
-    resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
-    await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
+    resolver = await run_step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
+    await run_step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
     # Opened before step 4, whose first check is a read-only query on the pool: one
     # connection for the whole process instead of one more for that check.
     db = Database(resolver)
@@ -358,7 +358,7 @@ async def _start_and_serve(settings: Settings) -> int:
         await db.open()
         in_advance = KnowledgeBaseInAdvance(settings.compliance_dir)
         if settings.auto_migrate:
-            await _step(
+            await run_step(
                 "4",
                 "run migrations",
                 lambda: step_run_migrations(
@@ -372,105 +372,21 @@ async def _start_and_serve(settings: Settings) -> int:
             db=db,
             migrations_at_head=settings.auto_migrate,
             expected_migrations=expected_migration_ids(settings.migrations_dir),
-            redis=_redis_client(settings),
+            redis=redis_client(settings),
             tokens=await api_tokens(resolver),
         )
-        ib = await _step("5", "initialise IB", lambda: step_initialise_ib(db))
+        ib = await run_step("5", "initialise IB", lambda: step_initialise_ib(db))
         state.ib = ib
-        loaded = await _step(
+        loaded = await run_step(
             "6",
             "load knowledge base",
             lambda: step_load_knowledge_base(settings, db, ib, in_advance),
         )
         state.kb, state.catalogue = loaded, await pin_catalogue(ib, loaded)
-        state.licence = await _step("7", "check licence", lambda: step_check_licence(settings))
-        await _step("8", "serve", lambda: step_serve(state))
+        state.licence = await run_step("7", "check licence", lambda: step_check_licence(settings))
+        await run_step("8", "serve", lambda: step_serve(state))
     finally:
         await db.close()
         if state is not None and state.redis is not None:
             await state.redis.aclose()
-    return contract.EXIT_OK
-
-
-# --- Subcommands -------------------------------------------------------------------------
-
-
-async def run_migrate(settings: Settings, *, include_contract: bool) -> int:
-    resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
-    await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
-    await _step(
-        "4",
-        "run migrations",
-        lambda: step_run_migrations(settings, resolver, include_contract=include_contract),
-    )
-    return contract.EXIT_OK
-
-
-async def run_rollback(settings: Settings, target: str | None, *, force: bool) -> int:
-    resolver = await _step("2", "resolve secrets", lambda: step_resolve_secrets(settings))
-    await _step("3", "wait for database", lambda: step_wait_for_database(settings, resolver))
-    credentials = await resolver.database_credentials()
-    from service import migrate, rollback  # noqa: PLC0415 - yoyo and psycopg, for this command only
-
-    try:
-        rolled_back = await asyncio.to_thread(
-            rollback.rollback_to,
-            credentials,
-            settings.migrations_dir,
-            target,
-            force=force,
-        )
-    except rollback.RollbackWouldLoseData as exc:
-        raise StartupFailed(contract.EXIT_ROLLBACK_REFUSED, str(exc)) from None
-    except rollback.UnknownMigration as exc:
-        raise StartupFailed(contract.EXIT_USAGE, f"rollback: {exc}") from None
-    except migrate.MigrationLockTimeout as exc:
-        raise StartupFailed(contract.EXIT_TEMPFAIL, f"rollback: {exc}") from None
-    except migrate.MigrationError as exc:
-        raise StartupFailed(contract.EXIT_SOFTWARE, f"rollback: {exc}") from None
-    log.info(
-        "rolled back %d migration(s) to %s",
-        len(rolled_back),
-        target or "an empty schema",
-        extra={"rolled_back": rolled_back},
-    )
-    return contract.EXIT_OK
-
-
-async def run_check(settings: Settings) -> int:
-    """Reach every dependency once; exit 0 only when all answer."""
-    resolver = await step_resolve_secrets(settings)
-    log.info("check: secrets readable")
-    credentials = await resolver.database_credentials()
-    try:
-        await wait_for_database(resolver, min(settings.db_wait_timeout, 5.0))
-    except DatabaseUnavailable as exc:
-        raise StartupFailed(contract.EXIT_UNAVAILABLE, str(exc)) from None
-    except CredentialsRejected as exc:
-        raise StartupFailed(contract.EXIT_CONFIG, str(exc)) from None
-    log.info("check: database %s answers", credentials.describe())
-    from service import migrate  # noqa: PLC0415 - yoyo and psycopg, for this command only
-
-    applied = await asyncio.to_thread(migrate.applied_migration_ids, credentials)
-    pending = [m for m in expected_migration_ids(settings.migrations_dir) if m not in applied]
-    # Pending migrations are not a failure here: `migrate` or the next start applies them.
-    log.info(
-        "check: %s",
-        f"{len(pending)} migration(s) pending" if pending else "migrations at head",
-        extra={"pending": pending},
-    )
-    redis = _redis_client(settings)
-    if redis is not None:
-        try:
-            async with asyncio.timeout(2.0):
-                await redis.ping()
-        except Exception as exc:
-            raise StartupFailed(
-                contract.EXIT_UNAVAILABLE, f"redis did not answer: {describe_error(exc)}"
-            ) from None
-        finally:
-            await redis.aclose()
-        log.info("check: redis answers")
-    await step_check_licence(settings)
-    log.info("check: all dependencies answer")
     return contract.EXIT_OK

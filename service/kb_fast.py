@@ -23,8 +23,8 @@ from typing import Any
 # Keywords with one meaning in drafts 2019-09 and 2020-12 (validation or annotation only).
 # Left out on purpose: "items" in array form and "prefixItems" (their meaning changed in
 # 2020-12), "format" (an assertion in fastjsonschema, an annotation in 2020-12),
-# "$dynamicRef", "unevaluated*", "dependentSchemas" and "$ref" (service.kb_validation
-# inlines local references before the check; one that remains may carry siblings).
+# "$dynamicRef", "unevaluated*", "dependentSchemas" and "$ref" (inline_local_refs below
+# removes local references before the check; one that remains may carry siblings).
 SAME_IN_BOTH = frozenset(
     {
         "$schema",
@@ -110,3 +110,33 @@ def compile_acceptor(schema: Any) -> Callable[[Any], bool] | None:
         return True
 
     return accepts
+
+
+def inline_local_refs(schema: Any) -> Any:
+    """The schema with every non-recursive ``#/$defs/...`` reference replaced by its target.
+
+    Same meaning, about twice as fast to evaluate: jsonschema resolves a ``$ref`` on every
+    use, and the framework schema uses one per field of each of hundreds of controls.
+    A recursive reference is left as it is (``$defs`` stays, so it still resolves).
+    """
+    if not isinstance(schema, dict):
+        return schema
+    definitions = schema.get("$defs")
+    if not isinstance(definitions, dict):
+        return schema
+    prefix = "#/$defs/"
+
+    def inline(node: Any, expanding: frozenset[str]) -> Any:
+        if isinstance(node, list):
+            return [inline(item, expanding) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        name = ref[len(prefix) :] if isinstance(ref, str) and ref.startswith(prefix) else None
+        if name is not None and name in definitions and name not in expanding:
+            target = inline(definitions[name], expanding | {name})
+            siblings = {k: inline(v, expanding) for k, v in node.items() if k != "$ref"}
+            return {"allOf": [target], **siblings} if siblings else target
+        return {key: inline(value, expanding) for key, value in node.items()}
+
+    return inline(schema, frozenset())

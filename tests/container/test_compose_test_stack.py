@@ -42,7 +42,7 @@ CACHED_IMAGES = ("cloud-optimizer:test-stack", *compose.STANDIN_IMAGES)
 # CO_TEST_STACK_ARGS=tests runs all of it, as the workflow does.
 IN_SUITE_SELECTION = " ".join(
     (
-        "tests/test_harness.py",
+        "tests/test_support.py",
         "tests/service/test_app.py",
         "tests/service/test_commands.py",
         "tests/service/test_secrets.py",

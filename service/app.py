@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import logging
 from typing import Any
 
@@ -68,11 +70,18 @@ def create_app(state: AppState) -> Starlette:
     described |= landing.OPENAPI_PATHS
     document: dict[str, Any] = {}
 
+    @functools.cache
+    def component_schemas() -> dict[str, Any]:
+        # Read once per process: the schema file is baked into the image.
+        return kb_schemas(state.settings.compliance_dir / SCHEMA_FILE)
+
     async def openapi(request: Request) -> Response:
         """The OpenAPI document describing every route."""
         if not document:
-            schemas = kb_schemas(state.settings.compliance_dir / SCHEMA_FILE)
-            built = OpenAPIGenerator(described, schemas).get_schema(request.app.routes)
+            generator = OpenAPIGenerator(described, component_schemas())
+            # A copy: the generator hands back the modules' own description dicts, and the
+            # framework ids written into it must not stick to them (nor to another app).
+            built = copy.deepcopy(generator.get_schema(request.app.routes))
             try:
                 assessments.describe_framework_ids(built, await api.framework_ids(request))
             except api.KnowledgeBaseUnavailable:

@@ -27,6 +27,7 @@ from service.kb import load_knowledge_base
 from service.kb_validation import KnowledgeBase, KnowledgeBaseError, validate_knowledge_base
 from service.state import AppState
 from tests.service.test_ib import apply_ib_migrations
+from tests.support.audit import OpenedFiles
 from tests.support.pg import PostgresCluster, create_database
 from tests.support.process import API_TOKEN, AUTH_HEADERS
 
@@ -538,6 +539,31 @@ async def test_openapi_describes_the_knowledge_base_routes(client: httpx.AsyncCl
     }
     assert set(listing["responses"]) == {"200", "400", "401", "503"}
     assert "404" in paths["/api/v1/controls/{id}"]["get"]["responses"]
+
+
+@pytest.mark.anyio
+async def test_openapi_reads_the_schema_file_once_while_the_knowledge_base_is_unreadable(
+    client: httpx.AsyncClient, state: AppState, opened_files: OpenedFiles
+) -> None:
+    """Until the knowledge base can be read the document is rebuilt per request, without its
+    framework ids; the schema file behind its components is still read only once."""
+    async with state.db.connection() as conn:
+        await conn.execute("ALTER TABLE ib.entities RENAME TO entities_gone")
+    schema_file = (state.settings.compliance_dir / "schema" / "framework.schema.json").resolve()
+    with opened_files.record() as opened:
+        documents = [await get_json(client, "/openapi.json") for _ in range(3)]
+    assert [p.resolve() for p in opened].count(schema_file) == 1
+    for document in documents:
+        assert "controlId" in document["components"]["schemas"]
+        post = document["paths"]["/api/v1/assessments"]["post"]
+        framework_id = post["requestBody"]["content"]["application/json"]["schema"]
+        assert "enum" not in framework_id["properties"]["framework_id"]
+    async with state.db.connection() as conn:
+        await conn.execute("ALTER TABLE ib.entities_gone RENAME TO entities")
+    document = await get_json(client, "/openapi.json")
+    post = document["paths"]["/api/v1/assessments"]["post"]
+    schema = post["requestBody"]["content"]["application/json"]["schema"]
+    assert schema["properties"]["framework_id"]["enum"]
 
 
 @pytest.mark.anyio

@@ -21,6 +21,7 @@ from service.kb import load_knowledge_base
 from service.license import check_licence
 from service.migrate import apply_migrations, expected_migration_ids
 from service.state import AppState
+from tests.support.audit import OpenedFiles
 from tests.support.process import (
     API_TOKEN,
     AUTH_HEADERS,
@@ -118,3 +119,8 @@ def start_service() -> Iterator[StartService]:
     for process in started:
         process.stop()
         process.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def opened_files() -> OpenedFiles:
+    return OpenedFiles()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from service.kb_validation import KnowledgeBaseError
 from tests.service.conftest import SMALL_KB
 from tests.service.test_ib import apply_ib_migrations
 from tests.service.test_kb_validation import edit_framework
+from tests.support.audit import OpenedFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_KB = ROOT / "compliance"
@@ -172,33 +173,6 @@ async def test_second_start_skips_unchanged_kb(db: Database, kb_dir: Path) -> No
     async with db.connection() as conn:
         rows_after = await conn.fetch("SELECT id, xmin::text FROM ib.entities ORDER BY id")
     assert [tuple(r) for r in rows_after] == [tuple(r) for r in rows_before]
-
-
-class OpenedFiles:
-    """The files this process opens while recording, from the interpreter's own audit events
-    (PEP 578: every ``open()`` raises one, pathlib's included), not a patch of our code."""
-
-    def __init__(self) -> None:
-        self.recording: list[Path] | None = None
-        sys.addaudithook(self._on_event)  # hooks cannot be removed: one per test process
-
-    def _on_event(self, event: str, args: tuple[Any, ...]) -> None:
-        if event == "open" and self.recording is not None and isinstance(args[0], str | Path):
-            self.recording.append(Path(args[0]))
-
-    @contextmanager
-    def record(self) -> Iterator[list[Path]]:
-        opened: list[Path] = []
-        self.recording = opened
-        try:
-            yield opened
-        finally:
-            self.recording = None
-
-
-@pytest.fixture(scope="session")
-def opened_files() -> OpenedFiles:
-    return OpenedFiles()
 
 
 @pytest.mark.anyio

@@ -29,7 +29,9 @@ from typing import Any
 import psycopg
 import sqlparse
 from psycopg import sql
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import parse_uri
 
 from service import contract
 from service.credentials import DatabaseCredentials
@@ -233,7 +235,11 @@ def yoyo_output_logged() -> Iterator[None]:
 
 
 def yoyo_backend(credentials: DatabaseCredentials, stop: StopSignal | None = None) -> Any:
-    backend = get_backend(credentials.yoyo_url(), migration_table=MIGRATION_TABLE)
+    # What yoyo.get_backend does for a postgresql+psycopg URL, without its look-up of the
+    # backend class among the entry points of every installed distribution (49 ms of a
+    # first start with the dev environment's 172 distributions, for a class that is fixed).
+    backend = PostgresqlPsycopgBackend(parse_uri(credentials.yoyo_url()), MIGRATION_TABLE)
+    backend.init_database()
     if stop is not None:
         stop.watch(backend.connection)
         # yoyo runs each migration's statements on a copy of the backend with a connection

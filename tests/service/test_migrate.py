@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from yoyo import get_backend
 
 from service import contract
 from service.config import DEFAULT_MIGRATIONS_DIR
@@ -23,6 +24,7 @@ from service.migrate import (
     apply_migrations,
     expected_migration_ids,
     migration_ids,
+    yoyo_backend,
 )
 from service.rollback import RollbackWouldLoseData, UnknownMigration, rollback_to
 from tests.support.process import (
@@ -83,6 +85,25 @@ def test_ib_set_is_applied_before_co_and_each_is_recorded(database_url: str) -> 
     assert applied_migration_ids(db_credentials(database_url)) == set(expected)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT to_regclass('co.assessment') IS NOT NULL").fetchone() == (True,)
+
+
+def test_the_backend_is_the_one_yoyo_registers_for_its_url(database_url: str) -> None:
+    # yoyo_backend builds the class itself instead of asking the entry points: it must be
+    # the class, table and database that yoyo.get_backend would have given.
+    credentials = db_credentials(database_url)
+    ours = yoyo_backend(credentials)
+    theirs = get_backend(credentials.yoyo_url(), migration_table=MIGRATION_TABLE)
+    try:
+        assert type(ours) is type(theirs)
+        assert ours.migration_table == theirs.migration_table == MIGRATION_TABLE
+        assert ours.uri == theirs.uri
+        assert ours.has_transactional_ddl == theirs.has_transactional_ddl is True
+        assert ours.execute("SELECT current_database()").fetchone() == (
+            theirs.execute("SELECT current_database()").fetchone()
+        )
+    finally:
+        ours.connection.close()
+        theirs.connection.close()
 
 
 def test_second_run_applies_nothing(database_url: str) -> None:

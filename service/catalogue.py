@@ -13,7 +13,7 @@ the knowledge base does not make a deployment reload it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,9 +122,17 @@ class Catalogue:
 
         ``text`` is a case-insensitive substring of the control's key or title.
         """
+        total, page = self.page(query)
+        return total, [self._controls[position].document for position in page]
+
+    def page(self, query: ControlQuery) -> tuple[int, Sequence[int]]:
+        """What ``controls`` answers, as positions in ``documents()``: (total, one page)."""
         matched = self._index.matching(query.framework, query.service, query.text)
-        page = matched[query.offset : query.offset + query.limit]
-        return len(matched), [self._controls[position].document for position in page]
+        return len(matched), matched[query.offset : query.offset + query.limit]
+
+    def documents(self) -> list[Mapping[str, Any]]:
+        """Every control's document, in publisher order (the positions ``page`` gives)."""
+        return [control.document for control in self._controls]
 
     def control(self, key: str) -> Mapping[str, Any] | None:
         """A control with the controls it maps to and the controls that map to it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -10,10 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from service.kb_validation import (
     RULES_MODULES,
+    SCHEMA_FILE,
+    SHIPPED_SCHEMA_SHA256,
     KnowledgeBaseError,
     read_knowledge_base_files,
     validate_knowledge_base,
@@ -178,6 +182,38 @@ def test_shipped_knowledge_base_is_valid_and_large_enough() -> None:
     assert kb.mapping_count > 0
     mapped = {c.framework for c in kb.controls if c.mappings}
     assert len(mapped) >= 2, "mappings should connect the frameworks"
+
+
+def test_the_shipped_schema_is_valid_and_its_recorded_hash_is_current() -> None:
+    """SHIPPED_SCHEMA_SHA256 lets validation skip the meta-schema check: sound only while
+    it names exactly the bytes checked here."""
+    content = (REAL_KB / SCHEMA_FILE).read_bytes()
+    assert hashlib.sha256(content).hexdigest() == SHIPPED_SCHEMA_SHA256, (
+        "compliance/schema changed: set SHIPPED_SCHEMA_SHA256 in service/kb_validation.py "
+        "to its new SHA-256"
+    )
+    schema = json.loads(content)
+    jsonschema.validators.validator_for(schema).check_schema(schema)  # raises if invalid
+
+
+def test_the_shipped_knowledge_base_is_validated_without_importing_jsonschema() -> None:
+    # jsonschema is the slow half of a first start's validation (its import, the
+    # meta-schema check); it is needed only for another schema or to name problems.
+    probe = (
+        "import sys; from service.kb_validation import validate_knowledge_base as v; "
+        "v(sys.argv[1]); print('jsonschema' in sys.modules, 'fastjsonschema' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(REAL_KB)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]
 
 
 # --- What the content hash covers ---------------------------------------------------------

@@ -3,6 +3,8 @@ the emulator's clients call the endpoint they are given, a missing scanner fails
 
 from __future__ import annotations
 
+import threading
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -12,6 +14,7 @@ from localstack_client.session import Session
 
 from tests.support.aws import emulator_session, moto_server
 from tests.support.pg import PostgresCluster
+from tests.support.threads import start_threads
 from tests.support.tools import checkov
 
 
@@ -71,3 +74,19 @@ def test_a_checkov_named_but_missing_fails_by_name(
     monkeypatch.setenv("CHECKOV", str(tmp_path / "no-checkov"))
     with pytest.raises(AssertionError, match=r"\$CHECKOV=.*no-checkov is not an executable file"):
         checkov()
+
+
+def test_threads_started_one_after_another_still_run_together() -> None:
+    done: list[int] = []
+    together = threading.Barrier(5)
+
+    def client(number: int) -> None:
+        together.wait(timeout=10)  # breaks unless all five run at the same time
+        done.append(number)
+
+    threads = start_threads(partial(client, n) for n in range(5))
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not together.broken
+    assert sorted(done) == [0, 1, 2, 3, 4]
+    assert [t.name for t in threads] == [f"test-{n}" for n in range(5)]

@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import httpx
 
 from service import contract
 from service.assessments import ASSESSMENTS_PATH
 from tests.support.process import AUTH_HEADERS
+from tests.support.threads import start_threads
 
 # The target group's health check: every 0.1 s, one failure takes a target out and one
 # success puts it in. Far quicker than an ALB, so the tests may use a short SHUTDOWN_DELAY;
@@ -201,10 +203,11 @@ class Load:
                 self._stop.wait(self.pause)
 
     def start(self) -> Load:
-        for worker in range(self.workers):
-            thread = threading.Thread(target=self._worker, args=(worker,), daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._threads += start_threads(
+            (partial(self._worker, worker) for worker in range(self.workers)),
+            daemon=True,
+            name="load",
+        )
         return self
 
     def stop(self) -> None:
@@ -224,12 +227,7 @@ class Load:
                 barrier.wait(timeout=10)
                 self.write_and_read(client, 1000 + index)
 
-        threads = [
-            threading.Thread(target=one, args=(i,), name=f"{tag}-{i}", daemon=True)
-            for i in range(size)
-        ]
-        for thread in threads:
-            thread.start()
+        threads = start_threads((partial(one, i) for i in range(size)), daemon=True, name=tag)
         for thread in threads:
             thread.join(timeout=REQUEST_TIMEOUT * 3 + 10)
 

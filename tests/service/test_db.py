@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from functools import partial
 
 import httpx
 import psycopg
@@ -14,6 +15,7 @@ from tests.support.process import (
     StartService,
     wait_for,
 )
+from tests.support.threads import start_threads
 
 ASSESSMENTS = "/api/v1/assessments"
 
@@ -58,9 +60,7 @@ def test_killed_database_connections_answer_503_with_retry_after_then_recover(
                     ):
                         bad.append(f"{response.status_code} {response.headers} {response.text}")
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
+    threads = start_threads(partial(client, n) for n in range(4))
     try:
         with psycopg.connect(database_url, autocommit=True) as killer:
             deadline = time.monotonic() + 4

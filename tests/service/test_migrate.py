@@ -3,7 +3,6 @@ policy, and yoyo's printing kept out of the JSON-lines output."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import psycopg
@@ -33,6 +32,7 @@ from tests.support.process import (
     run_command,
     service_environment,
 )
+from tests.support.threads import start_threads
 
 ROOT = DEFAULT_MIGRATIONS_DIR
 
@@ -137,9 +137,7 @@ def test_waiters_apply_nothing_twice(database_url: str) -> None:
     def run() -> None:
         results.append(apply_migrations(db_credentials(database_url), ROOT))
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
+    threads = start_threads(run for _ in range(3))
     for thread in threads:
         thread.join()
     assert sorted(len(r) for r in results) == [0, 0, len(expected_migration_ids(ROOT))]

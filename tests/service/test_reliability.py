@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,7 @@ from tests.support.process import (
     service_environment,
     wait_for,
 )
+from tests.support.threads import start_threads
 
 ASSESSMENTS = "/api/v1/assessments"
 
@@ -226,11 +228,7 @@ def test_sigterm_under_steady_load_loses_no_request(
                         failures.append(repr(exc))
                 sent += 1
 
-    threads = [threading.Thread(target=poll_ready)] + [
-        threading.Thread(target=polite_client, args=(n,)) for n in range(3)
-    ]
-    for thread in threads:
-        thread.start()
+    threads = start_threads([poll_ready, *(partial(polite_client, n) for n in range(3))])
     time.sleep(1.0)  # steady load before the signal
     signalled = time.monotonic()
     service.signal(signal.SIGTERM)

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import httpx
 import psycopg
@@ -25,6 +26,7 @@ from tests.support.process import (
     run_command,
     service_environment,
 )
+from tests.support.threads import start_threads
 
 ROLE = "co_app"
 DBNAME = "co"
@@ -119,9 +121,7 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
                 sent += 1
 
     # A few clients before the rotation: the pool holds only a few connections.
-    clients = [threading.Thread(target=client, args=(n,)) for n in range(3)]
-    for thread in clients:
-        thread.start()
+    clients = start_threads(partial(client, n) for n in range(3))
     time.sleep(1.0)
 
     # Rotate as RDS does: the server's password first, then the secret's current value.
@@ -133,10 +133,7 @@ def test_rotation_under_load_rebuilds_the_pool_without_failures_or_restart(
         SecretId=arn, SecretString=json.dumps({**secret, "password": SECOND_PASSWORD})
     )
     # The load grows past the connections the pool holds, so it must open new ones.
-    more = [threading.Thread(target=client, args=(n,)) for n in range(3, 14)]
-    for thread in more:
-        thread.start()
-    clients += more
+    clients += start_threads(partial(client, n) for n in range(3, 14))
     time.sleep(3.0)
     stop.set()
     for thread in clients:
@@ -260,9 +257,7 @@ def test_api_token_rotation_under_load_fails_no_request_and_ends_the_old_token(
                         failures.append(f"{'new' if use_new else 'old'} {response.status_code}")
                 sent += 1
 
-    clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-    for thread in clients:
-        thread.start()
+    clients = start_threads(partial(client, n) for n in range(8))
 
     def settled(condition: Callable[[], bool], what: str) -> None:
         # Waits on the load itself, not on the clock: a busy machine sends fewer requests.

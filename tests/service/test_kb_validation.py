@@ -196,6 +196,22 @@ def test_the_shipped_schema_is_valid_and_its_recorded_hash_is_current() -> None:
     jsonschema.validators.validator_for(schema).check_schema(schema)  # raises if invalid
 
 
+def python_in(root: Path, code: str, argument: Path) -> list[str]:
+    """What ``python -c code argument`` prints (split into words), run with only ``root``
+    on the path, so that the package it imports is ``root``'s ``service``."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(argument)],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def test_the_shipped_knowledge_base_is_validated_without_importing_jsonschema() -> None:
     # jsonschema is the slow half of a first start's validation (its import, the
     # meta-schema check); it is needed only for another schema or to name problems.
@@ -203,17 +219,7 @@ def test_the_shipped_knowledge_base_is_validated_without_importing_jsonschema() 
         "import sys; from service.kb_validation import validate_knowledge_base as v; "
         "v(sys.argv[1]); print('jsonschema' in sys.modules, 'fastjsonschema' in sys.modules)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, str(REAL_KB)],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "True"]
+    assert python_in(ROOT, probe, REAL_KB) == ["False", "True"]
 
 
 # --- What the content hash covers ---------------------------------------------------------
@@ -234,17 +240,7 @@ def hash_with_an_edited_module(tmp_path: Path, module: str) -> str:
     )
     path = (source / Path(*module.split("."))).with_suffix(".py")
     path.write_text(path.read_text() + "\n# a release's edit to this module\n")
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_HASH, str(SMALL_KB)],
-        cwd=source,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(source)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    origin, content_hash = result.stdout.split()
+    origin, content_hash = python_in(source, PRINT_HASH, SMALL_KB)
     assert Path(origin).is_relative_to(source), origin
     return content_hash
 

@@ -28,25 +28,38 @@ _STANDARD_ATTRIBUTES = frozenset(
 )
 
 
+# One encoder for every record: json.dumps(default=...) builds a new one per call.
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._stamp = ""  # "%Y-%m-%dT%H:%M:%S" of ``_second``: records come many per second
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
         # Stamped on the record by RequestIdFilter when it was made, else the current one.
-        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        fields = vars(record)
+        request_id = fields.get("request_id") or request_id_var.get()
         if request_id is not None:
             entry["request_id"] = request_id
-        for key, value in vars(record).items():
+        for key, value in fields.items():
             if key not in _STANDARD_ATTRIBUTES and key != "request_id" and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info and record.levelno >= logging.ERROR:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 class RequestIdFilter(logging.Filter):
@@ -66,6 +79,14 @@ def configure_logging(level: int | str = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # The line above carries no source location, thread or process names: the logging
+    # HOWTO's "Optimization" table lists these switches for what a handler never prints.
+    # They save the frame walk and look-ups of every record (one per API request).
+    # https://docs.python.org/3/howto/logging.html#optimization
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # botocore logs response bodies (secrets) at DEBUG: see service.secrets.SDK_LOGGERS.
     # yoyo repeats our per-migration line once per SQL statement.
     for noisy in ("botocore", "aiobotocore", "aioboto3", "boto3", "urllib3", "yoyo"):

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import socket
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -271,19 +270,6 @@ async def test_request_id_is_echoed_or_made_and_logged(
     assert access[0]["message"] == f"GET {ASSESSMENTS} 200"
     assert access[0]["status"] == 200
     assert "duration_ms" in access[0]
-
-
-def test_json_formatter_writes_one_line_with_exception() -> None:
-    try:
-        raise ValueError("first line\nsecond line")
-    except ValueError:
-        record = logging.LogRecord("co", logging.ERROR, __file__, 1, "failed %s", ("x",), None)
-        record.exc_info = sys.exc_info()
-    line = JsonFormatter().format(record)
-    assert "\n" not in line
-    entry = json.loads(line)
-    assert entry["message"] == "failed x"
-    assert "ValueError" in entry["exception"]
 
 
 @pytest.mark.anyio

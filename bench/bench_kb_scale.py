@@ -90,8 +90,8 @@ def wrk(url: str, seconds: int, token: str, script: Path | None = None) -> Wrk:
     return Wrk(_percentile(out, "50"), _percentile(out, "99"), float(rate.group(1) if rate else 0))
 
 
-def varied_search_lua(kb_dir: Path) -> str:
-    """A wrk script whose every request searches for another substring of the titles."""
+def search_needles(kb_dir: Path) -> list[str]:
+    """Up to VARIED_NEEDLES substrings of three to five letters of the controls' titles."""
     needles: set[str] = set()
     for path in sorted((kb_dir / "frameworks").glob("*.json")):
         for control in json.loads(path.read_text(encoding="utf-8"))["controls"]:
@@ -100,8 +100,12 @@ def varied_search_lua(kb_dir: Path) -> str:
                 needles.update(word[i : i + n] for n in (3, 4, 5) for i in range(len(word) - n + 1))
             if len(needles) >= VARIED_NEEDLES:
                 break
-    chosen = sorted(needles)[:VARIED_NEEDLES]
-    table = ",".join(f'"{n}"' for n in chosen)
+    return sorted(needles)[:VARIED_NEEDLES]
+
+
+def varied_search_lua(kb_dir: Path) -> str:
+    """A wrk script whose every request searches for another substring of the titles."""
+    table = ",".join(f'"{n}"' for n in search_needles(kb_dir))
     return (
         f"local needles = {{{table}}}\n"
         "request = function()\n"

@@ -245,17 +245,24 @@ def bench_throughput(admin_url: str, seconds: float) -> Throughput:
     )
 
 
+def source_at(ref: str, directory: Path) -> Path:
+    """The service's source, migrations and knowledge base as they were at git ``ref``,
+    written into ``directory`` (``git archive``): a root ``python -m service`` runs from."""
+    archive = subprocess.run(
+        ["git", "-C", str(PROJECT_ROOT), "archive", ref, "service", "migrations", "compliance"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return directory
+
+
 def compare_starts(admin_url: str, rounds: int, ref: str) -> None:
     """Both starts of this tree and of the service's source at ``ref`` (git archive),
     round by round in turn so that the shared machine's load falls on both; ratios."""
     with tempfile.TemporaryDirectory(prefix="co-bench-ref-") as tmp:
-        archive = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "archive", ref, "service", "migrations", "compliance"],
-            capture_output=True,
-            check=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        old_root = Path(tmp)
+        old_root = source_at(ref, Path(tmp))
         bench_restart(admin_url, 1, old_root)  # byte-code for the archived sources
         first: dict[str, list[float]] = {"this": [], ref: []}
         restart: dict[str, list[float]] = {"this": [], ref: []}

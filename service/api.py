@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 from starlette.requests import Request
@@ -36,6 +37,7 @@ MAX_LIMIT = 200
 MAX_OFFSET = 1_000_000
 MAX_TEXT_LENGTH = 200
 CONTROL_PARAMETERS = ("framework", "service", "q", "limit", "offset")
+_CONTROL_PARAMETER_SET = frozenset(CONTROL_PARAMETERS)
 
 
 class BadParameter(Exception):
@@ -75,8 +77,19 @@ def _usable_text(value: str) -> bool:
     return True
 
 
-def _text_parameter(request: Request, name: str) -> str | None:
-    values = request.query_params.getlist(name)
+def _parameters(request: Request) -> dict[str, list[str]]:
+    """Every query parameter's values, parsed as Starlette's ``request.query_params`` does
+    (the query string as Latin-1, then ``parse_qsl`` keeping blank values), in one pass:
+    the multi-dict and a scan of it per parameter cost more than the search they precede."""
+    found: dict[str, list[str]] = {}
+    query = request.scope["query_string"].decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        found.setdefault(name, []).append(value)
+    return found
+
+
+def _text_parameter(parameters: dict[str, list[str]], name: str) -> str | None:
+    values = parameters.get(name, ())
     if len(values) > 1:
         raise BadParameter(f"{name}: give it at most once")
     if not values or values[0] == "":
@@ -90,9 +103,9 @@ def _text_parameter(request: Request, name: str) -> str | None:
 
 
 def _integer_parameter(
-    request: Request, name: str, default: int, minimum: int, maximum: int
+    parameters: dict[str, list[str]], name: str, default: int, minimum: int, maximum: int
 ) -> int:
-    values = request.query_params.getlist(name)
+    values = parameters.get(name, ())
     if len(values) > 1:
         raise BadParameter(f"{name}: give it at most once")
     if not values:
@@ -107,16 +120,17 @@ def _integer_parameter(
 
 
 def _control_query(request: Request) -> ControlQuery:
-    unknown = sorted(set(request.query_params.keys()) - set(CONTROL_PARAMETERS))
+    parameters = _parameters(request)
+    unknown = sorted(parameters.keys() - _CONTROL_PARAMETER_SET)
     if unknown:
         allowed = ", ".join(CONTROL_PARAMETERS)
         raise BadParameter(f"unknown parameter {unknown[0]!r}; allowed: {allowed}")
     return ControlQuery(
-        framework=_text_parameter(request, "framework"),
-        service=_text_parameter(request, "service"),
-        text=_text_parameter(request, "q"),
-        limit=_integer_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-        offset=_integer_parameter(request, "offset", 0, 0, MAX_OFFSET),
+        framework=_text_parameter(parameters, "framework"),
+        service=_text_parameter(parameters, "service"),
+        text=_text_parameter(parameters, "q"),
+        limit=_integer_parameter(parameters, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=_integer_parameter(parameters, "offset", 0, 0, MAX_OFFSET),
     )
 
 

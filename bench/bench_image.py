@@ -21,7 +21,6 @@ printed, not absolute seconds across runs.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -35,13 +34,12 @@ try:
     from service import contract
     from tests.container import compose, docker_images, engine, images, standin
     from tests.support.net import free_port
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_image`")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 MB = 1_000_000
 PREVIOUS_IMAGE = "cloud-optimizer:bench-previous"
 
@@ -134,9 +132,7 @@ def one_stack(running: engine.Engine) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
-    )
+    parser.add_argument("--admin-url", default=shared_admin_url())
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement")
     parser.add_argument(
         "--previous", default="main", help="git ref of the Dockerfile to compare sizes with"

@@ -34,7 +34,7 @@ try:
     from service.db import Database
     from service.ib import initialise_ib
     from service.migrate import apply_migrations
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
     from tests.support.process import API_TOKEN, bare_environment, ready_service
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb`")
@@ -288,9 +288,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--admin-url",
-        default=os.environ.get(
-            "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=shared_admin_url(),
         help="a PostgreSQL URL that may create and drop databases",
     )
     parser.add_argument("--requests", type=int, default=4000, help="requests per series")

@@ -37,7 +37,7 @@ try:
     from bench.synthetic_kb import write_kb
     from service import contract
     from service.kb_index import CACHED_QUERIES
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
     from tests.support.process import ServiceProcess, service_environment
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb_scale`")
@@ -244,7 +244,7 @@ def main() -> int:
         print("bench_kb_scale: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
     scales = [int(s) for s in args.scales.split(",")]
-    admin = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    admin = shared_admin_url()
     print(
         f"{CONNECTIONS} connections, wrk 1 thread, {args.seconds}s per route, median ratio of "
         f"{args.rounds} round(s); load average "

@@ -22,7 +22,7 @@ from pathlib import Path
 
 try:
     from service import contract
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
     from tests.support.process import API_TOKEN, ServiceProcess, service_environment
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb_wrk`")
@@ -79,7 +79,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("bench_kb_wrk: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
-    admin = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    admin = shared_admin_url()
     with scratch_database(admin, prefix="co_bench") as url:
         return _measure(url, args.seconds)
 

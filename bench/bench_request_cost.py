@@ -41,12 +41,11 @@ try:
     from bench.synthetic_kb import write_kb
     from service import contract
     from tests.support.net import free_port
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
     from tests.support.process import PROJECT_ROOT, service_environment
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_request_cost`")
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DISTINCT = "search, all different"
 WARM_UP = 20  # requests per route before counting: the first KB request builds the catalogue
 START_TIMEOUT = 600  # seconds: a start under callgrind is some fifty times slower
@@ -165,9 +164,7 @@ def measure(root: Path, env: dict[str, str], routes: dict[str, list[str]]) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
-    )
+    parser.add_argument("--admin-url", default=shared_admin_url())
     parser.add_argument("--scale", type=int, default=10, help="knowledge base, times the shipped")
     parser.add_argument("--requests", type=int, default=300, help="counted per route")
     parser.add_argument("--against", metavar="REF", help="also measure the service at git REF")

@@ -31,13 +31,12 @@ import uvloop
 try:
     from service import contract
     from tests.support.net import free_port
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_service`")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CONNECTIONS = 16  # concurrent keep-alive connections of the load generator
 THROUGHPUT_PAIRS = 5
 
@@ -280,9 +279,7 @@ def compare_starts(admin_url: str, rounds: int, ref: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--admin-url", default=os.environ.get("TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
-    )
+    parser.add_argument("--admin-url", default=shared_admin_url())
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument(

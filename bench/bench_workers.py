@@ -32,7 +32,7 @@ from pathlib import Path
 
 try:
     from service import contract
-    from tests.support.pg import scratch_database
+    from tests.support.pg import scratch_database, shared_admin_url
     from tests.support.process import ServiceProcess, service_environment
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_workers`")
@@ -119,7 +119,7 @@ def main() -> int:
     if (os.cpu_count() or 1) < 2:
         print("bench_workers: needs two CPUs", file=sys.stderr)
         return 2
-    admin = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    admin = shared_admin_url()
     with scratch_database(admin, prefix="co_bench_workers") as url:
         env = service_env(url)
         first = ServiceProcess(env).start()

@@ -31,6 +31,12 @@ import psycopg
 from tests.support.net import free_port, wait_for_port
 
 
+def shared_admin_url() -> str:
+    """The shared server's admin URL: ``TEST_DATABASE_URL``, else the machine kind's own
+    PostgreSQL on 127.0.0.1:5432 (trust authentication), which the benchmarks default to."""
+    return os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
 def postgres_bin_dir() -> Path | None:
     """Where initdb and pg_ctl live: PATH first, then Debian's versioned directory."""
     found = shutil.which("pg_ctl")

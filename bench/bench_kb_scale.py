@@ -53,6 +53,8 @@ ROUTES = {
 }
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 VARIED = "search, all different"
+# A search whose needle is appended: what VARIED requests with a new needle each time.
+SEARCH_PATH = "/api/v1/controls?limit=20&q="
 # Up to four times as many distinct needles (substrings of the titles; the shipped titles
 # give about 3,400) as service.kb_index keeps answers for, drawn at random: most requests
 # are a new search, so this measures the search itself.
@@ -110,7 +112,7 @@ def varied_search_lua(kb_dir: Path) -> str:
         f"local needles = {{{table}}}\n"
         "request = function()\n"
         "  local q = needles[math.random(#needles)]\n"
-        '  return wrk.format(nil, "/api/v1/controls?limit=20&q=" .. q)\n'
+        f'  return wrk.format(nil, "{SEARCH_PATH}" .. q)\n'
         "end\n"
     )
 

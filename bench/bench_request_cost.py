@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 try:
-    from bench.bench_kb_scale import ROUTES, search_needles
+    from bench.bench_kb_scale import ROUTES, SEARCH_PATH, VARIED, search_needles
     from bench.bench_service import source_at
     from bench.synthetic_kb import write_kb
     from service import contract
@@ -46,7 +46,6 @@ try:
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_request_cost`")
 
-DISTINCT = "search, all different"
 WARM_UP = 20  # requests per route before counting: the first KB request builds the catalogue
 START_TIMEOUT = 600  # seconds: a start under callgrind is some fifty times slower
 
@@ -68,7 +67,8 @@ class Counted:
         self.prefix = str(self.work / "vgdb")
         env = {**self.env, contract.ENV_PORT: str(self.port), contract.ENV_HOST: "127.0.0.1"}
         self.out = self.work / f"callgrind.{self.port}"
-        self.log = (self.work / f"service.{self.port}.log").open("wb")
+        self.log_path = self.work / f"service.{self.port}.log"
+        self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
                 "valgrind",
@@ -92,7 +92,7 @@ class Counted:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                log = (self.work / f"service.{self.port}.log").read_text(errors="replace")
+                log = self.log_path.read_text(errors="replace")
                 raise RuntimeError(f"service exited {self.proc.returncode}:\n{log[-3000:]}")
             try:
                 if self.get(contract.READY_PATH) == 200:
@@ -148,7 +148,7 @@ def requests_by_route(kb_dir: Path, count: int) -> dict[str, list[str]]:
     draw = random.Random(1)  # the same searches for every checkout measured
     routes = {"/health": [contract.HEALTH_PATH] * count}
     routes.update({name: [path] * count for name, path in ROUTES.items()})
-    routes[DISTINCT] = [f"/api/v1/controls?limit=20&q={draw.choice(needles)}" for _ in range(count)]
+    routes[VARIED] = [SEARCH_PATH + draw.choice(needles) for _ in range(count)]
     return routes
 
 

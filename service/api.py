@@ -50,6 +50,19 @@ class BadParameter(Exception):
 RETRY_AFTER_SECONDS = 2
 
 
+ECHO_LENGTH = 64  # characters of a client's value an error message repeats
+
+
+def quoted(value: str) -> str:
+    """A client's value for an error message: its repr, cut after ECHO_LENGTH characters.
+
+    A parameter name, an id or a JSON key can be as long as the request line or the body
+    allows (kilobytes); the error names it without sending it all back."""
+    if len(value) <= ECHO_LENGTH:
+        return repr(value)
+    return f"{value[:ECHO_LENGTH]!r}... ({len(value)} characters)"
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -112,7 +125,9 @@ def _integer_parameter(
         return default
     raw = values[0]
     if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(maximum)):
-        raise BadParameter(f"{name}: expected an integer from {minimum} to {maximum}, got {raw!r}")
+        raise BadParameter(
+            f"{name}: expected an integer from {minimum} to {maximum}, got {quoted(raw)}"
+        )
     value = int(raw)
     if not minimum <= value <= maximum:
         raise BadParameter(f"{name}: expected an integer from {minimum} to {maximum}, got {value}")
@@ -124,7 +139,7 @@ def _control_query(request: Request) -> ControlQuery:
     unknown = sorted(parameters.keys() - _CONTROL_PARAMETER_SET)
     if unknown:
         allowed = ", ".join(CONTROL_PARAMETERS)
-        raise BadParameter(f"unknown parameter {unknown[0]!r}; allowed: {allowed}")
+        raise BadParameter(f"unknown parameter {quoted(unknown[0])}; allowed: {allowed}")
     return ControlQuery(
         framework=_text_parameter(parameters, "framework"),
         service=_text_parameter(parameters, "service"),
@@ -270,7 +285,7 @@ def _json_bytes(body: bytes) -> Response:
 def list_frameworks(request: Request, catalogue: _EncodedCatalogue) -> Response:
     """Every compliance framework in the knowledge base."""
     if request.query_params:
-        raise BadParameter(f"unknown parameter {next(iter(request.query_params))!r}")
+        raise BadParameter(f"unknown parameter {quoted(next(iter(request.query_params)))}")
     return _json_bytes(catalogue.frameworks)
 
 
@@ -279,7 +294,7 @@ def get_framework(request: Request, catalogue: _EncodedCatalogue) -> Response:
     framework_id: str = request.path_params["id"]
     found = catalogue.framework.get(framework_id)
     if found is None:
-        return _error(404, f"no framework with id {framework_id!r}")
+        return _error(404, f"no framework with id {quoted(framework_id)}")
     return _json_bytes(found)
 
 
@@ -293,7 +308,7 @@ def get_control(request: Request, catalogue: _EncodedCatalogue) -> Response:
     key: str = request.path_params["id"]
     found = catalogue.control_detail.get(key)
     if found is None:
-        return _error(404, f"no control with id {key!r}")
+        return _error(404, f"no control with id {quoted(key)}")
     return _json_bytes(found)
 
 

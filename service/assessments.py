@@ -75,7 +75,7 @@ def _field_problems(body: dict[str, Any]) -> list[str]:
     """What is wrong with the fields, in the terms of the documented schema."""
     unknown = sorted(set(body) - {"name", "framework_id"})
     if unknown:
-        return [f"unknown field {unknown[0]!r}; allowed: name, framework_id"]
+        return [f"unknown field {api.quoted(unknown[0])}; allowed: name, framework_id"]
     problems = []
     name = body.get("name")
     framework_id = body.get("framework_id")
@@ -120,7 +120,9 @@ async def create_assessment(request: Request) -> Response:
     except api.KnowledgeBaseUnavailable as exc:
         return api.unavailable(str(exc))
     if framework_id not in frameworks:
-        return _problem(422, f"framework_id: no framework {framework_id!r} in the knowledge base")
+        return _problem(
+            422, f"framework_id: no framework {api.quoted(framework_id)} in the knowledge base"
+        )
     async with state.db.connection() as conn:
         record = await conn.fetchrow(
             "INSERT INTO co.assessment (name, framework_id) VALUES ($1, $2) "

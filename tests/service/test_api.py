@@ -442,6 +442,26 @@ async def test_unknown_ids_get_404(client: httpx.AsyncClient, path: str) -> None
     assert body["error"].startswith("no ")
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("url", "status", "named"),
+    [
+        ("/api/v1/controls?" + "n" * 12_000 + "=1", 400, "unknown parameter 'nnn"),
+        ("/api/v1/frameworks?" + "n" * 12_000, 400, "unknown parameter 'nnn"),
+        ("/api/v1/controls?limit=" + "9" * 12_000, 400, "limit: expected an integer"),
+        ("/api/v1/controls/" + "k" * 12_000, 404, "no control with id 'kkk"),
+        ("/api/v1/frameworks/" + "f" * 12_000, 404, "no framework with id 'fff"),
+    ],
+)
+async def test_a_long_value_is_named_not_sent_back_whole(
+    client: httpx.AsyncClient, url: str, status: int, named: str
+) -> None:
+    body = await get_json(client, url, status)
+    assert body["error"].startswith(named)
+    assert "... (12000 characters)" in body["error"]
+    assert len(body["error"]) < 300
+
+
 # --- Availability and the OpenAPI document ---------------------------------------------------
 
 

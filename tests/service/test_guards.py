@@ -118,6 +118,20 @@ async def test_hostile_bodies_get_a_4xx_naming_the_problem(
 
 
 @pytest.mark.anyio
+async def test_a_long_unknown_field_is_named_not_sent_back_whole(
+    client: httpx.AsyncClient,
+) -> None:
+    key = "k" * 50_000
+    body = json.dumps({"name": "x", "framework_id": "cis-aws-v3", key: 1}).encode()
+    response = await post(client, body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error.startswith("unknown field 'kkk")
+    assert "... (50000 characters)" in error
+    assert len(error) < 300
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("path", "status"),
     [

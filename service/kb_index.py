@@ -10,7 +10,8 @@ differed from the last ones read every title once (0.27 ms a request at 10x, 2.4
   or title maps to the bit set of the controls whose key or title holds it. A query of up
   to ``GRAM`` characters is that bit set exactly; a longer one is in a control only if
   each of its ``GRAM``-character pieces is, so the AND of their bit sets leaves the few
-  candidates that are checked with ``in``, as the scan did.
+  candidates that are checked with ``in``, as the scan did. When few are left, the answer
+  is those positions themselves (an ``array``), so that its pages need no second pass.
 Filters combine with ``&``, a total is ``int.bit_count``, and a page reads the bits of its
 own positions only: all in C but the page. Results are positions in publisher order, as
 the scan gave them. An index belongs to one immutable catalogue, so the answers to the
@@ -23,10 +24,11 @@ and title at startup (pin_catalogue): 0.02 s CPU at 10x, about 0.6 s at 100x.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import deque
 from collections.abc import Iterator, Sequence
 from itertools import compress, islice, repeat
-from operator import contains, not_
+from operator import contains
 from typing import overload
 
 CACHED_QUERIES = 1024
@@ -34,14 +36,18 @@ CACHED_QUERIES = 1024
 # the shipped titles at any scale, 8 MB at 100x) and leaves 0.2% false candidates among the
 # bench's searches of four and five letters (bench/bench_kb_scale.py).
 GRAM = 3
-# Bits counted per step when a page is looked for deep in a large bit set.
-_CHUNK = 4096
+# Bytes of a bit set counted per step when a page is looked for in it (4,096 controls).
+_CHUNK_BYTES = 512
 # Below one set bit in this many, the set bits are found by a regular expression, skipping
 # the zeros in C; above it, by one pass of itertools.compress, which costs every position.
 _SPARSE = 3
 _ONE = re.compile("1")
+_START = re.Match.start
 # Up to this many positions, a bit set is OR-ed together bit by bit; beyond, written out.
 _FEW = 32
+# A kept position's size in bits (array "I"): a search's answer of fewer hits than
+# controls / _POSITION_BITS is kept as its positions, smaller than its bit set.
+_POSITION_BITS = 32
 # Joins a control's key and title into one text to search: a needle holding it is checked
 # against each field alone, so that no match spans the two.
 SEPARATOR = "\0"
@@ -81,9 +87,9 @@ class Matches(Sequence[int]):
     """The positions of the bits of ``mask``, in ascending order, read only as far as asked.
 
     ``len`` counts the bits in C; a slice finds its first position by counting whole
-    chunks, so a page costs its own length and not the number of matches before it. The
-    kept answers are these: one bit per control, where a tuple of positions would hold
-    8 bytes per match (1024 answers of 24,200 matches, 200 MB at 100x).
+    chunks, so a page costs its own length and not the number of matches before it. Kept
+    answers of many matches are these: one bit per control, where a tuple of positions
+    would hold 8 bytes per match (1024 answers of 24,200 matches, 200 MB at 100x).
     """
 
     __slots__ = ("_count", "_mask", "_page", "_page_bounds")
@@ -119,19 +125,29 @@ class Matches(Sequence[int]):
         return self._select(position, position + 1)[0]
 
     def _select(self, start: int, stop: int) -> list[int]:
-        """The positions of the ``start``-th to the ``stop - 1``-th set bits."""
+        """The positions of the ``start``-th to the ``stop - 1``-th set bits.
+
+        Chunk by chunk from bit 0: whole chunks before the first wanted bit are only
+        counted, and only the chunks holding wanted bits are written out in binary, so a
+        first page costs a chunk and not the whole bit set (at 100x, 4,096 of 24,200 bits
+        written out and reversed instead of all of them).
+        """
+        found: list[int] = []
         if start >= stop:
-            return []
-        bits = _bits_low_first(self._mask)
-        at, seen = 0, 0
-        while True:  # skip whole chunks before the first wanted bit
-            in_chunk = bits.count("1", at, at + _CHUNK)
+            return found
+        data = self._mask.to_bytes((self._mask.bit_length() + 7) // 8, "little")
+        seen = 0
+        for at in range(0, len(data), _CHUNK_BYTES):
+            chunk = int.from_bytes(data[at : at + _CHUNK_BYTES], "little")
+            in_chunk = chunk.bit_count()
             if seen + in_chunk > start:
-                break
+                wanted = islice(_ONE.finditer(_bits_low_first(chunk)), start - seen, stop - seen)
+                found.extend(map((at * 8).__add__, map(_START, wanted)))
+                if seen + in_chunk >= stop:
+                    break
+                start = seen + in_chunk  # the next chunk's bits are wanted from its first
             seen += in_chunk
-            at += _CHUNK
-        wanted = islice(_ONE.finditer(bits, at), start - seen, stop - seen)
-        return [found.start() for found in wanted]
+        return found
 
 
 class ControlIndex:
@@ -199,20 +215,23 @@ class ControlIndex:
             mask &= self._text_bits.get(needle[start : start + GRAM], 0)
             if not mask:
                 return ()
-        # The candidates whose text does not hold the needle after all (few: 0.2% of the
-        # bench's), and the bit set without them.
         candidates = _positions(mask, mask.bit_count())
         if SEPARATOR in needle:
             hits = [p for p in candidates if needle in self._keys[p] or needle in self._titles[p]]
-            return Matches(_bit_set(hits))
-        # [p for p in candidates if needle not in texts[p]], iterated in C: a few times faster.
-        texts = map(self._texts.__getitem__, candidates)
-        misses = list(compress(candidates, map(not_, map(contains, texts, repeat(needle)))))
-        if len(misses) > _FEW:
-            return Matches(_bit_set(sorted(set(candidates).difference(misses))))
-        for position in misses:
-            mask ^= 1 << position
-        return Matches(mask)
+        else:
+            # [p for p in candidates if needle in texts[p]], iterated in C: a few times faster.
+            texts = map(self._texts.__getitem__, candidates)
+            hits = list(compress(candidates, map(contains, texts, repeat(needle))))
+        if len(hits) * _POSITION_BITS < self.count:
+            # Few hits (4 bytes each take less room than the bit set's bit per control):
+            # kept as the positions just found, so a page is a slice, not a second pass.
+            return array("I", hits)
+        if len(candidates) - len(hits) <= _FEW:
+            # The few false candidates (0.2% of the bench's) taken out of the bit set.
+            for position in set(candidates).difference(hits):
+                mask ^= 1 << position
+            return Matches(mask)
+        return Matches(_bit_set(hits))
 
 
 def _text_bit_sets(keys: Sequence[str], titles: Sequence[str]) -> dict[str, int]:

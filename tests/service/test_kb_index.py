@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from array import array
 
 import pytest
 
@@ -216,6 +217,27 @@ def test_pages_of_matches_slice_as_a_list_does() -> None:
         assert found[-1] == expected[-1]
         with pytest.raises(IndexError):
             found[len(expected)]
+
+
+def test_a_rare_search_is_kept_as_its_positions_and_pages_as_a_list_does() -> None:
+    # 5,000 controls, 40 of which hold "zebra": fewer than 5,000 / 32, so the answer is
+    # the 40 positions found while checking the candidates, not a bit set read again.
+    data = catalogue(5000, seed=5)
+    titles = data[3]
+    rare = list(range(3, 5000, 125))
+    for position in rare:
+        titles[position] += " zebra"
+    index = ControlIndex(*data)
+    found = index.matching(None, None, "ZEBRA")
+    assert isinstance(found, array)
+    assert found.itemsize * len(found) < (5000 + 7) // 8  # smaller than the bit set
+    assert list(found) == rare == scan(data, None, None, "zebra")
+    assert list(found[0:20]) == rare[0:20]
+    assert list(found[35:60]) == rare[35:60]
+    assert list(index.matching("alpha", None, "zebr")) == scan(data, "alpha", None, "zebr")
+    common = index.matching(None, None, "encrypt")  # a quarter of the controls or more
+    assert isinstance(common, Matches)
+    assert list(common) == scan(data, None, None, "encrypt")
 
 
 @pytest.mark.parametrize("density", [1.0, 0.5, 0.01])

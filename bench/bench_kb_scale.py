@@ -1,6 +1,7 @@
 """How cost grows with the knowledge base: 1x, 10x, 100x the shipped controls and mappings.
 
     .venv/bin/python -m bench.bench_kb_scale [--scales 1,10,100] [--seconds 5] [--rounds 1]
+                                             [--against REF]
 
 For each scale, a synthetic knowledge base (bench/synthetic_kb.py, valid under the schema)
 is served by ``python -m service`` from ``COMPLIANCE_DIR`` on a scratch database of its own:
@@ -14,6 +15,8 @@ is served by ``python -m service`` from ``COMPLIANCE_DIR`` on a scratch database
   route within 1.5x of /health's.
 At the largest scale it also writes (POST /api/v1/assessments at 20 connections) so that the
 peak RSS covers reads and writes: the task-size figures of docs/performance.md.
+With ``--against REF`` each scale is measured for the service's source at git REF too, right
+after this tree's, and each route's p99 ratio to /health is printed as this/REF.
 When ``APP_SECRET`` is set, the service gets it, otherwise the test suite's token; every
 request carries the service's as a Bearer token. The machine is shared: compare ratios
 within a run, not seconds across runs.
@@ -34,11 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 try:
+    from bench.bench_service import source_at
     from bench.synthetic_kb import write_kb
     from service import contract
     from service.kb_index import CACHED_QUERIES
     from tests.support.pg import scratch_database, shared_admin_url
-    from tests.support.process import ServiceProcess, service_environment
+    from tests.support.process import PROJECT_ROOT, ServiceProcess, service_environment
 except ModuleNotFoundError as missing:  # run as a file: the repository is not on the path
     sys.exit(f"{missing}: run it from the repository root as `python -m bench.bench_kb_scale`")
 
@@ -132,8 +136,10 @@ def step_ms(service: ServiceProcess, step: str) -> float:
     raise RuntimeError(f"no step 6 log line:\n{service.logs()[-3000:]}")
 
 
-def timed_start(env: dict[str, str], path: str) -> tuple[ServiceProcess, float]:
-    service = ServiceProcess(env)
+def timed_start(
+    env: dict[str, str], path: str, root: Path = PROJECT_ROOT
+) -> tuple[ServiceProcess, float]:
+    service = ServiceProcess(env, root=root)
     started = time.monotonic()
     service.start()
     deadline = started + 300
@@ -165,8 +171,11 @@ def against_health(
     return pairs[len(pairs) // 2]
 
 
-def one_scale(scale: int, admin: str, seconds: int, rounds: int, writes: bool) -> list[float]:
-    """Measure one scale; print its lines; return the KB routes' p99 ratios to /health."""
+def one_scale(  # noqa: PLR0917 - the run's settings, each named at the one call
+    scale: int, admin: str, seconds: int, rounds: int, writes: bool, root: Path = PROJECT_ROOT
+) -> dict[str, float]:
+    """Measure one scale of the service at ``root``; print its lines; return each KB
+    route's p99 ratio to /health."""
     with tempfile.TemporaryDirectory(prefix=f"co-kb-{scale}x-") as tmp:
         kb_dir = Path(tmp) / "kb"
         controls = write_kb(scale, kb_dir)
@@ -184,10 +193,10 @@ def one_scale(scale: int, admin: str, seconds: int, rounds: int, writes: bool) -
             # The token the service was given, the caller's or the suite's default: without
             # it every /api/ request is a 401 and wrk measures nothing.
             token = env[contract.ENV_APP_SECRET]
-            first, to_ready = timed_start(env, contract.READY_PATH)
+            first, to_ready = timed_start(env, contract.READY_PATH, root)
             load_ms = step_ms(first, "load knowledge base")
             first.stop()
-            service, to_health = timed_start(env, contract.HEALTH_PATH)
+            service, to_health = timed_start(env, contract.HEALTH_PATH, root)
             try:
                 service.wait_until_ready(300)
                 unchanged_ms = step_ms(service, "load knowledge base")
@@ -206,12 +215,12 @@ def one_scale(scale: int, admin: str, seconds: int, rounds: int, writes: bool) -
                     (name, service.url + path, None) for name, path in ROUTES.items()
                 ]
                 routes.append((VARIED, service.url + "/", varied))
-                ratios = []
+                ratios = {}
                 for name, route_url, script in routes:
                     ratio, got, health = against_health(
                         service, route_url, seconds, token, rounds=rounds, script=script
                     )
-                    ratios.append(ratio)
+                    ratios[name] = ratio
                     print(
                         f"      {name:22} p50 {got.p50_ms:6.2f} ms  p99 {got.p99_ms:6.2f} ms  "
                         f"{got.rate:6.0f} req/s | /health p99 {health.p99_ms:5.2f} ms | "
@@ -241,6 +250,7 @@ def main() -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="pairs of /health and route runs (median ratio)"
     )
+    parser.add_argument("--against", metavar="REF", help="also measure the service at git REF")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("bench_kb_scale: wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -252,12 +262,28 @@ def main() -> int:
         f"{args.rounds} round(s); load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
-    for scale in scales:
-        ratios = one_scale(scale, admin, args.seconds, args.rounds, writes=scale == max(scales))
-        if scale == 10:
-            worst = max(ratios)
-            verdict = "met" if worst <= GOAL_AT_10X else "not met"
-            print(f"      10x: worst KB route p99 {worst:.2f}x /health (goal <= 1.5x: {verdict})")
+    with tempfile.TemporaryDirectory(prefix="co-kb-ref-") as tmp:
+        roots = {"this": PROJECT_ROOT}
+        if args.against:
+            roots[args.against] = source_at(args.against, Path(tmp))
+        for scale in scales:
+            found = {}
+            for label, root in roots.items():
+                if args.against:
+                    print(f"  {label}:")
+                writes = scale == max(scales) and label == "this"
+                found[label] = one_scale(scale, admin, args.seconds, args.rounds, writes, root)
+                if scale == 10:
+                    worst = max(found[label].values())
+                    verdict = "met" if worst <= GOAL_AT_10X else "not met"
+                    print(
+                        f"      10x: worst KB route p99 {worst:.2f}x /health "
+                        f"(goal <= {GOAL_AT_10X}x: {verdict})"
+                    )
+            if args.against:
+                print(f"  {scale}x, p99 ratio to /health, this / {args.against}:")
+                for name, ratio in found["this"].items():
+                    print(f"      {name:22} {ratio / found[args.against][name]:.2f}")
     return 0
 
 

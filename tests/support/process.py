@@ -115,6 +115,7 @@ class ServiceProcess:
     log_path: Path = field(
         default_factory=lambda: Path(tempfile.mkstemp(prefix="co-service-", suffix=".log")[1])
     )
+    root: Path = PROJECT_ROOT  # where ``python -m service`` runs from (a benchmark's other tree)
 
     @property
     def url(self) -> str:
@@ -125,7 +126,7 @@ class ServiceProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "service"],
-                cwd=PROJECT_ROOT,
+                cwd=self.root,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

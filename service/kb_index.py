@@ -43,6 +43,13 @@ _CHUNK_BYTES = 512
 _SPARSE = 3
 _ONE = re.compile("1")
 _START = re.Match.start
+# Below one set bit in this many, the set bits are found byte by byte (_positions_by_byte):
+# 20 of 2,420 bits in 3.8 us against 5.7 us from the binary digits, 200 of 24,200 in 36 us
+# against 48 us; at about one in 64 the two take the same time (timeit, 2026-12-03).
+_VERY_SPARSE = 64
+_ONE_BYTE = re.compile(b"\x01")
+_BYTE_TO_FLAG = bytes([0] + [1] * 255)  # a byte with any bit set -> 1
+_BYTE_BITS = tuple(tuple(bit for bit in range(8) if value >> bit & 1) for value in range(256))
 # Up to this many positions, a bit set is OR-ed together bit by bit; beyond, written out.
 _FEW = 32
 # A kept position's size in bits (array "I"): a search's answer of fewer hits than
@@ -76,11 +83,28 @@ def _bits_low_first(mask: int) -> str:
 
 def _positions(mask: int, count: int) -> list[int]:
     """Every set bit of ``mask`` (``count`` of them), in ascending order."""
+    width = mask.bit_length()
+    if count * _VERY_SPARSE < width:
+        return _positions_by_byte(mask)
     bits = _bits_low_first(mask)
     if count * _SPARSE >= len(bits):
         flags = bits.encode("ascii").translate(_DIGIT_TO_FLAG)
         return list(compress(range(len(flags)), flags))
     return [found.start() for found in _ONE.finditer(bits)]
+
+
+def _positions_by_byte(mask: int) -> list[int]:
+    """The set bits of a very sparse ``mask``: its bytes, not its binary digits, are
+    searched for the non-zero ones (an eighth of the text to write out and scan), and
+    only those bytes' bits are read."""
+    data = mask.to_bytes((mask.bit_length() + 7) // 8, "little")
+    found: list[int] = []
+    for byte in _ONE_BYTE.finditer(data.translate(_BYTE_TO_FLAG)):
+        at = byte.start()
+        first = at * 8
+        for bit in _BYTE_BITS[data[at]]:
+            found.append(first + bit)
+    return found
 
 
 class Matches(Sequence[int]):

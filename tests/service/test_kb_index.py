@@ -85,6 +85,20 @@ def test_a_needle_whose_pieces_are_all_there_but_apart_is_not_a_match(
         assert list(index.matching(None, None, text)) == scan(data, None, None, text), text
 
 
+def test_false_candidates_are_dropped_from_an_answer_kept_as_positions() -> None:
+    # 5 hits among 2,000 controls: kept as positions, without the 3 false candidates.
+    titles = ["filler"] * 2000
+    for position in (10, 700, 1999):
+        titles[position] = "abcx bcde"
+    for position in (5, 11, 800, 1500, 1998):
+        titles[position] = "xabcdex"
+    no_services: frozenset[str] = frozenset()
+    data = (["f"] * 2000, [no_services] * 2000, [f"f:{n}" for n in range(2000)], titles)
+    found = ControlIndex(*data).matching(None, None, "abcde")
+    assert isinstance(found, array)
+    assert list(found) == [5, 11, 800, 1500, 1998] == scan(data, None, None, "abcde")
+
+
 def test_no_match_spans_the_key_and_the_title() -> None:
     index = ControlIndex(["f"], [frozenset()], ["f:ab"], ["cd \0 e"])
     assert list(index.matching(None, None, "abcd")) == []

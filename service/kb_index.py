@@ -81,10 +81,14 @@ def _bits_low_first(mask: int) -> str:
     return bin(mask)[:1:-1]
 
 
+def _bytes_low_first(mask: int) -> bytes:
+    """``mask``'s bytes, byte 0 first: bit ``b`` of byte ``i`` is control ``8 * i + b``."""
+    return mask.to_bytes((mask.bit_length() + 7) // 8, "little")
+
+
 def _positions(mask: int, count: int) -> list[int]:
     """Every set bit of ``mask`` (``count`` of them), in ascending order."""
-    width = mask.bit_length()
-    if count * _VERY_SPARSE < width:
+    if count * _VERY_SPARSE < mask.bit_length():
         return _positions_by_byte(mask)
     bits = _bits_low_first(mask)
     if count * _SPARSE >= len(bits):
@@ -97,7 +101,7 @@ def _positions_by_byte(mask: int) -> list[int]:
     """The set bits of a very sparse ``mask``: its bytes, not its binary digits, are
     searched for the non-zero ones (an eighth of the text to write out and scan), and
     only those bytes' bits are read."""
-    data = mask.to_bytes((mask.bit_length() + 7) // 8, "little")
+    data = _bytes_low_first(mask)
     found: list[int] = []
     for byte in _ONE_BYTE.finditer(data.translate(_BYTE_TO_FLAG)):
         at = byte.start()
@@ -159,7 +163,7 @@ class Matches(Sequence[int]):
         found: list[int] = []
         if start >= stop:
             return found
-        data = self._mask.to_bytes((self._mask.bit_length() + 7) // 8, "little")
+        data = _bytes_low_first(self._mask)
         seen = 0
         for at in range(0, len(data), _CHUNK_BYTES):
             chunk = int.from_bytes(data[at : at + _CHUNK_BYTES], "little")

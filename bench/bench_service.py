@@ -247,11 +247,15 @@ def bench_throughput(admin_url: str, seconds: float) -> Throughput:
 def source_at(ref: str, directory: Path) -> Path:
     """The service's source, migrations and knowledge base as they were at git ``ref``,
     written into ``directory`` (``git archive``): a root ``python -m service`` runs from."""
-    archive = subprocess.run(
+    archived = subprocess.run(
         ["git", "-C", str(PROJECT_ROOT), "archive", ref, "service", "migrations", "compliance"],
         capture_output=True,
-        check=True,
-    ).stdout
+        check=False,
+    )
+    if archived.returncode != 0:  # a mistyped --against: one line, not a traceback
+        reason = archived.stderr.decode(errors="replace").strip().splitlines()
+        sys.exit(f"--against {ref}: git archive failed: {reason[0] if reason else 'no reason'}")
+    archive = archived.stdout
     directory.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
     return directory

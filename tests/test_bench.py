@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_service import source_at
 from tests.support.tools import REPO_ROOT
 
 BENCHMARKS = sorted(
@@ -38,3 +39,11 @@ def test_a_benchmark_run_as_a_file_says_how_to_run_it(name: str) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"python -m bench.{name}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_ref_git_does_not_know_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        source_at("no-such-ref-anywhere", tmp_path)
+    message = str(exited.value.code)
+    assert message.startswith("--against no-such-ref-anywhere: git archive failed: ")
+    assert "\n" not in message
